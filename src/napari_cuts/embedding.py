@@ -20,6 +20,42 @@ def _tiles(height: int, width: int, core: int) -> Iterator[tuple[slice, slice]]:
             yield slice(y, min(y + core, height)), slice(x, min(x + core, width))
 
 
+def embed_region(
+    encoder: Encoder,
+    plane: np.ndarray,
+    ys: slice,
+    xs: slice,
+    *,
+    margin: int = 0,
+    device: torch.device | str | None = None,
+) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Vectors of a rectangle of one (Y, X, C) plane, grown by `margin` (clipped).
+
+    The rectangle is computed with a halo of the receptive radius, so its vectors equal
+    those of whole-image inference. Returns the (h, w, D) vectors and the slices they cover.
+    """
+    height, width = plane.shape[:2]
+    oys = slice(max(ys.start - margin, 0), min(ys.stop + margin, height))
+    oxs = slice(max(xs.start - margin, 0), min(xs.stop + margin, width))
+    halo = RECEPTIVE_RADIUS
+    y0, y1 = max(oys.start - halo, 0), min(oys.stop + halo, height)
+    x0, x1 = max(oxs.start - halo, 0), min(oxs.stop + halo, width)
+    crop = encoder.normalization(plane[y0:y1, x0:x1])
+    x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
+    device = torch.device(device) if device is not None else default_device()
+    net = encoder.network.to(device).eval()
+    with torch.inference_mode():
+        out = net(x.to(device))[0].permute(1, 2, 0)
+    out = out[oys.start - y0 : oys.stop - y0, oxs.start - x0 : oxs.stop - x0]
+    return out.cpu().numpy(), (oys, oxs)
+
+
+def tile_grid(shape: tuple[int, ...], tile_size: int = DEFAULT_TILE) -> list[tuple[int, slice, slice]]:
+    """All (z, ys, xs) tiles of a (Z, Y, X, ...) volume."""
+    z, height, width = shape[:3]
+    return [(zi, ys, xs) for zi in range(z) for ys, xs in _tiles(height, width, tile_size)]
+
+
 def iter_embedding_tiles(
     encoder: Encoder,
     volume: np.ndarray,
@@ -27,26 +63,15 @@ def iter_embedding_tiles(
     tile_size: int = DEFAULT_TILE,
     device: torch.device | str | None = None,
 ) -> Iterator[tuple[int, slice, slice, np.ndarray]]:
-    """Yield ``(z, ys, xs, vectors)`` for every tile of a normalised-on-the-fly volume.
+    """Yield ``(z, ys, xs, vectors)`` for every tile of a (Z, Y, X, C) volume.
 
     Tiles overlap their neighbours by the receptive radius (8 pixels), so the vectors
     equal those of whole-image inference; memory stays bounded by the tile size.
     """
     encoder.check_channels(volume.shape[-1])
-    device = torch.device(device) if device is not None else default_device()
-    net = encoder.network.to(device).eval()
-    halo = RECEPTIVE_RADIUS
-    _, height, width, _ = volume.shape
-    with torch.inference_mode():
-        for z, plane in enumerate(volume):
-            for ys, xs in _tiles(height, width, tile_size):
-                y0, y1 = max(ys.start - halo, 0), min(ys.stop + halo, height)
-                x0, x1 = max(xs.start - halo, 0), min(xs.stop + halo, width)
-                crop = encoder.normalization(plane[y0:y1, x0:x1])
-                x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
-                out = net(x.to(device))[0].permute(1, 2, 0)
-                out = out[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
-                yield z, ys, xs, out.cpu().numpy()
+    for z, ys, xs in tile_grid(volume.shape, tile_size):
+        vec, _ = embed_region(encoder, volume[z], ys, xs, device=device)
+        yield z, ys, xs, vec
 
 
 def n_tiles(volume_shape: tuple[int, ...], tile_size: int = DEFAULT_TILE) -> int:

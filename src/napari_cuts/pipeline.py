@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Generator, Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from .condensation import PCA, assign_nearest, condense_iter, kmeans
-from .embedding import DEFAULT_TILE, iter_embedding_tiles, n_tiles
-from .encoder import RECEPTIVE_RADIUS, Encoder
+from .embedding import DEFAULT_TILE, embed_region, tile_grid
+from .encoder import Encoder
 from .hierarchy import Hierarchy, build_hierarchy
 from .io import CutsInputError, to_volume
 from .training import TrainingConfig, fit_encoder
@@ -27,7 +28,9 @@ class SegmentConfig:
     epsilon_growth: float = 1.25
     max_regions: int = 64
     n_salient: int = 5
+    smoothing: float = 0.0
     sample_pixels: int = 300_000
+    kmeans_pixels: int = 100_000
     sample_tile: int = 128
     tile_size: int = DEFAULT_TILE
     seed: int = 0
@@ -88,16 +91,21 @@ class Segmentation:
 
 def _sample_tiles(shape, tile: int, budget: int, rng: np.random.Generator):
     """Random non-overlapping small tiles covering about `budget` pixels."""
-    z, h, w = shape[:3]
-    cells = [(zi, y, x) for zi in range(z) for y in range(0, h, tile) for x in range(0, w, tile)]
+    cells = tile_grid(shape, tile)
     picked, total = [], 0
     for i in rng.permutation(len(cells)):
-        zi, y, x = cells[i]
-        picked.append((zi, slice(y, min(y + tile, h)), slice(x, min(x + tile, w))))
-        total += (picked[-1][1].stop - y) * (picked[-1][2].stop - x)
+        picked.append(cells[i])
+        total += (cells[i][1].stop - cells[i][1].start) * (cells[i][2].stop - cells[i][2].start)
         if total >= budget:
             break
     return picked
+
+
+def _smooth(reduced: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of (Y, X, d) vectors over Y and X (texture pooling)."""
+    if sigma <= 0:
+        return reduced
+    return ndimage.gaussian_filter(reduced, sigma=(sigma, sigma, 0), mode="nearest")
 
 
 def segment_iter(
@@ -112,76 +120,72 @@ def segment_iter(
     """Segment an image or stack; a generator that yields :class:`Progress`.
 
     The return value (``StopIteration.value``, or a napari worker's ``returned`` signal)
-    is a :class:`Segmentation`. A stack is condensed jointly, so one tissue gets one
-    label in every slice. Full 128-d vectors are only kept for a sample of pixels; the
-    rest stream through in tiles and keep just their node index.
+    is a :class:`Segmentation`. Steps: fit a PCA on the vectors of a pixel sample (the
+    whole image when small), stream all tiles through the encoder keeping only the
+    reduced (and optionally smoothed) vectors, compress pixels to k-means nodes, and
+    condense the nodes. A stack is condensed jointly, so one tissue gets one label in
+    every slice.
     """
     cfg = config or SegmentConfig()
-    raw = np.asarray(image)
-    volume = to_volume(raw, channel_axis=channel_axis, is_stack=is_stack)
+    volume = to_volume(np.asarray(image), channel_axis=channel_axis, is_stack=is_stack)
     stack = volume.shape[0] > 1 or bool(is_stack)
     encoder.check_channels(volume.shape[-1])
     rng = np.random.default_rng(cfg.seed)
-    n_pixels = int(np.prod(volume.shape[:3]))
+    shape = volume.shape[:3]
+    n_pixels = int(np.prod(shape))
+    margin = int(np.ceil(4 * cfg.smoothing)) if cfg.smoothing > 0 else 0
     small = n_pixels <= cfg.sample_pixels * 1.5
 
-    # 1. Sample vectors: the whole image when small, else random small tiles.
+    # 1. PCA on the vectors of a pixel sample: the whole image when it is small.
+    tiles = tile_grid(shape, cfg.tile_size)
     if small:
-        regions = None
-        vol_for_sample = volume
-        tile_size = cfg.tile_size
+        full = np.empty(shape + (encoder.dim,), np.float32)
+        for i, (z, ys, xs) in enumerate(tiles):
+            full[z, ys, xs] = embed_region(encoder, volume[z], ys, xs, device=device)[0]
+            yield Progress("embedding", i + 1, len(tiles), "computing pixel vectors")
+        sample = full.reshape(-1, encoder.dim)
     else:
-        regions = _sample_tiles(volume.shape, cfg.sample_tile, cfg.sample_pixels, rng)
-        tile_size = cfg.sample_tile
-    total = n_tiles(volume.shape, tile_size) if small else len(regions)
-    vectors = []
-    if small:
-        full = np.empty(volume.shape[:3] + (encoder.dim,), np.float32)
-        for i, (z, ys, xs, vec) in enumerate(
-            iter_embedding_tiles(encoder, vol_for_sample, tile_size=tile_size, device=device)
-        ):
-            full[z, ys, xs] = vec
-            yield Progress("embedding", i + 1, total, "computing pixel vectors")
-        vectors = full.reshape(-1, encoder.dim)
-    else:
-        halo = RECEPTIVE_RADIUS
+        regions = _sample_tiles(shape, cfg.sample_tile, cfg.sample_pixels, rng)
+        sample = []
         for i, (z, ys, xs) in enumerate(regions):
-            sub = volume[z : z + 1]
-            y0, x0 = max(ys.start - halo, 0), max(xs.start - halo, 0)
-            crop = sub[:, y0 : ys.stop + halo, x0 : xs.stop + halo]
-            for _, cys, cxs, vec in iter_embedding_tiles(encoder, crop, tile_size=10**9, device=device):
-                vectors.append(vec[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0].reshape(-1, encoder.dim))
-            yield Progress("sampling", i + 1, total, "computing vectors of a pixel sample")
-        vectors = np.concatenate(vectors)
-    fit_rows = vectors
-    if len(fit_rows) > cfg.sample_pixels:
-        fit_rows = fit_rows[rng.choice(len(fit_rows), cfg.sample_pixels, replace=False)]
-    pca = PCA.fit(fit_rows, cfg.pca_dims)
+            vec = embed_region(encoder, volume[z], ys, xs, device=device)[0]
+            sample.append(vec.reshape(-1, encoder.dim))
+            yield Progress("sampling", i + 1, len(regions), "vectors of a pixel sample")
+        sample = np.concatenate(sample)
+    if len(sample) > cfg.sample_pixels:
+        sample = sample[rng.choice(len(sample), cfg.sample_pixels, replace=False)]
+    pca = PCA.fit(sample, cfg.pca_dims)
+    del sample
 
-    # 2. Compress pixels to weighted nodes.
+    # 2. Reduced (and smoothed) vectors of every pixel, tile by tile.
+    reduced = np.empty(shape + (pca.n_components,), np.float32)
+    if small:
+        for z in range(shape[0]):
+            reduced[z] = _smooth(pca(full[z].reshape(-1, encoder.dim)).reshape(shape[1:] + (-1,)), cfg.smoothing)
+        del full
+    else:
+        for i, (z, ys, xs) in enumerate(tiles):
+            vec, (oys, oxs) = embed_region(encoder, volume[z], ys, xs, margin=margin, device=device)
+            red = _smooth(pca(vec.reshape(-1, encoder.dim)).reshape(vec.shape[:2] + (-1,)), cfg.smoothing)
+            reduced[z, ys, xs] = red[ys.start - oys.start : ys.stop - oys.start,
+                                     xs.start - oxs.start : xs.stop - oxs.start]
+            yield Progress("embedding", i + 1, len(tiles), "computing pixel vectors")
+    flat = reduced.reshape(-1, pca.n_components)
+
+    # 3. Compress the pixels to weighted nodes.
     yield Progress("clustering", 0, 1, "compressing pixels to nodes")
     n_nodes = max(2, min(cfg.max_nodes, n_pixels // cfg.pixels_per_node))
-    km_rows = fit_rows if len(fit_rows) <= 100_000 else fit_rows[rng.choice(len(fit_rows), 100_000, replace=False)]
-    centres = kmeans(pca(km_rows), n_nodes, seed=cfg.seed)
-    yield Progress("clustering", 1, 1, f"{len(centres)} nodes")
-    if small:
-        pixel_nodes = assign_nearest(pca(vectors), centres).reshape(volume.shape[:3])
-    else:
-        del vectors, fit_rows, km_rows
-        pixel_nodes = np.empty(volume.shape[:3], np.int32)
-        total = n_tiles(volume.shape, cfg.tile_size)
-        for i, (z, ys, xs, vec) in enumerate(
-            iter_embedding_tiles(encoder, volume, tile_size=cfg.tile_size, device=device)
-        ):
-            pixel_nodes[z, ys, xs] = assign_nearest(pca(vec.reshape(-1, vec.shape[-1])), centres).reshape(vec.shape[:2])
-            yield Progress("embedding", i + 1, total, "computing pixel vectors")
-    # Nodes that no pixel chose are dropped.
-    used, pixel_nodes = np.unique(pixel_nodes, return_inverse=True)
-    pixel_nodes = pixel_nodes.reshape(volume.shape[:3]).astype(np.int32)
+    rows = flat if n_pixels <= cfg.kmeans_pixels else flat[rng.choice(n_pixels, cfg.kmeans_pixels, replace=False)]
+    centres = kmeans(rows, n_nodes, seed=cfg.seed)
+    pixel_nodes = assign_nearest(flat, centres)
+    del reduced, flat
+    used, pixel_nodes = np.unique(pixel_nodes, return_inverse=True)  # drop unused nodes
+    pixel_nodes = pixel_nodes.reshape(shape).astype(np.int32)
     centres = centres[used]
     weights = np.bincount(pixel_nodes.ravel(), minlength=len(centres)).astype(np.float64)
+    yield Progress("clustering", 1, 1, f"{len(centres)} nodes")
 
-    # 3. Condense the nodes.
+    # 4. Condense the nodes.
     gen = condense_iter(centres, weights, knn=cfg.knn, merge_fraction=cfg.merge_fraction,
                         epsilon_growth=cfg.epsilon_growth)
     while True:
