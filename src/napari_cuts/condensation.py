@@ -161,10 +161,10 @@ def condense_iter(
     epsilons: list[float] = []
     if m <= 1:
         return CondensationResult([np.zeros(m, np.int64)], [1], [0.0], 0)
+    # Start at the typical nearest-neighbour distance, so the first merges are local.
     d2 = _sq_dists(x, x)
-    k = min(knn, m - 1)
-    kth = torch.topk(d2, k + 1, largest=False).values[:, -1]
-    eps = float(kth.sqrt().median().clamp_min(1e-12))
+    nearest = torch.topk(d2, 2, largest=False).values[:, -1]
+    eps = float(nearest.sqrt().median().clamp_min(1e-12))
     stable = 0
     it = 0
     while len(x) > 1 and it < max_iterations:

@@ -172,7 +172,7 @@ def save_labels_tiff(
     kwargs: dict = {}
     if dtype != np.uint64:
         if levels:
-            axes = "CYX" if data.ndim == 3 else "CZYX"
+            axes = "TYX" if data.ndim == 3 else "TZYX"
         else:
             axes = "YX" if data.ndim == 2 else "ZYX"
         if data.ndim != len(axes):

@@ -1,0 +1,219 @@
+"""The ``napari-cuts`` command line: fit, segment, run and demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .io import CutsInputError, read_image, save_labels_tiff
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr (only drawn on a terminal unless forced)."""
+
+    def __init__(self, stream=None, enabled: bool | None = None, width: int = 30):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.width = width
+        self._last = 0.0
+
+    def update(self, label: str, done: int, total: int, extra: str = "") -> None:
+        now = time.monotonic()
+        if not self.enabled or (done < total and now - self._last < 0.1):
+            return
+        self._last = now
+        frac = done / total if total else 1.0
+        bar = "#" * int(frac * self.width)
+        self.stream.write(f"\r{label:<24} [{bar:<{self.width}}] {done}/{total} {extra:<30}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _stem(path: str) -> str:
+    name = Path(path).name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def _load_inputs(paths: Sequence[str]) -> list[tuple[str, np.ndarray]]:
+    stems = [_stem(p) for p in paths]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise CutsInputError(f"two inputs share the name '{twice[0]}'; their outputs would collide")
+    return [(stem, read_image(p)) for stem, p in zip(stems, paths)]
+
+
+def cmd_fit(args: argparse.Namespace, bar: ProgressBar):
+    from .encoder import save_encoder
+    from .pipeline import fit
+    from .training import TrainingConfig
+
+    inputs = _load_inputs(args.images)
+    config = TrainingConfig(epochs=args.epochs, seed=args.seed, patch_size=args.patch_size,
+                            steps_per_epoch=args.steps_per_epoch)
+    t0 = time.perf_counter()
+
+    def show(p):
+        bar.update("training", p.step, p.total_steps, f"epoch {p.epoch}/{p.epochs} loss {p.loss:.4f}")
+
+    encoder = fit([im for _, im in inputs], config, names=[n for n, _ in inputs],
+                  progress=show, is_stack=args.stack)
+    bar.close()
+    path = save_encoder(encoder, args.output)
+    print(f"encoder: {path} ({encoder.describe()}; {time.perf_counter() - t0:.1f} s)")
+    return encoder
+
+
+def _segment_one(encoder, name, image, outdir: Path, args, bar: ProgressBar) -> tuple[Path, Path]:
+    from .pipeline import SegmentConfig, segment
+
+    config = SegmentConfig(max_regions=args.max_regions)
+    seg = segment(encoder, image, config, is_stack=args.stack,
+                  progress=lambda p: bar.update(f"{name}: {p.stage}", p.done, p.total))
+    bar.close()
+    tif = save_labels_tiff(outdir / f"{name}.cuts.tif", seg.levels(), levels=True)
+    meta = outdir / f"{name}.cuts.json"
+    meta.write_text(json.dumps({"image": name, **seg.summary()}, indent=2))
+    return tif, meta
+
+
+def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> None:
+    from .encoder import load_encoder
+
+    if encoder is None:
+        encoder = load_encoder(args.encoder)
+    inputs = _load_inputs(args.images)
+    # Check all inputs first, so a mistake is reported before hours of work.
+    from .io import to_volume
+
+    for name, image in inputs:
+        try:
+            encoder.check_channels(to_volume(image, is_stack=args.stack).shape[-1])
+        except CutsInputError as exc:
+            raise CutsInputError(f"{name}: {exc}") from None
+    outdir = Path(args.output)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name, image in inputs:
+        t0 = time.perf_counter()
+        tif, meta = _segment_one(encoder, name, image, outdir, args, bar)
+        print(f"{name}: {tif} and {meta.name} ({time.perf_counter() - t0:.1f} s)")
+
+
+def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
+    outdir = Path(args.output)
+    outdir.mkdir(parents=True, exist_ok=True)
+    args.output = str(outdir / "encoder.pt")
+    encoder = cmd_fit(args, bar)
+    args.output = str(outdir)
+    cmd_segment(args, bar, encoder=encoder)
+
+
+def cmd_demo(args: argparse.Namespace, bar: ProgressBar) -> None:
+    from skimage.io import imsave
+
+    from .samples import retina_sample
+
+    outdir = Path(args.output)
+    outdir.mkdir(parents=True, exist_ok=True)
+    sample = outdir / "retina.png"
+    imsave(sample, retina_sample(), check_contrast=False)
+    print(f"sample image: {sample} (scikit-image's fundus photo, downscaled)")
+    args.images = [str(sample)]
+    cmd_run(args, bar)
+    print(f"open the result in napari:  napari {sample} {outdir / 'retina.cuts.tif'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="napari-cuts",
+        description="Unsupervised multigranular segmentation (CUTS) of images and stacks.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-cuts {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_train_args(p):
+        p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+        p.add_argument("--steps-per-epoch", type=int, default=25, help="steps per epoch (default 25)")
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument("--patch-size", type=int, default=5, help="patch size, odd (default 5)")
+
+    def add_common(p):
+        p.add_argument("--stack", action="store_true", default=None,
+                       help="read 3D arrays as (Z, Y, X) stacks even when the last axis is short")
+        p.add_argument("--no-progress", dest="progress", action="store_false",
+                       help="do not draw a progress bar")
+
+    def add_seg_args(p):
+        p.add_argument("--max-regions", type=int, default=64,
+                       help="finest level kept, in regions (default 64)")
+
+    p = sub.add_parser("fit", help="train one encoder on the given images")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-o", "--output", required=True, metavar="ENCODER.pt")
+    add_train_args(p)
+    add_common(p)
+
+    p = sub.add_parser("segment", help="segment images with a trained encoder")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-e", "--encoder", required=True, metavar="ENCODER.pt")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    add_seg_args(p)
+    add_common(p)
+
+    p = sub.add_parser("run", help="fit an encoder on the images, then segment them")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    add_train_args(p)
+    add_seg_args(p)
+    add_common(p)
+
+    p = sub.add_parser("demo", help="run on a sample image bundled with scikit-image")
+    p.add_argument("-o", "--output", default="cuts-demo", metavar="OUTDIR")
+    add_train_args(p)
+    add_seg_args(p)
+    add_common(p)
+    return parser
+
+
+COMMANDS = {"fit": cmd_fit, "segment": cmd_segment, "run": cmd_run, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 1 user mistake, 2 bad arguments)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    bar = ProgressBar(enabled=None if args.progress else False)
+    try:
+        COMMANDS[args.command](args, bar)
+    except CutsInputError as exc:
+        bar.close() if bar.enabled else None
+        print(f"napari-cuts: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("napari-cuts: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"napari-cuts: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("napari-cuts: error: out of memory; try a smaller image or fewer at once", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
