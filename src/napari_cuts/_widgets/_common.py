@@ -1,0 +1,46 @@
+"""Small pieces shared by the dock widgets."""
+
+from __future__ import annotations
+
+from magicgui.widgets import ComboBox
+from napari.layers import Image
+from qtpy.QtWidgets import QFileDialog, QWidget
+
+
+def image_layer_combo(viewer, tooltip: str) -> ComboBox:
+    """A combo box listing the viewer's image layers (kept up to date by reset_choices)."""
+
+    def choices(_widget=None):
+        return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, Image)]
+
+    return ComboBox(label="image", choices=choices, nullable=False, tooltip=tooltip)
+
+
+class WidgetLife:
+    """Tracks whether a dock widget still exists; stops its workers when it goes.
+
+    Qt deletes dock widgets when the viewer closes; a worker started from a widget must
+    then stop, and its handlers must not touch the deleted widget.
+    """
+
+    def __init__(self, widget: QWidget) -> None:
+        self.alive = True
+        self.workers: set = set()
+        widget.destroyed.connect(self.end)
+
+    def end(self, *_args) -> None:
+        self.alive = False
+        for worker in list(self.workers):
+            worker.quit()
+
+
+def ask_save_path(parent: QWidget, caption: str, file_filter: str) -> str:
+    """A file dialog for saving; '' when cancelled."""
+    path, _ = QFileDialog.getSaveFileName(parent, caption, "", file_filter)
+    return path
+
+
+def ask_open_path(parent: QWidget, caption: str, file_filter: str) -> str:
+    """A file dialog for opening; '' when cancelled."""
+    path, _ = QFileDialog.getOpenFileName(parent, caption, "", file_filter)
+    return path

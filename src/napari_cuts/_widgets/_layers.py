@@ -1,0 +1,140 @@
+"""Glue between napari layers and the engine: which pixels to use, and result layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from napari.layers import Image, Labels, Layer
+
+from ..io import CutsInputError
+from ..pipeline import Segmentation
+from ._workers import ImageInput
+
+#: Key of napari-cuts' entry in a result layer's ``metadata``.
+META_KEY = "napari_cuts"
+
+
+def check_image_layer(layer: Layer | None, active: Layer | None = None) -> Image:
+    """The layer if napari-cuts can use it; else raise CutsInputError saying why."""
+    if layer is None:
+        if isinstance(active, Labels):
+            raise CutsInputError(
+                f"'{active.name}' is a labels layer; napari-cuts needs an image layer "
+                "(open or add an image first)"
+            )
+        raise CutsInputError("there is no image layer: open an image or a sample first")
+    if isinstance(layer, Labels) or not isinstance(layer, Image):
+        raise CutsInputError(f"'{layer.name}' is not an image layer; choose an image layer")
+    if layer.multiscale:
+        raise CutsInputError(
+            f"'{layer.name}' is a multiscale image; napari-cuts needs a single-scale image"
+        )
+    if layer.ndim > 3:
+        raise CutsInputError(
+            f"'{layer.name}' has {layer.ndim} dimensions; napari-cuts works on 2D images "
+            "and 3D stacks (use 'current slice' to segment the slice you see)"
+        )
+    return layer
+
+
+def n_channels(layer: Image) -> int:
+    """Channels per pixel as the engine sees them (3 or 4 for RGB, else 1)."""
+    return int(layer.data.shape[-1]) if layer.rgb else 1
+
+
+def whole_layer(layer: Image) -> ImageInput:
+    """All pixels of an image layer: a 2D image, or every slice of a 3D stack."""
+    return ImageInput(layer.data, rgb=layer.rgb, is_stack=layer.ndim == 3, name=layer.name)
+
+
+@dataclass
+class SliceInput:
+    """The 2D plane on screen, and where its labels go in the layer's data space."""
+
+    image: ImageInput
+    index: tuple[int, ...]  # indices along the leading (non-displayed) axes
+
+
+def current_slice(layer: Image, point) -> SliceInput:
+    """The 2D plane of `layer` at the viewer's dims `point` (a world position)."""
+    leading = layer.ndim - 2
+    coords = np.asarray(layer.world_to_data(point))[:leading]
+    shape = layer.data.shape[:leading]
+    index = tuple(int(np.clip(round(float(c)), 0, n - 1)) for c, n in zip(coords, shape))
+    name = layer.name if not index else f"{layer.name} [{', '.join(map(str, index))}]"
+    plane = layer.data[index] if index else layer.data
+    return SliceInput(ImageInput(plane, rgb=layer.rgb, is_stack=False, name=name), index)
+
+
+def result_key(layer: Image) -> str:
+    """Identifies the results of one image layer (survives renaming the layer)."""
+    return str(layer.unique_id)
+
+
+def result_layers(layers, key: str) -> list[Labels]:
+    """The result layers of the image with `key`, ordered coarse -> fine."""
+    found = [
+        lay for lay in layers
+        if isinstance(lay, Labels) and lay.metadata.get(META_KEY, {}).get("group") == key
+    ]
+    return sorted(found, key=lambda lay: lay.metadata[META_KEY]["level"])
+
+
+def level_layer_name(image_name: str, level: int, n_regions: int) -> str:
+    return f"{image_name} level {level} ({n_regions} regions)"
+
+
+def make_result_layers(
+    image: Image, seg: Segmentation, levels: list[int], index: tuple[int, ...] = ()
+) -> list[Labels]:
+    """One Labels layer per level in `levels`, aligned with `image` (not yet in a viewer).
+
+    With a slice `index`, the labels get leading axes of length 1 placed at that index so
+    that they show on that slice only.
+    """
+    key = result_key(image)
+    leading = image.ndim - 2 - (1 if seg.is_stack else 0)
+    translate = np.array(image.translate, float)
+    scale = np.array(image.scale, float)
+    for axis, i in enumerate(index):
+        translate[axis] += i * scale[axis]
+    out = []
+    for level in levels:
+        labels = seg.level(level).reshape((1,) * leading + seg.shape)
+        n = int(seg.n_regions[level])
+        meta = {
+            "group": key,
+            "image": image.name,
+            "level": int(level),
+            "n_levels": int(seg.n_levels),
+            "n_regions": n,
+            "salient": bool(seg.salient[level]),
+            "default_level": int(seg.default_level),
+            "slice": list(index),
+        }
+        layer = Labels(
+            labels,
+            name=level_layer_name(image.name, level, n),
+            scale=scale,
+            translate=translate,
+            metadata={META_KEY: meta},
+            features=region_table(labels),
+            visible=False,
+            opacity=0.6,
+        )
+        out.append(layer)
+    return out
+
+
+def region_table(labels: np.ndarray) -> dict:
+    """Region id and pixel count of every region (cheap: one bincount)."""
+    counts = np.bincount(labels.ravel())
+    ids = np.flatnonzero(counts)
+    return {"index": ids, "pixels": counts[ids]}
+
+
+def show_only(layers: list[Labels], position: int) -> None:
+    """Make the layer at `position` visible and hide the others."""
+    for i, layer in enumerate(layers):
+        layer.visible = i == position

@@ -1,0 +1,52 @@
+"""The active encoder of a viewer, shared by the napari-cuts dock widgets."""
+
+from __future__ import annotations
+
+import weakref
+
+from qtpy.QtCore import QObject, Signal
+
+from ..encoder import Encoder
+
+
+class EncoderState(QObject):
+    """Holds the active encoder; emits ``changed`` with the new encoder (or None)."""
+
+    changed = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._encoder: Encoder | None = None
+
+    @property
+    def encoder(self) -> Encoder | None:
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, encoder: Encoder | None) -> None:
+        self._encoder = encoder
+        self.changed.emit(encoder)
+
+    def describe(self) -> str:
+        """One line for people about the active encoder."""
+        if self._encoder is None:
+            return "no encoder yet: train one or load a file"
+        return self._encoder.describe()
+
+
+# One state per viewer; entries vanish with their viewer (no strong reference to it).
+_STATES: dict[int, tuple[weakref.ref, EncoderState]] = {}
+
+
+def encoder_state(viewer) -> EncoderState:
+    """The :class:`EncoderState` shared by all napari-cuts widgets of `viewer`."""
+    # napari hands plugins a new proxy of the viewer each time; key by the viewer itself.
+    viewer = getattr(viewer, "__wrapped__", viewer)
+    key = id(viewer)
+    entry = _STATES.get(key)
+    if entry is not None and entry[0]() is viewer:
+        return entry[1]
+    state = EncoderState()
+    _STATES[key] = (weakref.ref(viewer), state)
+    weakref.finalize(viewer, _STATES.pop, key, None)
+    return state

@@ -1,0 +1,313 @@
+"""Dock widget: segment an image with the active encoder, browse levels, export them."""
+
+from __future__ import annotations
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+from ..io import CutsInputError, save_labels_tiff
+from ..pipeline import Progress, SegmentConfig, Segmentation
+from ._common import WidgetLife, ask_save_path, image_layer_combo
+from ._layers import (
+    META_KEY, check_image_layer, current_slice, make_result_layers, n_channels, result_key,
+    result_layers, show_only, whole_layer,
+)
+from ._state import encoder_state
+from ._workers import Refused, segmentation_worker
+
+WHOLE_STACK = "whole stack"
+CURRENT_SLICE = "current slice"
+TIFF_FILTER = "TIFF (*.tif *.tiff)"
+
+
+class SegmentWidget(QWidget):
+    """Segment with the active encoder; one Labels layer per level, one visible at a time."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.state = encoder_state(napari_viewer)
+        self._life = WidgetLife(self)
+        self._worker = None
+        self._pbar = None
+        self._group: str | None = None  # result key of the layers the slider browses
+
+        defaults = SegmentConfig()
+        self.image = image_layer_combo(napari_viewer, "Image layer to segment")
+        self.extent = ComboBox(
+            label="segment", choices=[CURRENT_SLICE, WHOLE_STACK], value=WHOLE_STACK,
+            tooltip="For a 3D stack: only the slice on screen, or all slices jointly "
+                    "(one tissue gets one label in every slice)",
+        )
+        self.max_regions = SpinBox(value=defaults.max_regions, min=2, max=10_000,
+                                   label="max regions",
+                                   tooltip="Finest level kept: levels with more regions are left out")
+        self.n_salient = SpinBox(value=defaults.n_salient, min=1, max=100, label="salient levels",
+                                 tooltip="How many of the most persistent levels to show")
+        self.all_levels = CheckBox(value=False, text="add every level, not only the salient ones")
+        self.seed = SpinBox(value=defaults.seed, min=0, max=2**31 - 1, label="seed",
+                            tooltip="Random seed for pixel sampling and clustering")
+        self.form = Container(widgets=[
+            self.image, self.extent, self.max_regions, self.n_salient, self.all_levels, self.seed,
+        ])
+
+        self.run_button = QPushButton("Segment")
+        self.run_button.setToolTip("Segment the chosen image with the active encoder")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Cancel the running segmentation; layers stay as they were")
+        self.cancel_button.setEnabled(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.encoder_label = QLabel()
+        self.encoder_label.setWordWrap(True)
+        self.level_slider = QSlider(Qt.Orientation.Horizontal)
+        self.level_slider.setToolTip("Move from coarse (left) to fine (right) levels")
+        self.level_label = QLabel("no result yet")
+        self.export_level_button = QPushButton("Export level…")
+        self.export_level_button.setToolTip("Write the level on screen to a TIFF file")
+        self.export_all_button = QPushButton("Export all levels…")
+        self.export_all_button.setToolTip(
+            "Write every level layer of this result to one TIFF stack (levels as channels)")
+
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_button)
+        run_row.addWidget(self.cancel_button)
+        export_row = QHBoxLayout()
+        export_row.addWidget(self.export_level_button)
+        export_row.addWidget(self.export_all_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.form.native)
+        layout.addLayout(run_row)
+        layout.addWidget(self.status)
+        layout.addWidget(QLabel("<b>Active encoder</b>"))
+        layout.addWidget(self.encoder_label)
+        layout.addWidget(QLabel("<b>Level</b> (coarse → fine)"))
+        layout.addWidget(self.level_slider)
+        layout.addWidget(self.level_label)
+        layout.addLayout(export_row)
+        layout.addStretch(1)
+
+        self.run_button.clicked.connect(self.start_segmentation)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.level_slider.valueChanged.connect(self.show_level)
+        self.export_level_button.clicked.connect(self.export_level)
+        self.export_all_button.clicked.connect(self.export_all_levels)
+        self.image.changed.connect(self._on_image_changed)
+        self.state.changed.connect(self._show_encoder)
+        self._show_encoder()
+        for event in ("inserted", "removed", "reordered"):
+            getattr(napari_viewer.layers.events, event).connect(self.reset_choices)
+        self._on_image_changed()
+
+    # ---- public API (buttons call these) --------------------------------------
+    @property
+    def is_busy(self) -> bool:
+        return self._worker is not None
+
+    def reset_choices(self, *_args) -> None:
+        self.image.reset_choices()
+        self._refresh_results()
+
+    def segment_config(self) -> SegmentConfig:
+        return SegmentConfig(max_regions=self.max_regions.value, n_salient=self.n_salient.value,
+                             seed=self.seed.value)
+
+    def start_segmentation(self) -> None:
+        """Segment the chosen image (slice or stack) with the active encoder in a worker."""
+        if self._worker is not None:
+            show_warning("A segmentation is already running; wait for it or press Cancel.")
+            return
+        encoder = self.state.encoder
+        try:
+            layer = check_image_layer(self.image.value, self.viewer.layers.selection.active)
+            if encoder is None:
+                raise CutsInputError(
+                    "there is no encoder yet; train one with 'Train encoder' or load a file")
+            encoder.check_channels(n_channels(layer))
+        except CutsInputError as exc:
+            show_warning(f"Cannot segment: {exc}.")
+            return
+        if layer.ndim == 3 and self.extent.value == WHOLE_STACK:
+            image, index = whole_layer(layer), ()
+        else:
+            piece = current_slice(layer, self.viewer.dims.point)
+            image, index = piece.image, piece.index
+        worker = segmentation_worker(encoder, image, self.segment_config())
+        outcome: dict = {}
+        self._pbar = progress(total=0, desc=f"napari-cuts: segmenting {image.name}")
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(lambda result: outcome.setdefault("result", result))
+        worker.errored.connect(lambda exc: outcome.setdefault("error", exc))
+        worker.finished.connect(lambda: self._on_finished(worker, layer, index, outcome))
+        self._worker = worker
+        self._life.workers.add(worker)
+        self._set_running(True)
+        self.status.setText(f"segmenting {image.name}…")
+        worker.start()
+
+    def cancel(self) -> None:
+        """Cancel the running segmentation; the layers stay as they were."""
+        if self._worker is None:
+            show_info("Nothing to cancel: no segmentation is running.")
+            return
+        self.status.setText("cancelling…")
+        self._worker.quit()
+
+    def result_layers(self) -> list:
+        """The level layers the slider browses, coarse -> fine."""
+        return result_layers(self.viewer.layers, self._group) if self._group else []
+
+    def show_level(self, position: int | None = None) -> None:
+        """Show the level layer at slider `position` and hide the other levels."""
+        layers = self.result_layers()
+        if not layers:
+            return
+        position = self.level_slider.value() if position is None else position
+        position = int(np.clip(position, 0, len(layers) - 1))
+        show_only(layers, position)
+        meta = layers[position].metadata[META_KEY]
+        kind = "salient" if meta["salient"] else "not salient"
+        self.level_label.setText(
+            f"level {meta['level']} (0 = coarsest, {meta['n_levels'] - 1} = finest): "
+            f"{meta['n_regions']} regions "
+            f"({kind}); layer {position + 1} of {len(layers)}")
+
+    def shown_layer(self):
+        """The level layer currently on screen (None without a result)."""
+        layers = self.result_layers()
+        return layers[self.level_slider.value()] if layers else None
+
+    def export_level(self) -> None:
+        """Write the level on screen to a TIFF file chosen in a dialog."""
+        layer = self.shown_layer()
+        if layer is None:
+            show_warning("Nothing to export yet: segment an image first.")
+            return
+        path = self.ask_save_path("Export level")
+        if path:
+            self._write(path, _plain_labels(layer), levels=False)
+
+    def export_all_levels(self) -> None:
+        """Write all level layers of the result, coarse -> fine, to one TIFF stack."""
+        layers = self.result_layers()
+        if not layers:
+            show_warning("Nothing to export yet: segment an image first.")
+            return
+        path = self.ask_save_path("Export all levels")
+        if path:
+            self._write(path, np.stack([_plain_labels(lay) for lay in layers]), levels=True)
+
+    # ---- dialogs (tests replace this) -----------------------------------------
+    def ask_save_path(self, caption: str) -> str:
+        return ask_save_path(self, caption, TIFF_FILTER)
+
+    # ---- internals ----------------------------------------------------------------
+    def _write(self, path: str, labels: np.ndarray, levels: bool) -> None:
+        if not path.lower().endswith((".tif", ".tiff")):
+            path += ".tif"
+        try:
+            save_labels_tiff(path, labels, levels=levels)
+        except CutsInputError as exc:
+            show_warning(f"Cannot export: {exc}.")
+            return
+        except OSError as exc:
+            show_error(f"Could not write {path}: {exc.strerror or exc}")
+            return
+        show_info(f"Labels written to {path}")
+
+    def _on_progress(self, p: Progress) -> None:
+        if not self._life.alive:
+            return
+        self.status.setText(f"{p.stage}: {p.message} ({p.done}/{p.total})")
+        if self._pbar is not None:
+            self._pbar.set_description(f"napari-cuts: {p.stage}")
+            if self._pbar.total != p.total:
+                self._pbar.total = p.total
+            self._pbar.n = p.done
+            self._pbar.update(0)
+
+    def _on_finished(self, worker, layer, index, outcome: dict) -> None:
+        self._life.workers.discard(worker)
+        self._worker = None
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+        if not self._life.alive:
+            show_info("napari-cuts: segmentation stopped because its viewer was closed.")
+            return
+        self._set_running(False)
+        result = outcome.get("result")
+        if "error" in outcome:
+            self.status.setText("segmentation failed (see the error notification)")
+        elif isinstance(result, Refused):
+            self.status.setText("")
+            show_warning(f"Cannot segment: {result.message}.")
+        elif isinstance(result, Segmentation):
+            if layer not in self.viewer.layers:
+                self.status.setText("")
+                show_warning(f"'{layer.name}' was removed while it was being segmented; "
+                             "the result was discarded.")
+                return
+            self._add_result(layer, result, index)
+        else:
+            self.status.setText("cancelled")
+            show_info("Segmentation cancelled; the layers are unchanged.")
+
+    def _add_result(self, image, seg: Segmentation, index: tuple[int, ...]) -> None:
+        levels = [i for i in range(seg.n_levels) if self.all_levels.value or seg.salient[i]]
+        new_layers = make_result_layers(image, seg, levels, index)
+        key = result_key(image)
+        for old in result_layers(self.viewer.layers, key):
+            self.viewer.layers.remove(old)
+        for new in new_layers:
+            self.viewer.add_layer(new)
+        self._group = key
+        start = levels.index(seg.default_level) if seg.default_level in levels else 0
+        self._refresh_results(start)
+        self.status.setText(
+            f"{seg.n_levels} levels ({min(seg.n_regions)}–{max(seg.n_regions)} regions); "
+            f"added {len(levels)} layer(s)")
+        show_info(f"Segmented '{image.name}': {len(levels)} level layer(s) added.")
+
+    def _refresh_results(self, position: int | None = None) -> None:
+        if not self._life.alive:
+            return
+        layers = self.result_layers()
+        self.level_slider.blockSignals(True)
+        self.level_slider.setRange(0, max(0, len(layers) - 1))
+        if position is not None:
+            self.level_slider.setValue(position)
+        self.level_slider.blockSignals(False)
+        for widget in (self.level_slider, self.export_level_button, self.export_all_button):
+            widget.setEnabled(bool(layers))
+        if layers:
+            self.show_level()
+        else:
+            self.level_label.setText("no result yet")
+
+    def _on_image_changed(self, *_args) -> None:
+        layer = self.image.value
+        self.extent.enabled = layer is not None and layer.ndim == 3
+        if layer is not None and result_layers(self.viewer.layers, result_key(layer)):
+            if self._group != result_key(layer):
+                self._group = result_key(layer)
+                self._refresh_results(0)
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _show_encoder(self, *_args) -> None:
+        if self._life.alive:
+            self.encoder_label.setText(self.state.describe())
+
+
+def _plain_labels(layer) -> np.ndarray:
+    """A level layer's labels without the length-1 axes that place a slice result."""
+    data = np.asarray(layer.data)
+    lead = len(layer.metadata.get(META_KEY, {}).get("slice", []))
+    return data.reshape(data.shape[lead:])
