@@ -225,3 +225,17 @@ def test_large_image_path_streams_tiles():
     lab = seg.level(0)
     assert len(np.unique(lab[:, :40])) == 1 and len(np.unique(lab[:, 56:])) == 1
     assert lab[0, 0] != lab[0, -1]
+
+
+def test_too_large_input_is_refused_before_work():
+    from napari_cuts.pipeline import check_memory, estimate_memory
+
+    small = estimate_memory((1, 128, 128, 3))
+    assert small < 1e9
+    big = estimate_memory((64, 512, 512, 1))
+    assert 1e9 < big < 8e9
+    with pytest.raises(CutsInputError, match="needs about"):
+        check_memory((64, 512, 512, 1), limit=int(1e9))
+    enc = untrained(1)
+    with pytest.raises(CutsInputError, match="needs about"):
+        segment(enc, np.zeros((64, 64)), SegmentConfig(memory_limit=1000))

@@ -96,11 +96,15 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> Non
         encoder = load_encoder(args.encoder)
     inputs = _load_inputs(args.images)
     # Check all inputs first, so a mistake is reported before hours of work.
-    from .io import to_volume
+    from .io import volume_shape
+
+    from .pipeline import SegmentConfig, check_memory
 
     for name, image in inputs:
         try:
-            encoder.check_channels(to_volume(image, is_stack=args.stack).shape[-1])
+            shape = volume_shape(image.shape, is_stack=args.stack)
+            encoder.check_channels(shape[-1])
+            check_memory(shape, SegmentConfig(max_regions=args.max_regions))
         except CutsInputError as exc:
             raise CutsInputError(f"{name}: {exc}") from None
     outdir = Path(args.output)

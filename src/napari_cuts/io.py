@@ -59,6 +59,29 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return data
 
 
+def volume_shape(
+    shape: tuple[int, ...], *, channel_axis: bool | None = None, is_stack: bool | None = None
+) -> tuple[int, int, int, int]:
+    """The (Z, Y, X, C) shape :func:`to_volume` gives an image of `shape`."""
+    if len(shape) == 2:
+        out = (1, *shape, 1)
+    elif len(shape) == 3:
+        if channel_axis is None:
+            channel_axis = not is_stack and shape[-1] <= 4
+        out = (1, *shape) if channel_axis else (*shape, 1)
+    elif len(shape) == 4:
+        if channel_axis is False:
+            raise CutsInputError("a 4D image must be (Z, Y, X, C)")
+        out = tuple(shape)
+    else:
+        raise CutsInputError(
+            f"images must be 2D, 2D with channels, 3D or 3D with channels; got shape {tuple(shape)}"
+        )
+    if min(out[1:3]) < 2:
+        raise CutsInputError(f"image is too small: shape {tuple(shape)}")
+    return out  # type: ignore[return-value]
+
+
 def to_volume(
     image: np.ndarray, *, channel_axis: bool | None = None, is_stack: bool | None = None
 ) -> np.ndarray:
@@ -79,22 +102,8 @@ def to_volume(
         image = image.astype(np.uint8)
     if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
         raise CutsInputError(f"images must be real numbers, not {image.dtype}")
-    if image.ndim == 2:
-        vol = image[None, :, :, None]
-    elif image.ndim == 3:
-        if channel_axis is None:
-            channel_axis = not is_stack and image.shape[-1] <= 4
-        vol = image[None] if channel_axis else image[..., None]
-    elif image.ndim == 4:
-        if channel_axis is False:
-            raise CutsInputError("a 4D image must be (Z, Y, X, C)")
-        vol = image
-    else:
-        raise CutsInputError(
-            f"images must be 2D, 2D with channels, 3D or 3D with channels; got shape {image.shape}"
-        )
-    if min(vol.shape[1:3]) < 2:
-        raise CutsInputError(f"image is too small: shape {image.shape}")
+    shape = volume_shape(image.shape, channel_axis=channel_axis, is_stack=is_stack)
+    vol = image.reshape(shape)
     return np.ascontiguousarray(vol, dtype=np.float32)
 
 

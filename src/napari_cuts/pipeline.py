@@ -12,7 +12,7 @@ from .condensation import PCA, assign_nearest, condense_iter, kmeans
 from .embedding import DEFAULT_TILE, embed_region, tile_grid
 from .encoder import Encoder
 from .hierarchy import Hierarchy, build_hierarchy
-from .io import CutsInputError, to_volume
+from .io import CutsInputError, smallest_label_dtype, to_volume, volume_shape
 from .training import TrainingConfig, fit_encoder
 
 
@@ -34,6 +34,7 @@ class SegmentConfig:
     sample_tile: int = 128
     tile_size: int = DEFAULT_TILE
     seed: int = 0
+    memory_limit: int | None = None  # bytes; None: what the machine has available
 
 
 @dataclass
@@ -77,13 +78,18 @@ class Segmentation:
 
     def level(self, index: int) -> np.ndarray:
         """Label image of one level: (Y, X), or (Z, Y, X) for a stack; ids start at 1."""
-        labels = self.hierarchy.node_labels[index][self.pixel_nodes]
+        ids = self.hierarchy.node_labels[index]
+        labels = ids.astype(smallest_label_dtype(int(ids.max())))[self.pixel_nodes]
         return labels if self.is_stack else labels[0]
 
     def levels(self, indices: Sequence[int] | None = None) -> np.ndarray:
         """Levels stacked coarse -> fine: (L, Y, X) or (L, Z, Y, X)."""
-        indices = range(self.n_levels) if indices is None else indices
-        return np.stack([self.level(i) for i in indices])
+        indices = list(range(self.n_levels) if indices is None else indices)
+        dtype = smallest_label_dtype(int(self.hierarchy.node_labels[indices].max()))
+        out = np.empty((len(indices),) + self.shape, dtype)
+        for k, i in enumerate(indices):
+            out[k] = self.level(i)
+        return out
 
     def summary(self) -> dict:
         return self.hierarchy.summary()
@@ -108,6 +114,63 @@ def _smooth(reduced: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(reduced, sigma=(sigma, sigma, 0), mode="nearest")
 
 
+def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
+                    n_levels: int = 64) -> int:
+    """Peak bytes :func:`segment_iter` plus exporting all levels needs for a volume shape.
+
+    `shape` is (Z, Y, X, C). Counts the float32 volume, the reduced vectors, node indices,
+    the full vectors of the sample (or of a small image), one tile's activations, and the
+    stacked levels (one byte per pixel per level for up to 255 regions).
+    """
+    cfg = config or SegmentConfig()
+    z, y, x, c = shape
+    n = z * y * x
+    small = n <= cfg.sample_pixels * 1.5
+    sampled = n if small else cfg.sample_pixels
+    tile = min(cfg.tile_size, y) + 16, min(cfg.tile_size, x) + 16
+    tile_bytes = tile[0] * tile[1] * (16 + 32 + 64 + 128) * 4 * 2
+    label_bytes = 1 if cfg.max_regions <= 255 else 2
+    return int(
+        n * c * 4                      # float32 volume
+        + n * cfg.pca_dims * 4 * 1.5   # reduced vectors (+ smoothing copy of a slice)
+        + n * 4 * 2                    # node index per pixel (+ remapping)
+        + sampled * 128 * 4 * 1.5      # full vectors of the sample
+        + tile_bytes
+        + n * n_levels * label_bytes   # all levels stacked for export
+        + 300e6                        # torch, numpy and the interpreter
+    )
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (MemAvailable, else total)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
+        return info.get("MemAvailable", info.get("MemTotal"))
+    except (OSError, ValueError, IndexError):
+        try:
+            import os
+
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return 1 << 62
+
+
+def check_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
+                 limit: int | None = None) -> int:
+    """Refuse, before any work, a volume whose segmentation would not fit in memory."""
+    need = estimate_memory(shape, config)
+    limit = available_memory() if limit is None else limit
+    if need > limit:
+        z, y, x, c = shape
+        raise CutsInputError(
+            f"an image of {z}x{y}x{x}x{c} needs about {need / 1e9:.1f} GB to segment, "
+            f"but only {limit / 1e9:.1f} GB are available; crop or downsample it, or "
+            "segment its slices separately"
+        )
+    return need
+
+
 def segment_iter(
     encoder: Encoder,
     image: np.ndarray,
@@ -127,7 +190,10 @@ def segment_iter(
     every slice.
     """
     cfg = config or SegmentConfig()
-    volume = to_volume(np.asarray(image), channel_axis=channel_axis, is_stack=is_stack)
+    raw = np.asarray(image)
+    check_memory(volume_shape(raw.shape, channel_axis=channel_axis, is_stack=is_stack), cfg,
+                 limit=cfg.memory_limit)
+    volume = to_volume(raw, channel_axis=channel_axis, is_stack=is_stack)
     stack = volume.shape[0] > 1 or bool(is_stack)
     encoder.check_channels(volume.shape[-1])
     rng = np.random.default_rng(cfg.seed)
@@ -179,10 +245,12 @@ def segment_iter(
     centres = kmeans(rows, n_nodes, seed=cfg.seed)
     pixel_nodes = assign_nearest(flat, centres)
     del reduced, flat
-    used, pixel_nodes = np.unique(pixel_nodes, return_inverse=True)  # drop unused nodes
-    pixel_nodes = pixel_nodes.reshape(shape).astype(np.int32)
-    centres = centres[used]
-    weights = np.bincount(pixel_nodes.ravel(), minlength=len(centres)).astype(np.float64)
+    counts = np.bincount(pixel_nodes, minlength=len(centres))
+    used = np.flatnonzero(counts)  # drop nodes that no pixel chose
+    remap = np.zeros(len(centres), np.int32)
+    remap[used] = np.arange(len(used), dtype=np.int32)
+    pixel_nodes = remap[pixel_nodes].reshape(shape)
+    centres, weights = centres[used], counts[used].astype(np.float64)
     yield Progress("clustering", 1, 1, f"{len(centres)} nodes")
 
     # 4. Condense the nodes.
