@@ -190,10 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(p)
     add_seg_args(p)
     add_common(p)
+
+    from .annotate_cli import add_commands
+
+    add_commands(sub)
     return parser
 
 
 COMMANDS = {"fit": cmd_fit, "segment": cmd_segment, "run": cmd_run, "demo": cmd_demo}
+
+from .annotate_cli import ANNOTATE_COMMANDS  # noqa: E402  (refine, components, measure)
+
+COMMANDS.update(ANNOTATE_COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

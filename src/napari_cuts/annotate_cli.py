@@ -1,0 +1,239 @@
+"""CLI subcommands from clusters to annotations: ``refine``, ``components``, ``measure``.
+
+:func:`add_commands` adds their parsers to ``napari-cuts``; :data:`ANNOTATE_COMMANDS`
+maps each name to a function ``(args, bar)`` like the other commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .io import CutsInputError, read_image, save_labels_tiff
+
+__all__ = ["ANNOTATE_COMMANDS", "add_commands", "cmd_components", "cmd_measure", "cmd_refine"]
+
+
+def _stem(path: str) -> str:
+    name = Path(path).name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def _read_labels(path: str, what: str) -> np.ndarray:
+    """A label image from any file `read_image` reads; colour PNG/JPEG masks are merged."""
+    data = read_image(path)
+    if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg") and data.ndim == 3 and data.shape[-1] in (3, 4):
+        data = data[..., :3].max(-1)  # a colour picture of a mask: any colour is foreground
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    if not np.issubdtype(data.dtype, np.integer):
+        if np.any(data != np.round(data)) or not np.all(np.isfinite(data)):
+            raise CutsInputError(f"{path}: {what} must hold whole numbers (a label image)")
+        data = data.astype(np.int64)
+    if data.size and data.min() < 0:
+        raise CutsInputError(f"{path}: {what} must not be negative")
+    return data
+
+
+def _image_spatial_shapes(image: np.ndarray, is_stack: bool | None) -> list[tuple[int, ...]]:
+    """Shapes a label image of `image` may have (with or without a channel axis)."""
+    shapes = [image.shape]
+    if image.ndim >= 3 and not (is_stack and image.ndim == 3):
+        shapes += [image.shape[:-1], image.shape[1:]]
+    return shapes
+
+
+def _pick_level(labels: np.ndarray, image: np.ndarray, level: int | None, path: str,
+                is_stack: bool | None) -> np.ndarray:
+    """One label image of `image` from `labels`, which may be a stack of levels."""
+    shapes = _image_spatial_shapes(image, is_stack)
+    if labels.shape in shapes and level is None:
+        return labels
+    if labels.ndim >= 3 and labels.shape[1:] in shapes:
+        n = labels.shape[0]
+        if level is None:
+            raise CutsInputError(
+                f"{path} holds {n} levels; choose one with --level (0 = coarsest, {n - 1} = finest)"
+            )
+        if not -n <= level < n:
+            raise CutsInputError(f"{path} has levels 0..{n - 1}; there is no level {level}")
+        return labels[level]
+    if labels.shape in shapes:
+        raise CutsInputError(f"{path} holds one label image; leave out --level")
+    raise CutsInputError(
+        f"{path} (shape {labels.shape}) does not fit the image (shape {image.shape})"
+    )
+
+
+# ----------------------------------------------------------------------------- refine
+
+
+def cmd_refine(args: argparse.Namespace, bar) -> None:
+    from .encoder import load_encoder
+    from .io import to_volume
+    from .refine import RefineConfig, refine
+
+    encoder = load_encoder(args.encoder)
+    image = read_image(args.image)
+    volume = to_volume(image, is_stack=args.stack)
+    spatial = volume.shape[:3] if volume.shape[0] > 1 else volume.shape[1:3]
+    encoder.check_channels(volume.shape[-1])
+    scribbles = _read_labels(args.scribbles, "scribbles")
+    if scribbles.shape != spatial:
+        raise CutsInputError(
+            f"{args.scribbles} (shape {scribbles.shape}) does not fit the image "
+            f"({'x'.join(map(str, spatial))} pixels)"
+        )
+    levels = None
+    if args.levels:
+        levels = _read_labels(args.levels, "levels")
+        if levels.shape == spatial:
+            levels = levels[None]
+        elif levels.shape[1:] != spatial:
+            raise CutsInputError(f"{args.levels} (shape {levels.shape}) does not fit the image")
+        if args.level:
+            n = len(levels)
+            bad = [i for i in args.level if not -n <= i < n]
+            if bad:
+                raise CutsInputError(f"{args.levels} has levels 0..{n - 1}; there is no level {bad[0]}")
+            levels = levels[list(args.level)]
+    config = RefineConfig(pca_dims=args.pca_dims or None, intensity=args.intensity,
+                          smoothing=args.smoothing, classifier=args.classifier, seed=args.seed)
+    t0 = time.perf_counter()
+    labels = refine(encoder, volume, scribbles, levels=levels, config=config, channel_axis=True,
+                    is_stack=True if volume.shape[0] > 1 else None,
+                    progress=lambda p: bar.update(f"refine: {p.stage}", p.done, p.total, p.message))
+    bar.close()
+    out = save_labels_tiff(args.output, labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    summary = ", ".join(f"class {c}: {n} px" for c, n in zip(classes, counts))
+    print(f"refined: {out} ({summary}; {time.perf_counter() - t0:.1f} s)")
+
+
+# ----------------------------------------------------------------------------- components
+
+
+def cmd_components(args: argparse.Namespace, bar) -> None:
+    from .components import ordered_components
+    from .measure import write_csv
+
+    mask = _read_labels(args.mask, "the mask")
+    if args.min_size < 0:
+        raise CutsInputError("--min-size must not be negative")
+    labels, table = ordered_components(mask, class_id=args.class_id, min_size=args.min_size,
+                                       order=args.order, names=args.names,
+                                       connectivity=args.connectivity, reverse=args.reverse)
+    n = len(table["id"])
+    if n == 0:
+        raise CutsInputError(
+            f"{args.mask}: no components" + (f" of at least {args.min_size} pixels" if args.min_size else "")
+        )
+    outdir = Path(args.output)
+    outdir.mkdir(parents=True, exist_ok=True)
+    stem = _stem(args.mask)
+    tif = save_labels_tiff(outdir / f"{stem}.components.tif", labels)
+    csv_path = write_csv(table, outdir / f"{stem}.components.csv")
+    shown = ", ".join(table["name"][:12]) + (", ..." if n > 12 else "")
+    print(f"{n} components ({shown}): {tif} and {csv_path.name}")
+
+
+# ----------------------------------------------------------------------------- measure
+
+
+def cmd_measure(args: argparse.Namespace, bar) -> None:
+    from .measure import measure_regions, write_csv
+
+    image = read_image(args.image)
+    labels = _read_labels(args.labels, "labels")
+    labels = _pick_level(labels, image, args.level, args.labels, args.stack)
+    t0 = time.perf_counter()
+    table = measure_regions(labels, image, glcm_levels=args.glcm_levels)
+    if not table["label"]:
+        raise CutsInputError(f"{args.labels} has no regions (all pixels are 0)")
+    path = write_csv(table, args.output)
+    print(f"{len(table['label'])} regions measured: {path} ({time.perf_counter() - t0:.1f} s)")
+
+
+# ----------------------------------------------------------------------------- parsers
+
+
+def _level_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected level numbers like 0,2,3; got '{text}'") from None
+
+
+def add_commands(sub) -> None:
+    """Add the ``refine``, ``components`` and ``measure`` parsers to `sub`."""
+    from .components import ORDERS
+
+    def add_common(p, stack=True):
+        if stack:
+            p.add_argument("--stack", action="store_true", default=None,
+                           help="read 3D arrays as (Z, Y, X) stacks even when the last axis is short")
+        p.add_argument("--no-progress", dest="progress", action="store_false",
+                       help="do not draw a progress bar")
+
+    p = sub.add_parser("refine", help="label every pixel from a few scribbles (1, 2, ... per class)",
+                       description="Train a light classifier on the CUTS vectors of scribbled pixels "
+                                   "(0 = unlabelled, 1..K = classes, at least two) and label every pixel.")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--scribbles", required=True, metavar="S.tif",
+                   help="label image of the scribbles, the image's height and width (and slices)")
+    p.add_argument("-e", "--encoder", required=True, metavar="ENCODER.pt")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.tif")
+    p.add_argument("--levels", metavar="CUTS.tif",
+                   help="levels written by 'napari-cuts segment'; their regions add features")
+    p.add_argument("--level", type=_level_list, metavar="I,J",
+                   help="with --levels: use only these levels (default all)")
+    p.add_argument("--classifier", choices=("logistic", "mlp"), default="logistic",
+                   help="logistic regression (default) or a small MLP")
+    p.add_argument("--pca-dims", type=int, default=16,
+                   help="principal components of the CUTS vectors kept (0 = all 128; default 16)")
+    p.add_argument("--smoothing", type=float, default=1.0,
+                   help="Gaussian smoothing of the features, in pixels (default 1.0)")
+    p.add_argument("--no-intensity", dest="intensity", action="store_false",
+                   help="do not add the image's intensities to the features")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_common(p)
+
+    p = sub.add_parser("components", help="split a mask into objects numbered and named in order",
+                       description="Split a mask into connected components, drop specks, number them "
+                                   "along the structure and name them.")
+    p.add_argument("mask", metavar="MASK")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="writes OUTDIR/<stem>.components.tif and .components.csv")
+    p.add_argument("--names", default=None, metavar="C1-C7,T1,...",
+                   help="names in order; ranges like C1-C7 expand (extra components get numbers)")
+    p.add_argument("--min-size", type=int, default=0, metavar="N",
+                   help="drop components of fewer than N pixels (default 0)")
+    p.add_argument("--order", choices=ORDERS, default="axis",
+                   help="'axis' (default): along the structure's main axis from the top (or left); "
+                        "'top-bottom', 'left-right', or 'z' for stacks")
+    p.add_argument("--class-id", type=int, default=None, metavar="K",
+                   help="use only pixels of this label (default: every nonzero pixel)")
+    p.add_argument("--connectivity", type=int, default=1,
+                   help="1: pixels sharing an edge connect (default); 2 (or 3): corners too")
+    p.add_argument("--reverse", action="store_true", help="number from the other end")
+    add_common(p, stack=False)
+
+    p = sub.add_parser("measure", help="measure shape, intensity and texture of every region to CSV",
+                       description="One CSV row per region: area, perimeter, eccentricity, mean and std "
+                                   "intensity, GLCM contrast and homogeneity.")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("labels", metavar="LABELS")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.csv")
+    p.add_argument("--level", type=int, default=None,
+                   help="when LABELS holds several levels (from 'segment'): the one to measure")
+    p.add_argument("--glcm-levels", type=int, default=32, help="grey levels of the GLCM (default 32)")
+    add_common(p)
+
+
+ANNOTATE_COMMANDS = {"refine": cmd_refine, "components": cmd_components, "measure": cmd_measure}
