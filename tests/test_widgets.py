@@ -99,3 +99,80 @@ def test_manifest_samples_and_writer(make_napari_viewer, tmp_path):
     written = viewer.layers.save(str(path), selected=True, plugin=PLUGIN)
     assert written == [str(path)]
     np.testing.assert_array_equal(tifffile.imread(path), truth.data)
+
+
+# ---- the main path ------------------------------------------------------------------
+def test_train_segment_browse_export(make_napari_viewer, qtbot, notes, tmp_path, monkeypatch):
+    viewer = make_napari_viewer()
+    viewer.add_image(retina_sample(80), name="retina", rgb=True)
+    encoder_widget, segment_widget = docks(viewer)
+    assert "no encoder" in segment_widget.encoder_label.text()
+
+    set_tiny(encoder_widget)
+    encoder_widget.train_button.click()
+    assert encoder_widget.is_busy and not encoder_widget.train_button.isEnabled()
+    wait_idle(qtbot, encoder_widget)
+    encoder = encoder_widget.state.encoder
+    assert encoder is not None and encoder.info["epochs"] == TINY.epochs
+    assert len(encoder_widget.loss_plot.step_losses) == TINY.epochs * TINY.steps_per_epoch
+    assert len(encoder_widget.loss_plot.epoch_losses) == TINY.epochs
+    assert "epoch 2/2" in encoder_widget.status.text() or "done" in encoder_widget.status.text()
+    # the Segment widget sees the same encoder
+    assert "trained on retina" in segment_widget.encoder_label.text()
+    assert segment_widget.state is encoder_widget.state
+
+    # save and load through (replaced) file dialogs
+    saved = tmp_path / "enc"
+    monkeypatch.setattr(encoder_widget, "ask_save_path", lambda: str(saved))
+    encoder_widget.save_button.click()
+    assert (tmp_path / "enc.pt").is_file()
+    monkeypatch.setattr(encoder_widget, "ask_open_path", lambda: str(tmp_path / "enc.pt"))
+    encoder_widget.load_button.click()
+    assert encoder_widget.state.encoder is not encoder
+    assert encoder_widget.state.encoder.info["trained_on"] == "retina"
+
+    segment_widget.run_button.click()
+    wait_idle(qtbot, segment_widget)
+    assert not notes.errors()
+    levels = level_layers(viewer)
+    assert len(levels) >= 2
+    assert len(viewer.layers) == 1 + len(levels)
+    metas = [lay.metadata["napari_cuts"] for lay in levels]
+    assert all(m["salient"] for m in metas)
+    assert [m["level"] for m in metas] == sorted(m["level"] for m in metas)
+    for lay, meta in zip(levels, metas):
+        assert lay.name == f"retina level {meta['level']} ({meta['n_regions']} regions)"
+        assert lay.data.shape == (80, 80)
+        assert len(np.unique(lay.data)) == meta["n_regions"]
+        assert list(lay.features["index"]) == sorted(np.unique(lay.data))
+    assert sum(lay.visible for lay in levels) == 1
+
+    # the slider shows exactly one level at a time
+    for position in range(len(levels)):
+        segment_widget.level_slider.setValue(position)
+        assert [lay.visible for lay in segment_widget.result_layers()] == [
+            i == position for i in range(len(levels))
+        ]
+    shown = segment_widget.shown_layer()
+    assert shown is segment_widget.result_layers()[-1] and shown.visible
+
+    # export the shown level, then all levels as one stack
+    monkeypatch.setattr(segment_widget, "ask_save_path", lambda caption: str(tmp_path / "level"))
+    segment_widget.export_level_button.click()
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "level.tif"), shown.data)
+    monkeypatch.setattr(segment_widget, "ask_save_path", lambda caption: str(tmp_path / "all.tif"))
+    segment_widget.export_all_button.click()
+    stack = tifffile.imread(tmp_path / "all.tif")
+    np.testing.assert_array_equal(stack, np.stack([lay.data for lay in segment_widget.result_layers()]))
+
+    # re-running with every level replaces the previous result
+    segment_widget.all_levels.value = True
+    segment_widget.run_button.click()
+    wait_idle(qtbot, segment_widget)
+    new_levels = level_layers(viewer)
+    n_levels = new_levels[0].metadata["napari_cuts"]["n_levels"]
+    assert len(new_levels) == n_levels > len(levels)
+    assert not any(lay in viewer.layers for lay in levels)
+    assert len(viewer.layers) == 1 + n_levels
+    assert sum(lay.visible for lay in new_levels) == 1
+    assert not notes.errors()
