@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import CutsInputError, read_image, save_labels_tiff
+from .io import CutsInputError, read_image
 
 
 class ProgressBar:
@@ -39,20 +38,16 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _stem(path: str) -> str:
-    name = Path(path).name
-    for suffix in (".ome.tiff", ".ome.tif"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
-
-
 def _load_inputs(paths: Sequence[str]) -> list[tuple[str, np.ndarray]]:
-    stems = [_stem(p) for p in paths]
-    twice = sorted({s for s in stems if stems.count(s) > 1})
-    if twice:
-        raise CutsInputError(f"two inputs share the name '{twice[0]}'; their outputs would collide")
-    return [(stem, read_image(p)) for stem, p in zip(stems, paths)]
+    from .batch import output_stem
+
+    return [(output_stem(p), read_image(p)) for p in paths]
+
+
+def _stem(path: str) -> str:
+    from .batch import output_stem
+
+    return output_stem(path)
 
 
 def cmd_fit(args: argparse.Namespace, bar: ProgressBar):
@@ -76,43 +71,33 @@ def cmd_fit(args: argparse.Namespace, bar: ProgressBar):
     return encoder
 
 
-def _segment_one(encoder, name, image, outdir: Path, args, bar: ProgressBar) -> tuple[Path, Path]:
-    from .pipeline import SegmentConfig, segment
-
-    config = SegmentConfig(max_regions=args.max_regions)
-    seg = segment(encoder, image, config, is_stack=args.stack,
-                  progress=lambda p: bar.update(f"{name}: {p.stage}", p.done, p.total))
-    bar.close()
-    tif = save_labels_tiff(outdir / f"{name}.cuts.tif", seg.levels(), levels=True)
-    meta = outdir / f"{name}.cuts.json"
-    meta.write_text(json.dumps({"image": name, **seg.summary()}, indent=2))
-    return tif, meta
-
-
 def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> None:
+    from .batch import check_inputs, segment_file, segment_files_distributed
     from .encoder import load_encoder
+    from .pipeline import SegmentConfig
 
     if encoder is None:
         encoder = load_encoder(args.encoder)
-    inputs = _load_inputs(args.images)
-    # Check all inputs first, so a mistake is reported before hours of work.
-    from .io import volume_shape
-
-    from .pipeline import SegmentConfig, check_memory
-
-    for name, image in inputs:
-        try:
-            shape = volume_shape(image.shape, is_stack=args.stack)
-            encoder.check_channels(shape[-1])
-            check_memory(shape, SegmentConfig(max_regions=args.max_regions))
-        except CutsInputError as exc:
-            raise CutsInputError(f"{name}: {exc}") from None
+    config = SegmentConfig(max_regions=args.max_regions)
+    check_inputs(args.images, encoder, config, is_stack=args.stack)  # before any work
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
-    for name, image in inputs:
-        t0 = time.perf_counter()
-        tif, meta = _segment_one(encoder, name, image, outdir, args, bar)
-        print(f"{name}: {tif} and {meta.name} ({time.perf_counter() - t0:.1f} s)")
+
+    def report(path, result):
+        tif, meta, seconds = result
+        print(f"{_stem(path)}: {tif} and {Path(meta).name} ({seconds:.1f} s)")
+
+    if args.workers > 1 or args.scheduler:
+        segment_files_distributed(args.encoder, args.images, str(outdir), config,
+                                  is_stack=args.stack, workers=args.workers,
+                                  scheduler=args.scheduler, on_done=report)
+        return
+    for path in args.images:
+        name = _stem(path)
+        result = segment_file(encoder, path, str(outdir), config, args.stack,
+                              progress=lambda p: bar.update(f"{name}: {p.stage}", p.done, p.total))
+        bar.close()
+        report(path, result)
 
 
 def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
@@ -120,7 +105,8 @@ def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     args.output = str(outdir / "encoder.pt")
     encoder = cmd_fit(args, bar)
-    args.output = str(outdir)
+    args.encoder, args.output = args.output, str(outdir)
+    args.workers, args.scheduler = getattr(args, "workers", 1), getattr(args, "scheduler", None)
     cmd_segment(args, bar, encoder=encoder)
 
 
@@ -175,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("-e", "--encoder", required=True, metavar="ENCODER.pt")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p.add_argument("--workers", type=int, default=1,
+                   help="segment files in parallel on a local dask cluster of N processes")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="use an existing dask.distributed scheduler, e.g. tcp://host:8786")
     add_seg_args(p)
     add_common(p)
 
