@@ -176,3 +176,158 @@ def test_train_segment_browse_export(make_napari_viewer, qtbot, notes, tmp_path,
     assert len(viewer.layers) == 1 + n_levels
     assert sum(lay.visible for lay in new_levels) == 1
     assert not notes.errors()
+
+
+# ---- stopping and cancelling ----------------------------------------------------------
+def test_stop_keeps_best_weights(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    viewer.add_image(retina_sample(64), name="retina", rgb=True)
+    encoder_widget, segment_widget = docks(viewer)
+    set_tiny(encoder_widget)
+    encoder_widget.epochs.value = 200
+    encoder_widget.steps_per_epoch.value = 2
+    encoder_widget.train_button.click()
+    qtbot.waitUntil(lambda: len(encoder_widget.loss_plot.epoch_losses) >= 1, timeout=WAIT_MS)
+    encoder_widget.stop_button.click()
+    wait_idle(qtbot, encoder_widget)
+    encoder = encoder_widget.state.encoder
+    assert encoder is not None
+    assert 1 <= encoder.info["epochs"] < 200
+    best = min(loss for _, loss in encoder_widget.loss_plot.epoch_losses[: encoder.info["epochs"]])
+    assert encoder.info["best_loss"] == pytest.approx(best)
+    assert any("stopped" in m for m in notes.messages("info"))
+    assert "trained on retina" in segment_widget.encoder_label.text()
+    assert encoder_widget.train_button.isEnabled() and not encoder_widget.stop_button.isEnabled()
+    assert not notes.errors()
+
+
+def test_cancel_segmentation_leaves_layers(make_napari_viewer, qtbot, notes, rgb_encoder, slow_engine):
+    viewer = make_napari_viewer()
+    viewer.add_image(retina_sample(64), name="retina", rgb=True)
+    _, segment_widget = docks(viewer)
+    segment_widget.state.encoder = rgb_encoder
+    before = list(viewer.layers)
+    segment_widget.run_button.click()
+    qtbot.waitUntil(lambda: "embedding" in segment_widget.status.text(), timeout=WAIT_MS)
+    segment_widget.cancel_button.click()
+    wait_idle(qtbot, segment_widget)
+    assert list(viewer.layers) == before
+    assert any("cancelled" in m for m in notes.messages("info"))
+    assert segment_widget.run_button.isEnabled() and not segment_widget.cancel_button.isEnabled()
+    assert not notes.errors()
+
+
+# ---- user mistakes ----------------------------------------------------------------------
+def test_no_image_layer(make_napari_viewer, notes):
+    viewer = make_napari_viewer()
+    encoder_widget, segment_widget = docks(viewer)
+    encoder_widget.train_button.click()
+    segment_widget.run_button.click()
+    warnings = notes.messages("warning")
+    assert len(warnings) == 2 and all("no image layer" in m for m in warnings)
+    assert not encoder_widget.is_busy and not segment_widget.is_busy
+    assert len(viewer.layers) == 0
+
+
+def test_labels_layer_chosen(make_napari_viewer, notes, rgb_encoder):
+    viewer = make_napari_viewer()
+    labels = viewer.add_labels(texture_mosaic(32)[1], name="truth")
+    viewer.layers.selection.active = labels
+    encoder_widget, segment_widget = docks(viewer)
+    segment_widget.state.encoder = rgb_encoder
+    encoder_widget.train_button.click()
+    segment_widget.run_button.click()
+    warnings = notes.messages("warning")
+    assert len(warnings) == 2 and all("'truth' is a labels layer" in m for m in warnings)
+    assert list(viewer.layers) == [labels]
+
+
+def test_channel_mismatch(make_napari_viewer, notes, rgb_encoder):
+    viewer = make_napari_viewer()
+    viewer.add_image(texture_mosaic(48)[0], name="mosaic")
+    _, segment_widget = docks(viewer)
+    segment_widget.state.encoder = rgb_encoder
+    segment_widget.run_button.click()
+    (warning,) = notes.messages("warning")
+    assert "3 channel(s)" in warning and "has 1" in warning
+    assert not segment_widget.is_busy
+    assert len(viewer.layers) == 1
+
+
+def test_no_encoder(make_napari_viewer, notes):
+    viewer = make_napari_viewer()
+    viewer.add_image(texture_mosaic(48)[0], name="mosaic")
+    _, segment_widget = docks(viewer)
+    segment_widget.run_button.click()
+    (warning,) = notes.messages("warning")
+    assert "no encoder" in warning
+    assert len(viewer.layers) == 1
+
+
+def test_engine_refusal_in_worker_is_a_plain_warning(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((1, 40), np.uint8), name="line")  # too small for the engine
+    encoder_widget, _ = docks(viewer)
+    set_tiny(encoder_widget)
+    encoder_widget.train_button.click()
+    wait_idle(qtbot, encoder_widget)
+    (warning,) = notes.messages("warning")
+    assert "too small" in warning
+    assert not notes.errors()  # no traceback for a user mistake
+    assert encoder_widget.state.encoder is None
+    assert len(viewer.layers) == 1
+
+
+def test_bad_encoder_file(make_napari_viewer, notes, tmp_path, monkeypatch):
+    viewer = make_napari_viewer()
+    encoder_widget, _ = docks(viewer)
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_text("not an encoder")
+    monkeypatch.setattr(encoder_widget, "ask_open_path", lambda: str(bogus))
+    encoder_widget.load_button.click()
+    (warning,) = notes.messages("warning")
+    assert "not a napari-cuts encoder" in warning
+    assert encoder_widget.state.encoder is None
+
+
+def test_second_run_while_running(make_napari_viewer, qtbot, notes, rgb_encoder, slow_engine):
+    viewer = make_napari_viewer()
+    viewer.add_image(retina_sample(64), name="retina", rgb=True)
+    encoder_widget, segment_widget = docks(viewer)
+    set_tiny(encoder_widget)
+    encoder_widget.epochs.value = 200
+    encoder_widget.train_button.click()
+    assert not encoder_widget.train_button.isEnabled()
+    encoder_widget.start_training()
+    segment_widget.state.encoder = rgb_encoder
+    segment_widget.run_button.click()
+    segment_widget.start_segmentation()
+    warnings = notes.messages("warning")
+    assert any("Training is already running" in m for m in warnings)
+    assert any("segmentation is already running" in m for m in warnings)
+    encoder_widget.stop_button.click()
+    segment_widget.cancel_button.click()
+    wait_idle(qtbot, encoder_widget)
+    wait_idle(qtbot, segment_widget)
+    assert len(viewer.layers) == 1
+    assert not notes.errors()
+
+
+def test_viewer_closed_during_work(make_napari_viewer, qtbot, notes, rgb_encoder, slow_engine):
+    viewer = make_napari_viewer()
+    viewer.add_image(retina_sample(64), name="retina", rgb=True)
+    encoder_widget, segment_widget = docks(viewer)
+    set_tiny(encoder_widget)
+    encoder_widget.epochs.value = 200
+    segment_widget.state.encoder = rgb_encoder
+    encoder_widget.train_button.click()
+    segment_widget.run_button.click()
+    qtbot.waitUntil(lambda: "embedding" in segment_widget.status.text(), timeout=WAIT_MS)
+    assert encoder_widget.is_busy
+    viewer.close()
+    wait_idle(qtbot, encoder_widget)
+    wait_idle(qtbot, segment_widget)
+    messages = notes.messages("info")
+    assert any("training stopped because its viewer was closed" in m for m in messages)
+    assert any("segmentation stopped because its viewer was closed" in m for m in messages)
+    assert not notes.errors()

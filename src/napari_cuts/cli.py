@@ -203,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         COMMANDS[args.command](args, bar)
     except CutsInputError as exc:
         bar.close() if bar.enabled else None
-        print(f"napari-cuts: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # always one line
+        print(f"napari-cuts: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("napari-cuts: interrupted", file=sys.stderr)

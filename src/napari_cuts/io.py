@@ -51,8 +51,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             )
     except CutsInputError:
         raise
-    except Exception as exc:  # decoder errors differ per library
-        raise CutsInputError(f"cannot read {path}: {exc}") from None
+    except Exception as exc:  # decoder errors differ per library and span lines
+        detail = (str(exc).splitlines() or [exc.__class__.__name__])[0].rstrip(". ")
+        raise CutsInputError(
+            f"cannot read {path}: not a valid {suffix.lstrip('.').upper()} file ({detail})"
+        ) from None
     data = np.asarray(data)
     if data.ndim < 2 or not np.issubdtype(data.dtype, np.number) and data.dtype != bool:
         raise CutsInputError(f"{path} is not an image (shape {data.shape}, dtype {data.dtype})")
