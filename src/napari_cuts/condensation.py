@@ -128,9 +128,10 @@ def condense_iter(
     weights: np.ndarray | None = None,
     *,
     knn: int = 10,
-    merge_fraction: float = 0.1,
+    merge_fraction: float = 0.05,
     epsilon_growth: float = 1.25,
     max_iterations: int = 5000,
+    mass_power: float = 0.5,
 ) -> Generator[tuple[int, int], None, CondensationResult]:
     """Diffusion condensation of weighted points until one cluster is left.
 
@@ -150,6 +151,8 @@ def condense_iter(
         Points closer than ``merge_fraction * epsilon`` merge.
     epsilon_growth : float
         Factor by which the bandwidth grows after an iteration without merges.
+    mass_power : float
+        Neighbours are weighted by mass ** mass_power (0: all alike; 1: by pixel count).
     """
     x = torch.from_numpy(np.array(nodes, np.float64))
     m = len(x)
@@ -175,7 +178,7 @@ def condense_iter(
         radius = torch.topk(d2, k + 1, largest=False).values[:, -1:]
         mask = d2 <= radius
         mask = mask | mask.T
-        kern = torch.exp(-d2 / eps**2) * mask * w[None, :]
+        kern = torch.exp(-d2 / eps**2) * mask * (w[None, :] ** mass_power)
         p = kern / kern.sum(1, keepdim=True)
         x = p @ x
         # Merge points that came within the threshold.

@@ -88,8 +88,8 @@ def build_hierarchy(
 
     Levels with one region, or more than `max_regions`, are left out (a single region is
     kept only when nothing else exists). A level is salient when its partition persisted
-    for many iterations: the `n_salient` most persistent levels. The default level is the
-    most persistent one with at least 2 regions.
+    for many iterations: the `n_salient` levels with the highest persistence x
+    log(regions). The default level is the one with the highest such score.
     """
     parts = list(result.partitions)
     pers = list(result.persistence)
@@ -102,7 +102,10 @@ def build_hierarchy(
     partitions = [parts[i] for i in keep]
     persistence = [int(pers[i]) for i in keep]
     n_regions = [int(p.max()) + 1 for p in partitions]
-    order = sorted(range(len(keep)), key=lambda i: (-persistence[i], i))
+    # Salience: persistence weighted by how much a partition says (log of its regions),
+    # so a long-lived 2-region split does not outrank a nearly as stable detailed one.
+    score = [p * np.log(n) for p, n in zip(persistence, n_regions)]
+    order = sorted(range(len(keep)), key=lambda i: (-score[i], i))
     top = set(order[: max(1, n_salient)])
     salient = [i in top for i in range(len(keep))]
     default = order[0]

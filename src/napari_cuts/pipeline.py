@@ -24,8 +24,9 @@ class SegmentConfig:
     max_nodes: int = 1000
     pixels_per_node: int = 8
     knn: int = 10
-    merge_fraction: float = 0.1
+    merge_fraction: float = 0.05
     epsilon_growth: float = 1.25
+    mass_power: float = 0.5
     max_regions: int = 64
     n_salient: int = 5
     smoothing: float = 0.0
@@ -255,7 +256,7 @@ def segment_iter(
 
     # 4. Condense the nodes.
     gen = condense_iter(centres, weights, knn=cfg.knn, merge_fraction=cfg.merge_fraction,
-                        epsilon_growth=cfg.epsilon_growth)
+                        epsilon_growth=cfg.epsilon_growth, mass_power=cfg.mass_power)
     while True:
         try:
             it, n = next(gen)

@@ -69,8 +69,16 @@ class RefineConfig:
         Hidden units of the MLP.
     iterations : int
         Full-batch Adam steps.
-    learning_rate, weight_decay : float
-        Adam step size; L2 penalty on the weights.
+    learning_rate : float
+        Adam step size.
+    weight_decay : float or None
+        L2 penalty on the weights (not the biases), added to the mean class-balanced
+        cross-entropy. Strong by default (1.0 for logistic regression, 0.1 for the MLP):
+        with a few dozen scribbled pixels and tens of features, a weakly regularised
+        classifier fits the strokes and extrapolates wildly elsewhere (e.g. at edges).
+    clip : float or None
+        Standardised features are clipped to +-clip, so that extreme responses (at
+        edges, say) cannot outvote the other features; None: no clipping.
     sample_pixels : int
         Pixels sampled to fit the PCA (and to standardise features) on large images.
     seed : int
@@ -85,7 +93,8 @@ class RefineConfig:
     hidden: int = 32
     iterations: int = 300
     learning_rate: float = 0.05
-    weight_decay: float = 1e-3
+    weight_decay: float | None = None
+    clip: float | None = 3.0
     sample_pixels: int = 200_000
     seed: int = 0
 
@@ -98,6 +107,10 @@ class RefineConfig:
             raise CutsInputError("iterations must be at least 1")
         if self.classifier not in ("logistic", "mlp"):
             raise CutsInputError(f"unknown classifier '{self.classifier}' (use 'logistic' or 'mlp')")
+        if self.weight_decay is None:
+            self.weight_decay = 1.0 if self.classifier == "logistic" else 0.1
+        if self.weight_decay < 0:
+            raise CutsInputError("weight decay must not be negative")
         if self.level_encoding not in ("mean", "onehot"):
             raise CutsInputError(f"unknown level encoding '{self.level_encoding}' (use 'mean' or 'onehot')")
 
@@ -365,7 +378,10 @@ class ScribbleRefiner:
         mean = sample.mean(0, dtype=np.float64)
         std = sample.std(0, dtype=np.float64)
         std = np.where(std > 1e-12, std, 1.0)
-        self._x = torch.from_numpy(((flat - mean) / std).astype(np.float32))
+        x = ((flat - mean) / std).astype(np.float32)
+        if self.config.clip:
+            np.clip(x, -self.config.clip, self.config.clip, out=x)
+        self._x = torch.from_numpy(x)
         self.n_features = int(feats.shape[-1])
         self.classes_: np.ndarray | None = None
         self.network_: torch.nn.Module | None = None

@@ -9,7 +9,7 @@ from napari.layers import Image, Labels, Layer
 
 from ..io import CutsInputError
 from ..pipeline import Segmentation
-from ._workers import ImageInput
+from ._workers import ImageInput, region_table
 
 #: Key of napari-cuts' entry in a result layer's ``metadata``.
 META_KEY = "napari_cuts"
@@ -85,53 +85,42 @@ def level_layer_name(image_name: str, level: int, n_regions: int) -> str:
     return f"{image_name} level {level} ({n_regions} regions)"
 
 
-def make_result_layers(
-    image: Image, seg: Segmentation, levels: list[int], index: tuple[int, ...] = ()
-) -> list[Labels]:
-    """One Labels layer per level in `levels`, aligned with `image` (not yet in a viewer).
+def make_result_layer(
+    image: Image, seg: Segmentation, level: int, labels: np.ndarray,
+    table: dict | None = None, index: tuple[int, ...] = (),
+) -> Labels:
+    """A Labels layer for one level, aligned with `image` (not yet in a viewer).
 
     With a slice `index`, the labels get leading axes of length 1 placed at that index so
     that they show on that slice only.
     """
-    key = result_key(image)
     leading = image.ndim - 2 - (1 if seg.is_stack else 0)
     translate = np.array(image.translate, float)
     scale = np.array(image.scale, float)
     for axis, i in enumerate(index):
         translate[axis] += i * scale[axis]
-    out = []
-    for level in levels:
-        labels = seg.level(level).reshape((1,) * leading + seg.shape)
-        n = int(seg.n_regions[level])
-        meta = {
-            "group": key,
-            "image": image.name,
-            "level": int(level),
-            "n_levels": int(seg.n_levels),
-            "n_regions": n,
-            "salient": bool(seg.salient[level]),
-            "default_level": int(seg.default_level),
-            "slice": list(index),
-        }
-        layer = Labels(
-            labels,
-            name=level_layer_name(image.name, level, n),
-            scale=scale,
-            translate=translate,
-            metadata={META_KEY: meta},
-            features=region_table(labels),
-            visible=False,
-            opacity=0.6,
-        )
-        out.append(layer)
-    return out
-
-
-def region_table(labels: np.ndarray) -> dict:
-    """Region id and pixel count of every region (cheap: one bincount)."""
-    counts = np.bincount(labels.ravel())
-    ids = np.flatnonzero(counts)
-    return {"index": ids, "pixels": counts[ids]}
+    labels = labels.reshape((1,) * leading + seg.shape)
+    n = int(seg.n_regions[level])
+    meta = {
+        "group": result_key(image),
+        "image": image.name,
+        "level": int(level),
+        "n_levels": int(seg.n_levels),
+        "n_regions": n,
+        "salient": bool(seg.salient[level]),
+        "default_level": int(seg.default_level),
+        "slice": list(index),
+    }
+    return Labels(
+        labels,
+        name=level_layer_name(image.name, level, n),
+        scale=scale,
+        translate=translate,
+        metadata={META_KEY: meta},
+        features=table if table is not None else region_table(labels),
+        visible=False,
+        opacity=0.6,
+    )
 
 
 def show_only(layers: list[Labels], position: int) -> None:

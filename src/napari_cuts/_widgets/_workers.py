@@ -68,18 +68,41 @@ def _train(
     return job.trainer.result()
 
 
+@dataclass
+class SegmentResult:
+    """A segmentation and the label images of the levels to show, made off the main thread."""
+
+    segmentation: Segmentation
+    levels: dict[int, np.ndarray]  # level index -> labels, for the levels to show
+    tables: dict[int, dict]  # level index -> region table (see region_table)
+
+
+def region_table(labels: np.ndarray) -> dict:
+    """Region id (`index`, as napari expects) and pixel count of every region."""
+    counts = np.bincount(labels.ravel())
+    ids = np.flatnonzero(counts)
+    return {"index": ids, "pixels": counts[ids]}
+
+
 def _segment(
-    encoder: Encoder, image: ImageInput, config: SegmentConfig
-) -> Generator[Progress, None, Segmentation | Refused]:
+    encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool
+) -> Generator[Progress, None, SegmentResult | Refused]:
     try:
         data = np.asarray(image.data)
-        return (
-            yield from segment_iter(
-                encoder, data, config, is_stack=image.is_stack, channel_axis=image.rgb
-            )
+        seg = yield from segment_iter(
+            encoder, data, config, is_stack=image.is_stack, channel_axis=image.rgb
         )
     except CutsInputError as exc:
         return Refused(str(exc))
+    shown = [i for i in range(seg.n_levels) if all_levels or seg.salient[i]]
+    levels, tables = {}, {}
+    for i in shown:
+        levels[i] = seg.level(i)
+        tables[i] = region_table(levels[i])
+        yield Progress("labelling", len(levels), len(shown), f"level {i}")
+    import pandas  # noqa: F401  (napari needs it for layer features; import it here, not in the UI)
+
+    return SegmentResult(seg, levels, tables)
 
 
 def training_worker(
@@ -92,7 +115,10 @@ def training_worker(
 
 
 def segmentation_worker(
-    encoder: Encoder, image: ImageInput, config: SegmentConfig
+    encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool = False
 ) -> GeneratorWorker:
-    """A not yet started worker that segments `image`; returns a Segmentation."""
-    return create_worker(_segment, encoder, image, config, _start_thread=False)
+    """A not yet started worker that segments `image`; returns a SegmentResult.
+
+    It prepares the label images of the salient levels, or of every level.
+    """
+    return create_worker(_segment, encoder, image, config, all_levels, _start_thread=False)

@@ -198,9 +198,10 @@ class EncoderWidget(QWidget):
             f"epoch {p.epoch}/{p.epochs}, step {p.step}/{p.total_steps}: loss {p.loss:.4g}{best}"
         )
         self.loss_plot.add(p.loss, p.epoch_loss)
-        if self._pbar is not None:
-            self._pbar.set_description(f"napari-cuts: training, epoch {p.epoch}/{p.epochs}")
-            self._pbar.update(1)
+        pbar = self._pbar  # napari may process events while updating the bar
+        if pbar is not None:
+            pbar.set_description(f"napari-cuts: training, epoch {p.epoch}/{p.epochs}")
+            pbar.update(1)
 
     def _on_finished(self, worker, job, outcome: dict) -> None:
         self._life.workers.discard(worker)

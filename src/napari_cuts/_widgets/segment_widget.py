@@ -6,18 +6,18 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from ..io import CutsInputError, save_labels_tiff
-from ..pipeline import Progress, SegmentConfig, Segmentation
+from ..pipeline import Progress, SegmentConfig
 from ._common import WidgetLife, ask_save_path, image_layer_combo
 from ._layers import (
-    META_KEY, check_image_layer, current_slice, make_result_layers, n_channels, result_key,
+    META_KEY, check_image_layer, current_slice, make_result_layer, n_channels, result_key,
     result_layers, show_only, whole_layer,
 )
 from ._state import encoder_state
-from ._workers import Refused, segmentation_worker
+from ._workers import Refused, SegmentResult, segmentation_worker
 
 WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
@@ -26,6 +26,9 @@ TIFF_FILTER = "TIFF (*.tif *.tiff)"
 
 class SegmentWidget(QWidget):
     """Segment with the active encoder; one Labels layer per level, one visible at a time."""
+
+    #: Emitted with the number of level layers when the worker is done and they go in.
+    adding_layers = Signal(int)
 
     def __init__(self, napari_viewer) -> None:
         super().__init__()
@@ -136,7 +139,8 @@ class SegmentWidget(QWidget):
         else:
             piece = current_slice(layer, self.viewer.dims.point)
             image, index = piece.image, piece.index
-        worker = segmentation_worker(encoder, image, self.segment_config())
+        worker = segmentation_worker(encoder, image, self.segment_config(),
+                                     all_levels=bool(self.all_levels.value))
         outcome: dict = {}
         self._pbar = progress(total=0, desc=f"napari-cuts: segmenting {image.name}")
         worker.yielded.connect(self._on_progress)
@@ -223,55 +227,82 @@ class SegmentWidget(QWidget):
         if not self._life.alive:
             return
         self.status.setText(f"{p.stage}: {p.message} ({p.done}/{p.total})")
-        if self._pbar is not None:
-            self._pbar.set_description(f"napari-cuts: {p.stage}")
-            if self._pbar.total != p.total:
-                self._pbar.total = p.total
-            self._pbar.n = p.done
-            self._pbar.update(0)
+        pbar = self._pbar  # napari may process events while updating the bar
+        if pbar is not None:
+            pbar.set_description(f"napari-cuts: {p.stage}")
+            if pbar.total != p.total:
+                pbar.total = p.total
+            pbar.n = p.done
+            pbar.update(0)
 
     def _on_finished(self, worker, layer, index, outcome: dict) -> None:
         self._life.workers.discard(worker)
-        self._worker = None
         if self._pbar is not None:
             self._pbar.close()
             self._pbar = None
         if not self._life.alive:
+            self._worker = None
             show_info("napari-cuts: segmentation stopped because its viewer was closed.")
             return
-        self._set_running(False)
         result = outcome.get("result")
+        if isinstance(result, SegmentResult) and layer not in self.viewer.layers:
+            show_warning(f"'{layer.name}' was removed while it was being segmented; "
+                         "the result was discarded.")
+            result = None
+        elif isinstance(result, SegmentResult):
+            self._publish(layer, result, index)  # stays busy until every layer is in
+            return
+        self._worker = None
+        self._set_running(False)
+        self.status.setText("")
         if "error" in outcome:
             self.status.setText("segmentation failed (see the error notification)")
         elif isinstance(result, Refused):
-            self.status.setText("")
             show_warning(f"Cannot segment: {result.message}.")
-        elif isinstance(result, Segmentation):
-            if layer not in self.viewer.layers:
-                self.status.setText("")
-                show_warning(f"'{layer.name}' was removed while it was being segmented; "
-                             "the result was discarded.")
-                return
-            self._add_result(layer, result, index)
-        else:
+        elif "result" not in outcome:
             self.status.setText("cancelled")
             show_info("Segmentation cancelled; the layers are unchanged.")
 
-    def _add_result(self, image, seg: Segmentation, index: tuple[int, ...]) -> None:
-        levels = [i for i in range(seg.n_levels) if self.all_levels.value or seg.salient[i]]
-        new_layers = make_result_layers(image, seg, levels, index)
+    def _publish(self, image, result: SegmentResult, index: tuple[int, ...]) -> None:
+        """Replace the image's previous result by the new level layers.
+
+        Adding a layer costs napari a few hundred milliseconds of drawing setup, so the
+        layers go in one per turn of the event loop and the viewer stays responsive.
+        """
+        self.cancel_button.setEnabled(False)
+        seg = result.segmentation
         key = result_key(image)
-        for old in result_layers(self.viewer.layers, key):
-            self.viewer.layers.remove(old)
-        for new in new_layers:
-            self.viewer.add_layer(new)
-        self._group = key
+        steps = [lambda old=old: self.viewer.layers.remove(old)
+                 for old in result_layers(self.viewer.layers, key)]
+        for level, labels in result.levels.items():
+            steps.append(lambda level=level, labels=labels: self.viewer.add_layer(
+                make_result_layer(image, seg, level, labels, result.tables[level], index)))
+        levels = list(result.levels)
         start = levels.index(seg.default_level) if seg.default_level in levels else 0
-        self._refresh_results(start)
-        self.status.setText(
-            f"{seg.n_levels} levels ({min(seg.n_regions)}–{max(seg.n_regions)} regions); "
-            f"added {len(levels)} layer(s)")
-        show_info(f"Segmented '{image.name}': {len(levels)} level layer(s) added.")
+
+        def finish() -> None:
+            self._worker = None
+            self._group = key
+            self._set_running(False)
+            self._refresh_results(start)
+            self.status.setText(
+                f"{seg.n_levels} levels ({min(seg.n_regions)}–{max(seg.n_regions)} regions); "
+                f"added {len(levels)} layer(s)")
+            show_info(f"Segmented '{image.name}': {len(levels)} level layer(s) added.")
+
+        def run_next() -> None:
+            if not self._life.alive:
+                self._worker = None
+                return
+            if steps:
+                steps.pop(0)()
+                QTimer.singleShot(0, run_next)
+            else:
+                finish()
+
+        self.status.setText(f"adding {len(levels)} level layer(s)…")
+        self.adding_layers.emit(len(levels))
+        QTimer.singleShot(0, run_next)
 
     def _refresh_results(self, position: int | None = None) -> None:
         if not self._life.alive:
