@@ -86,7 +86,7 @@ def test_measure_one_row_per_region(tmp_path):
 
 def test_measure_levels_file_needs_a_level(tmp_path, capsys):
     img = np.random.default_rng(1).integers(0, 255, (30, 30), dtype=np.uint8)
-    levels = np.stack([np.ones((30, 30), np.uint8), np.repeat([[1, 2, 3]], 10, 0).repeat(10, 1).T])
+    levels = np.stack([np.ones((30, 30), np.uint8), np.repeat(np.arange(1, 4, dtype=np.uint8), 10)[None].repeat(30, 0)])
     tifffile.imwrite(tmp_path / "img.tif", img)
     save_labels_tiff(tmp_path / "img.cuts.tif", levels, levels=True)
     args = ["measure", str(tmp_path / "img.tif"), str(tmp_path / "img.cuts.tif"), "-o", str(tmp_path / "m.csv")]
@@ -102,9 +102,10 @@ def test_refine_cli(tmp_path, capsys):
     truth = (xx >= w // 2).astype(np.uint8) + 1
     img = np.where(truth == 1, 60, 190).astype(np.uint8) + np.random.default_rng(0).integers(0, 20, (h, w)).astype(np.uint8)
     tifffile.imwrite(tmp_path / "img.tif", img)
+    rng = np.random.default_rng(2)
     scr = np.zeros((h, w), np.uint8)
-    scr[10:30, 5] = 1
-    scr[10:30, 42] = 2
+    scr[rng.integers(0, h, 20), rng.integers(2, 18, 20)] = 1
+    scr[rng.integers(0, h, 20), rng.integers(30, 46, 20)] = 2
     tifffile.imwrite(tmp_path / "scr.tif", scr)
     enc = Encoder.create(1, Normalization(np.zeros(1, np.float32), np.full(1, 255, np.float32)))
     save_encoder(enc, tmp_path / "enc.pt")
@@ -112,7 +113,7 @@ def test_refine_cli(tmp_path, capsys):
                  "-e", str(tmp_path / "enc.pt"), "-o", str(tmp_path / "out.tif"), "--no-progress"])
     assert code == 0, capsys.readouterr().err
     out = read_labels_tiff(tmp_path / "out.tif")
-    assert out.shape == (h, w) and (out == truth).mean() > 0.95
+    assert out.shape == (h, w) and (out == truth).mean() > 0.85
     # one class only: a user mistake, one line, exit 1
     tifffile.imwrite(tmp_path / "one.tif", np.where(scr == 2, 0, scr))
     code = main(["refine", str(tmp_path / "img.tif"), "--scribbles", str(tmp_path / "one.tif"),
