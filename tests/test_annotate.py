@@ -142,3 +142,18 @@ def test_data_setitem_undo_round_trip_without_qt():
     assert np.array_equal(layer.data == 2, fill_holes((lab == 2) | (lab == 3)))
     layer.undo()
     assert layer.data.max() == 0
+
+
+def test_annotation_modules_import_no_qt_or_napari():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, napari_cuts.annotate, napari_cuts.refine, napari_cuts.components,"
+        " napari_cuts.measure, napari_cuts.annotate_cli;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in "
+        "('napari','qtpy','PyQt5','PyQt6','PySide2','PySide6','magicgui')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
