@@ -16,6 +16,7 @@ from napari_cuts.training import EncoderTrainer, TrainingConfig
 
 PLUGIN = "napari-cuts"
 WAIT_MS = 120_000
+STAGES = ("embedding", "sampling", "clustering", "condensing")  # segmentation stages
 TINY = TrainingConfig(epochs=2, steps_per_epoch=3, batch_size=4)
 
 
@@ -208,7 +209,7 @@ def test_cancel_segmentation_leaves_layers(make_napari_viewer, qtbot, notes, rgb
     segment_widget.state.encoder = rgb_encoder
     before = list(viewer.layers)
     segment_widget.run_button.click()
-    qtbot.waitUntil(lambda: "embedding" in segment_widget.status.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: segment_widget.status.text().startswith(STAGES), timeout=WAIT_MS)
     segment_widget.cancel_button.click()
     wait_idle(qtbot, segment_widget)
     assert list(viewer.layers) == before
@@ -322,7 +323,7 @@ def test_viewer_closed_during_work(make_napari_viewer, qtbot, notes, rgb_encoder
     segment_widget.state.encoder = rgb_encoder
     encoder_widget.train_button.click()
     segment_widget.run_button.click()
-    qtbot.waitUntil(lambda: "embedding" in segment_widget.status.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: segment_widget.status.text().startswith(STAGES), timeout=WAIT_MS)
     assert encoder_widget.is_busy
     viewer.close()
     wait_idle(qtbot, encoder_widget)
@@ -331,3 +332,75 @@ def test_viewer_closed_during_work(make_napari_viewer, qtbot, notes, rgb_encoder
     assert any("training stopped because its viewer was closed" in m for m in messages)
     assert any("segmentation stopped because its viewer was closed" in m for m in messages)
     assert not notes.errors()
+
+
+# ---- stacks -------------------------------------------------------------------------
+def test_stack_current_slice_then_whole_stack(make_napari_viewer, qtbot, notes, gray_encoder,
+                                              tmp_path, monkeypatch):
+    viewer = make_napari_viewer()
+    stack = np.stack([texture_mosaic(48, seed=s)[0] for s in range(3)])
+    viewer.add_image(stack, name="stack", scale=(2.0, 1.0, 1.0))
+    _, segment_widget = docks(viewer)
+    segment_widget.state.encoder = gray_encoder
+    assert segment_widget.extent.enabled
+    viewer.dims.set_current_step(0, 2)
+
+    segment_widget.extent.value = "current slice"
+    segment_widget.run_button.click()
+    wait_idle(qtbot, segment_widget)
+    sliced = level_layers(viewer)
+    assert sliced and all(lay.data.shape == (1, 48, 48) for lay in sliced)
+    assert all(lay.metadata["napari_cuts"]["slice"] == [2] for lay in sliced)
+    assert all(lay.translate[0] == pytest.approx(4.0) for lay in sliced)  # slice 2 at z-scale 2
+    assert sliced[0].name.startswith("stack level ")
+    monkeypatch.setattr(segment_widget, "ask_save_path", lambda caption: str(tmp_path / "s.tif"))
+    segment_widget.export_level_button.click()
+    assert tifffile.imread(tmp_path / "s.tif").shape == (48, 48)
+
+    segment_widget.extent.value = "whole stack"
+    segment_widget.run_button.click()
+    wait_idle(qtbot, segment_widget)
+    whole = level_layers(viewer)
+    assert whole and all(lay.data.shape == (3, 48, 48) for lay in whole)
+    assert not any(lay in viewer.layers for lay in sliced)  # replaced, not piled up
+    assert sum(lay.visible for lay in whole) == 1
+    assert not notes.errors()
+
+
+# ---- responsiveness -----------------------------------------------------------------
+def test_viewer_never_freezes(make_napari_viewer, qtbot):
+    """A 20 ms timer on the main thread keeps ticking while training and condensation run.
+
+    Afterwards the level layers go in one per event-loop turn; each costs napari a few
+    hundred milliseconds of drawing setup on this software-rendered display, so that
+    phase gets a looser bound that does not grow with the number of layers.
+    """
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(retina_sample(128), name="retina", rgb=True)
+    encoder_widget, segment_widget = docks(viewer)
+    set_tiny(encoder_widget)
+    encoder_widget.steps_per_epoch.value = 6
+    # opening the widgets loads torch's lazily imported parts in the background; let it end
+    qtbot.waitUntil(_workers.warm_up_done.is_set, timeout=WAIT_MS)
+    ticks: list[int] = []
+    computed_at: list[int] = []
+    clock = QElapsedTimer()
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(clock.elapsed()))
+    segment_widget.adding_layers.connect(lambda n: computed_at.append(clock.elapsed()))
+    clock.start()
+    timer.start()
+    encoder_widget.train_button.click()
+    wait_idle(qtbot, encoder_widget)
+    segment_widget.run_button.click()
+    wait_idle(qtbot, segment_widget)
+    qtbot.wait(100)
+    timer.stop()
+    assert level_layers(viewer) and computed_at, "the segmentation must have run"
+    ticks = np.array(ticks)
+    gaps = np.diff(ticks)
+    working = ticks[1:] <= computed_at[0]  # gaps that ended before the layers went in
+    assert working.sum() > 50
+    assert gaps[working].max() < 300, f"main thread blocked for {gaps[working].max()} ms"
+    assert gaps[~working].max() < 1500, f"adding one layer blocked for {gaps[~working].max()} ms"

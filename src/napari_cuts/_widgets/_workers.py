@@ -8,6 +8,7 @@ show as a plain warning. Real bugs still raise and reach the ``errored`` signal.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Generator
 
@@ -100,9 +101,33 @@ def _segment(
         levels[i] = seg.level(i)
         tables[i] = region_table(levels[i])
         yield Progress("labelling", len(levels), len(shown), f"level {i}")
-    import pandas  # noqa: F401  (napari needs it for layer features; import it here, not in the UI)
-
     return SegmentResult(seg, levels, tables)
+
+
+#: Set once the libraries that load lazily on first use are in memory (see warm_up).
+warm_up_done = threading.Event()
+_warm_up_started = threading.Lock()  # held forever once the warm-up thread started
+
+
+def _load_lazy_libraries() -> None:
+    try:
+        import pandas  # noqa: F401  (napari builds Labels features with it)
+        import torch
+
+        # torch imports its compiler stack (seconds) when the first optimiser is made.
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+    finally:
+        warm_up_done.set()
+
+
+def warm_up() -> None:
+    """Load in a background thread what torch and napari import lazily on first use.
+
+    Importing them inside a run holds the interpreter lock for long stretches and makes
+    the viewer stutter; done once when a widget opens, the first run is smooth.
+    """
+    if _warm_up_started.acquire(blocking=False):
+        threading.Thread(target=_load_lazy_libraries, name="napari-cuts warm-up", daemon=True).start()
 
 
 def training_worker(

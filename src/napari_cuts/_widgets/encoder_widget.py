@@ -14,7 +14,7 @@ from ._common import WidgetLife, ask_open_path, ask_save_path, image_layer_combo
 from ._layers import check_image_layer, whole_layer
 from ._loss_plot import LossPlot
 from ._state import encoder_state
-from ._workers import Refused, training_worker
+from ._workers import Refused, training_worker, warm_up
 
 ENCODER_FILTER = "napari-cuts encoder (*.pt);;All files (*)"
 
@@ -27,6 +27,7 @@ class EncoderWidget(QWidget):
         self.viewer = napari_viewer
         self.state = encoder_state(napari_viewer)
         self._life = WidgetLife(self)
+        warm_up()
         self._worker = None
         self._pbar = None
 

@@ -17,7 +17,7 @@ from ._layers import (
     result_layers, show_only, whole_layer,
 )
 from ._state import encoder_state
-from ._workers import Refused, SegmentResult, segmentation_worker
+from ._workers import Refused, SegmentResult, segmentation_worker, warm_up
 
 WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
@@ -35,6 +35,7 @@ class SegmentWidget(QWidget):
         self.viewer = napari_viewer
         self.state = encoder_state(napari_viewer)
         self._life = WidgetLife(self)
+        warm_up()
         self._worker = None
         self._pbar = None
         self._group: str | None = None  # result key of the layers the slider browses
