@@ -29,7 +29,8 @@ class PCA:
     components: np.ndarray  # (D, d)
 
     @classmethod
-    def fit(cls, vectors: np.ndarray, n_components: int) -> "PCA":
+    def fit(cls, vectors: np.ndarray, n_components: int, whiten: bool = False) -> "PCA":
+        """Fit on (n, D) vectors; with `whiten`, every component gets unit variance."""
         x = np.asarray(vectors, np.float64)
         mean = x.mean(0)
         cov = np.cov(x - mean, rowvar=False)
@@ -38,6 +39,9 @@ class PCA:
         comps = vecs[:, order]
         # Fix signs so the result does not depend on the eigen solver.
         comps *= np.sign(comps[np.abs(comps).argmax(0), np.arange(comps.shape[1])])
+        if whiten:
+            var = np.clip(vals[order], 0, None)
+            comps = comps / np.sqrt(var + 1e-6 * max(float(var.max(initial=0.0)), 1e-12))
         return cls(mean.astype(np.float32), comps.astype(np.float32))
 
     @property

@@ -21,6 +21,7 @@ class SegmentConfig:
     """Parameters of embedding, compression and condensation."""
 
     pca_dims: int = 16
+    whiten: bool = False
     max_nodes: int = 1000
     pixels_per_node: int = 8
     knn: int = 10
@@ -221,7 +222,7 @@ def segment_iter(
         sample = np.concatenate(sample)
     if len(sample) > cfg.sample_pixels:
         sample = sample[rng.choice(len(sample), cfg.sample_pixels, replace=False)]
-    pca = PCA.fit(sample, cfg.pca_dims)
+    pca = PCA.fit(sample, cfg.pca_dims, whiten=cfg.whiten)
     del sample
 
     # 2. Reduced (and smoothed) vectors of every pixel, tile by tile.

@@ -14,6 +14,7 @@ from typing import Generator
 
 import numpy as np
 from napari.qt.threading import GeneratorWorker, create_worker
+from qtpy.QtCore import QThreadPool
 
 from ..encoder import Encoder
 from ..io import CutsInputError, to_volume
@@ -102,6 +103,19 @@ def _segment(
         tables[i] = region_table(levels[i])
         yield Progress("labelling", len(levels), len(shown), f"level {i}")
     return SegmentResult(seg, levels, tables)
+
+
+def start_worker(worker: GeneratorWorker) -> None:
+    """Start `worker`, keeping a free thread in Qt's global pool for Qt itself.
+
+    napari workers run on Qt's global thread pool, whose size is the number of cores.
+    Qt also uses that pool, e.g. to convert images for painting, and the main thread
+    waits for such tasks. With two cores, a training and a segmentation would take every
+    pool thread and the viewer would freeze until one of them ended.
+    """
+    pool = QThreadPool.globalInstance()
+    pool.setMaxThreadCount(max(pool.maxThreadCount(), pool.activeThreadCount() + 2))
+    worker.start()
 
 
 #: Set once the libraries that load lazily on first use are in memory (see warm_up).

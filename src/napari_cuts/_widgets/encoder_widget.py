@@ -14,7 +14,7 @@ from ._common import WidgetLife, ask_open_path, ask_save_path, image_layer_combo
 from ._layers import check_image_layer, whole_layer
 from ._loss_plot import LossPlot
 from ._state import encoder_state
-from ._workers import Refused, training_worker, warm_up
+from ._workers import Refused, start_worker, training_worker, warm_up
 
 ENCODER_FILTER = "napari-cuts encoder (*.pt);;All files (*)"
 
@@ -142,7 +142,7 @@ class EncoderWidget(QWidget):
         self._life.workers.add(worker)
         self._set_running(True)
         self.status.setText(f"training on {layer.name}…")
-        worker.start()
+        start_worker(worker)
 
     def stop_training(self) -> None:
         """Stop after the current step; the best weights so far become the active encoder."""

@@ -17,7 +17,7 @@ from ._layers import (
     result_layers, show_only, whole_layer,
 )
 from ._state import encoder_state
-from ._workers import Refused, SegmentResult, segmentation_worker, warm_up
+from ._workers import Refused, SegmentResult, segmentation_worker, start_worker, warm_up
 
 WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
@@ -152,7 +152,7 @@ class SegmentWidget(QWidget):
         self._life.workers.add(worker)
         self._set_running(True)
         self.status.setText(f"segmenting {image.name}…")
-        worker.start()
+        start_worker(worker)
 
     def cancel(self) -> None:
         """Cancel the running segmentation; the layers stay as they were."""
