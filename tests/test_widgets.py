@@ -368,18 +368,20 @@ def test_stack_current_slice_then_whole_stack(make_napari_viewer, qtbot, notes, 
 
 
 # ---- responsiveness -----------------------------------------------------------------
-def test_viewer_never_freezes(make_napari_viewer, qtbot):
+def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
     """A 20 ms timer on the main thread keeps ticking while training and condensation run.
 
-    Afterwards the level layers go in one per event-loop turn; each costs napari a few
-    hundred milliseconds of drawing setup on this software-rendered display, so that
-    phase gets a looser bound that does not grow with the number of layers.
+    Training and segmentation run at the same time (two workers on two cores). Afterwards
+    the level layers go in one per event-loop turn; each costs napari a few hundred
+    milliseconds of drawing setup on this software-rendered display, so that phase gets
+    a looser bound that does not grow with the number of layers.
     """
     viewer = make_napari_viewer(show=True)
     viewer.add_image(retina_sample(128), name="retina", rgb=True)
     encoder_widget, segment_widget = docks(viewer)
     set_tiny(encoder_widget)
-    encoder_widget.steps_per_epoch.value = 6
+    encoder_widget.steps_per_epoch.value = 10
+    segment_widget.state.encoder = rgb_encoder
     # opening the widgets loads torch's lazily imported parts in the background; let it end
     qtbot.waitUntil(_workers.warm_up_done.is_set, timeout=WAIT_MS)
     ticks: list[int] = []
@@ -392,12 +394,13 @@ def test_viewer_never_freezes(make_napari_viewer, qtbot):
     clock.start()
     timer.start()
     encoder_widget.train_button.click()
-    wait_idle(qtbot, encoder_widget)
     segment_widget.run_button.click()
     wait_idle(qtbot, segment_widget)
+    wait_idle(qtbot, encoder_widget)
     qtbot.wait(100)
     timer.stop()
     assert level_layers(viewer) and computed_at, "the segmentation must have run"
+    assert encoder_widget.state.encoder is not rgb_encoder, "the training must have run"
     ticks = np.array(ticks)
     gaps = np.diff(ticks)
     working = ticks[1:] <= computed_at[0]  # gaps that ended before the layers went in
