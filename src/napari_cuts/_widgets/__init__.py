@@ -1,6 +1,13 @@
 """napari dock widgets of napari-cuts (Qt lives here only)."""
 
+from .components_widget import ComponentsWidget
 from .encoder_widget import EncoderWidget
+from .measure_widget import MeasureWidget
+from .pick_widget import PickWidget
+from .refine_widget import RefineWidget
 from .segment_widget import SegmentWidget
 
-__all__ = ["EncoderWidget", "SegmentWidget"]
+__all__ = [
+    "ComponentsWidget", "EncoderWidget", "MeasureWidget", "PickWidget", "RefineWidget",
+    "SegmentWidget",
+]

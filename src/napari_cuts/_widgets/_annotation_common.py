@@ -1,0 +1,188 @@
+"""Pieces shared by the annotation dock widgets: layer choices, result layers, workers."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import numpy as np
+from magicgui.widgets import ComboBox
+from napari.layers import Image, Labels, Layer
+from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtWidgets import QWidget
+
+from ..io import CutsInputError
+from ..measure import write_csv
+from ._common import WidgetLife, ask_save_path
+from ._layers import META_KEY, result_key, result_layers
+from ._workers import Refused, start_worker
+
+#: Key in ``layer.metadata`` marking layers made by the annotation widgets.
+ANNOTATION_KEY = "napari_cuts_annotation"
+CSV_FILTER = "CSV (*.csv);;All files (*)"
+
+
+def is_level_layer(layer: Layer) -> bool:
+    """True for a level layer of the Segment widget."""
+    return isinstance(layer, Labels) and META_KEY in layer.metadata
+
+
+def kind_of(layer: Layer) -> str | None:
+    """What an annotation widget made this layer for ('annotation', 'scribbles', ...)."""
+    return layer.metadata.get(ANNOTATION_KEY, {}).get("kind")
+
+
+def labels_combo(
+    viewer, label: str, tooltip: str, keep: Callable[[Labels], bool] = lambda _: True,
+    nullable: bool = False, first: Callable[[Labels], bool] = lambda _: False,
+) -> ComboBox:
+    """A combo box of the viewer's Labels layers that pass `keep`, those passing `first` first.
+
+    Call its ``reset_choices()`` when the layer list changes.
+    """
+
+    def choices(_widget=None):
+        found = [lay for lay in viewer.layers if isinstance(lay, Labels) and keep(lay)]
+        found.sort(key=lambda lay: not first(lay))
+        return [(lay.name, lay) for lay in found]
+
+    return ComboBox(label=label, choices=choices, nullable=nullable, tooltip=tooltip)
+
+
+def source_image(viewer, layer: Layer) -> Image | None:
+    """The image layer a level or annotation layer was made from, if still in the viewer."""
+    group = layer.metadata.get(META_KEY, {}).get("group") or layer.metadata.get(
+        ANNOTATION_KEY, {}).get("source")
+    for lay in viewer.layers:
+        if isinstance(lay, Image) and result_key(lay) == group:
+            return lay
+    return None
+
+
+def shown_level(viewer, layer: Labels) -> Labels:
+    """The visible level layer of the same segmentation as `layer` (else `layer` itself)."""
+    group = layer.metadata.get(META_KEY, {}).get("group")
+    if not group or layer.visible:
+        return layer
+    shown = [lay for lay in result_layers(viewer.layers, group) if lay.visible]
+    return shown[0] if shown else layer
+
+
+def spatial_shape(image: Image) -> tuple[int, ...]:
+    """Shape of a label image that fits `image` (no colour axis)."""
+    shape = tuple(image.data.shape)
+    return shape[:-1] if image.rgb else shape
+
+
+def find_made_layer(layers, kind: str, source: Layer) -> Layer | None:
+    """The layer of `kind` an annotation widget made for `source`, if any."""
+    for lay in layers:
+        meta = lay.metadata.get(ANNOTATION_KEY, {})
+        if meta.get("kind") == kind and meta.get("source") == result_key(source):
+            return lay
+    return None
+
+
+def made_layer_kwargs(kind: str, source: Layer, name: str) -> dict:
+    """Name, placement and marker metadata of a layer made for `source`."""
+    return {
+        "name": name,
+        "scale": np.asarray(source.scale, float),
+        "translate": np.asarray(source.translate, float),
+        "metadata": {ANNOTATION_KEY: {"kind": kind, "source": result_key(source)}},
+    }
+
+
+def put_labels(viewer, data: np.ndarray, kind: str, source: Layer, name: str, **kwargs) -> Labels:
+    """Show `data` in the Labels layer of `kind` for `source`: updated in place, or new.
+
+    The viewer's active layer stays the same, so painting goes on where it was.
+    """
+    layer = find_made_layer(viewer.layers, kind, source)
+    features = kwargs.pop("features", None)
+    if isinstance(layer, Labels) and layer.data.shape == data.shape:
+        layer.data = data
+        if features is not None:
+            layer.features = features
+        return layer
+    if layer is not None:
+        viewer.layers.remove(layer)
+    active = viewer.layers.selection.active
+    layer = Labels(data, features=features, **made_layer_kwargs(kind, source, name), **kwargs)
+    viewer.add_layer(layer)
+    if active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    return layer
+
+
+def _guarded(func: Callable, *args):
+    """Run `func` (a plain function or a generator) in a worker; refusals become Refused."""
+    try:
+        result = func(*args)
+        if inspect.isgenerator(result):
+            result = yield from result
+        return result
+    except CutsInputError as exc:
+        return Refused(str(exc))
+
+
+def run_job(
+    life: WidgetLife, func: Callable, *args,
+    on_done: Callable[[dict], None], on_progress: Callable | None = None,
+) -> GeneratorWorker:
+    """Start `func(*args)` in a napari worker; `on_done(outcome)` runs once it ends.
+
+    `outcome` has 'result' (the return value, or :class:`Refused`) or 'error', or
+    neither when the worker was stopped with ``quit()``. Handlers are skipped once the
+    widget is gone.
+    """
+    worker = create_worker(_guarded, func, *args, _start_thread=False)
+    outcome: dict = {}
+    if on_progress is not None:
+        worker.yielded.connect(lambda item: life.alive and on_progress(item))
+    worker.returned.connect(lambda result: outcome.setdefault("result", result))
+    worker.errored.connect(lambda exc: outcome.setdefault("error", exc))
+
+    def finished() -> None:
+        life.workers.discard(worker)
+        if life.alive:
+            on_done(outcome)
+
+    worker.finished.connect(finished)
+    life.workers.add(worker)
+    start_worker(worker)
+    return worker
+
+
+def refused(outcome: dict, what: str) -> bool:
+    """Show a plain warning when the engine refused the input; True if it did."""
+    result = outcome.get("result")
+    if isinstance(result, Refused):
+        show_warning(f"Cannot {what}: {result.message}.")
+        return True
+    return False
+
+
+def export_csv(table: dict | None, ask: Callable[[], str]) -> str | None:
+    """Write `table` to a CSV file chosen with `ask`; the path written, or None."""
+    if not table:
+        show_warning("Nothing to export yet: run the widget first.")
+        return None
+    path = ask()
+    if not path:
+        return None
+    if not path.lower().endswith(".csv"):
+        path += ".csv"
+    try:
+        write_csv(table, path)
+    except OSError as exc:
+        show_error(f"Could not write {path}: {exc.strerror or exc}")
+        return None
+    show_info(f"Table written to {path}")
+    return path
+
+
+def ask_csv_path(parent: QWidget) -> str:
+    """A save dialog for a CSV file; '' when cancelled."""
+    return ask_save_path(parent, "Export table", CSV_FILTER)

@@ -1,0 +1,268 @@
+"""Dock widget: scribble a few strokes per class; every pixel is labelled from CUTS vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+from magicgui.widgets import CheckBox, Container
+from napari.layers import Image, Labels
+from napari.utils import progress
+from napari.utils.notifications import show_info, show_warning
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ..io import CutsInputError
+from ..pipeline import Progress
+from ..refine import RefineConfig, ScribbleRefiner, image_features_iter
+from ._annotation_common import (
+    is_level_layer, kind_of, labels_combo, made_layer_kwargs, put_labels, refused, run_job,
+    source_image, spatial_shape,
+)
+from ._common import WidgetLife, image_layer_combo
+from ._layers import check_image_layer, n_channels, result_key, result_layers
+from ._state import encoder_state
+from ._workers import Refused, warm_up
+
+DEBOUNCE_MS = 500
+
+
+def _features(encoder, data, levels, config: RefineConfig, is_stack: bool, rgb: bool):
+    """Worker body: the refiner of one image (features computed once)."""
+    features = yield from image_features_iter(encoder, np.asarray(data), levels=levels,
+                                              config=config, is_stack=is_stack, channel_axis=rgb)
+    return ScribbleRefiner(features, config)
+
+
+class RefineWidget(QWidget):
+    """Label every pixel of an image from scribbles, re-run shortly after every stroke.
+
+    Features (CUTS vectors of the active encoder) are computed once per image and
+    encoder in a worker; each run then only fits a small classifier, also in a worker.
+    """
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.state = encoder_state(napari_viewer)
+        self._life = WidgetLife(self)
+        warm_up()
+        self._cache: tuple | None = None  # (key, encoder, refiner) of the last image
+        self._features_worker = None  # computing features
+        self._worker = None  # fitting and predicting
+        self._pending: bool | None = None  # a run is wanted; True: asked by the user
+        self._watched: Labels | None = None
+        self._pbar = None
+
+        self.image = image_layer_combo(napari_viewer, "Image whose pixels are labelled")
+        self.scribbles = labels_combo(
+            napari_viewer, "scribbles", "Labels layer with your strokes: 1, 2, ... one value per "
+            "class, 0 = not scribbled",
+            keep=lambda lay: not is_level_layer(lay) and kind_of(lay) != "refined",
+            nullable=True, first=lambda lay: kind_of(lay) == "scribbles")
+        self.use_levels = CheckBox(value=False, text="add the image's CUTS levels as features",
+                                   tooltip="Regions of the segmentation's level layers become features")
+        self.auto = CheckBox(value=True, text="auto: refine after every stroke")
+        self.form = Container(widgets=[self.image, self.scribbles, self.use_levels, self.auto])
+        self.new_button = QPushButton("New scribble layer")
+        self.new_button.setToolTip("Add an empty '<image> scribbles' layer and start painting")
+        self.run_button = QPushButton("Refine now")
+        self.run_button.setToolTip("Fit to the strokes and label every pixel")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.encoder_label = QLabel()
+        self.encoder_label.setWordWrap(True)
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(DEBOUNCE_MS)
+
+        row = QHBoxLayout()
+        row.addWidget(self.new_button)
+        row.addWidget(self.run_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.form.native)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(QLabel("<b>Active encoder</b>"))
+        layout.addWidget(self.encoder_label)
+        layout.addStretch(1)
+
+        self.new_button.clicked.connect(self.new_scribbles)
+        self.run_button.clicked.connect(lambda: self.refine(asked=True))
+        self.timer.timeout.connect(lambda: self.refine(asked=False))
+        self.scribbles.changed.connect(self._watch)
+        self.state.changed.connect(self._show_encoder)
+        self._show_encoder()
+        for event in ("inserted", "removed", "reordered"):
+            getattr(napari_viewer.layers.events, event).connect(self.reset_choices)
+        self._watch()
+
+    # ---- public API --------------------------------------------------------------
+    @property
+    def is_busy(self) -> bool:
+        return bool(self._worker or self._features_worker or self.timer.isActive()
+                    or self._pending is not None)
+
+    def reset_choices(self, *_args) -> None:
+        if self._life.alive:
+            self.image.reset_choices()
+            self.scribbles.reset_choices()
+
+    def new_scribbles(self) -> Labels | None:
+        """Add an empty scribble layer for the chosen image, ready to paint class 1."""
+        image = self.image.value
+        if image is None:
+            show_warning("Cannot make a scribble layer: there is no image layer.")
+            return None
+        layer = Labels(np.zeros(spatial_shape(image), np.uint8),
+                       **made_layer_kwargs("scribbles", image, f"{image.name} scribbles"))
+        self.viewer.add_layer(layer)
+        layer.brush_size = max(2, min(spatial_shape(image)[-2:]) // 40)
+        layer.selected_label = 1
+        layer.mode = "paint"
+        self.scribbles.value = layer
+        self.status.setText("Paint class 1 on one thing and class 2 on another.")
+        return layer
+
+    def refine(self, asked: bool = True) -> None:
+        """Label every pixel from the scribbles (in workers); `asked`: by the user."""
+        self.timer.stop()
+        try:
+            image, scribbles, encoder = self._inputs()
+        except CutsInputError as exc:
+            self._pending = None
+            self._refuse(str(exc), asked)
+            return
+        self._pending = asked or bool(self._pending)
+        if self._worker is not None:
+            self._worker.quit()  # its finish starts the next run
+            return
+        if self._features_worker is not None:
+            return  # the run starts when the features are ready
+        levels, key = self._levels(image)
+        key = (result_key(image), id(encoder)) + key
+        if self._cache is not None and self._cache[0] == key:
+            self._start_prediction(image, scribbles, self._cache[2])
+        else:
+            self._start_features(image, encoder, levels, key)
+
+    # ---- internals --------------------------------------------------------------------
+    def _inputs(self) -> tuple[Image, Labels, object]:
+        image = check_image_layer(self.image.value)
+        scribbles = self.scribbles.value
+        if not isinstance(scribbles, Labels):
+            raise CutsInputError("choose a scribble (labels) layer or press 'New scribble layer'")
+        if tuple(scribbles.data.shape) != spatial_shape(image):
+            raise CutsInputError(f"the scribbles ({scribbles.data.shape}) and the image "
+                                 f"({spatial_shape(image)}) differ in size")
+        encoder = self.state.encoder
+        if encoder is None:
+            raise CutsInputError("there is no encoder yet; train one with 'Train encoder' "
+                                 "or load a file")
+        encoder.check_channels(n_channels(image))
+        return image, scribbles, encoder
+
+    def _levels(self, image: Image) -> tuple[list | None, tuple]:
+        if not self.use_levels.value:
+            return None, ()
+        shape = spatial_shape(image)
+        layers = [lay for lay in result_layers(self.viewer.layers, result_key(image))
+                  if lay.data.shape == shape]
+        return [np.asarray(lay.data) for lay in layers] or None, tuple(id(lay) for lay in layers)
+
+    def _refuse(self, message: str, asked: bool) -> None:
+        self.status.setText(f"waiting: {message}")
+        if asked:
+            show_warning(f"Cannot refine: {message}.")
+
+    def _start_features(self, image: Image, encoder, levels, key) -> None:
+        self.status.setText(f"computing the features of {image.name} (once)…")
+        self._pbar = progress(total=0, desc=f"napari-cuts: features of {image.name}")
+        self._features_worker = run_job(
+            self._life, _features, encoder, image.data, levels, RefineConfig(),
+            image.ndim == 3, bool(image.rgb),
+            on_progress=self._on_progress,
+            on_done=lambda outcome: self._features_done(outcome, key, encoder))
+
+    def _features_done(self, outcome: dict, key, encoder) -> None:
+        self._features_worker = None
+        self._close_pbar()
+        result = outcome.get("result")
+        if isinstance(result, ScribbleRefiner):
+            self._cache = (key, encoder, result)
+            self.refine(asked=bool(self._pending))
+            return
+        asked, self._pending = bool(self._pending), None
+        if refused(outcome, "refine") or "error" in outcome:
+            self.status.setText("could not compute the features")
+        elif asked:
+            show_info("Refinement stopped.")
+
+    def _start_prediction(self, image: Image, scribbles: Labels, refiner: ScribbleRefiner) -> None:
+        strokes = np.array(scribbles.data, copy=True)
+        asked, self._pending = bool(self._pending), None
+        self.status.setText("fitting to the strokes…")
+        self._worker = run_job(
+            self._life, refiner.predict_iter, strokes, on_progress=self._on_progress,
+            on_done=lambda outcome: self._prediction_done(outcome, image, scribbles, asked))
+
+    def _prediction_done(self, outcome: dict, image: Image, scribbles: Labels, asked: bool) -> None:
+        self._worker = None
+        if self._pending is not None:  # strokes changed meanwhile: run again
+            self.refine(asked=bool(self._pending))
+            return
+        result = outcome.get("result")
+        if isinstance(result, np.ndarray):
+            if image not in self.viewer.layers:
+                self.status.setText("the image was removed; result discarded")
+                return
+            layer = put_labels(self.viewer, result, "refined", image, f"{image.name} refined",
+                               opacity=0.5)
+            self._keep_below(layer, scribbles)
+            classes = ", ".join(str(c) for c in np.unique(result))
+            self.status.setText(f"refined: every pixel labelled (classes {classes}) in '{layer.name}'")
+        elif isinstance(result, Refused):
+            self._refuse(result.message, asked)
+        elif "error" in outcome:
+            self.status.setText("refinement failed (see the error notification)")
+
+    def _keep_below(self, layer: Labels, scribbles: Labels) -> None:
+        """Keep the strokes on top of the result, so painting stays visible."""
+        layers = self.viewer.layers
+        if scribbles in layers and layers.index(layer) > layers.index(scribbles):
+            layers.move(layers.index(layer), layers.index(scribbles))
+
+    def _on_progress(self, p: Progress) -> None:
+        self.status.setText(f"{p.stage}: {p.message} ({p.done}/{p.total})")
+        pbar = self._pbar
+        if pbar is not None:
+            if pbar.total != p.total:
+                pbar.total = p.total
+            pbar.set_description(f"napari-cuts: {p.stage}")
+            pbar.n = p.done
+            pbar.update(0)
+
+    def _close_pbar(self) -> None:
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+
+    def _watch(self, *_args) -> None:
+        """Follow the strokes of the chosen scribble layer."""
+        if self._watched is not None:
+            self._watched.events.paint.disconnect(self._on_strokes)
+            self._watched.events.data.disconnect(self._on_strokes)
+        layer = self.scribbles.value
+        self._watched = layer if isinstance(layer, Labels) else None
+        if self._watched is not None:
+            self._watched.events.paint.connect(self._on_strokes)
+            self._watched.events.data.connect(self._on_strokes)
+            image = source_image(self.viewer, layer)
+            if image is not None:
+                self.image.value = image
+
+    def _on_strokes(self, *_args) -> None:
+        if self._life.alive and self.auto.value:
+            self.timer.start()
+
+    def _show_encoder(self, *_args) -> None:
+        if self._life.alive:
+            self.encoder_label.setText(self.state.describe())

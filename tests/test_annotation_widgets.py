@@ -1,0 +1,338 @@
+"""Annotation dock widgets (pick, refine, components, measure) in a real viewer (Xvfb)."""
+
+from __future__ import annotations
+
+import csv
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from napari.layers import Labels, Points
+from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+
+from napari_cuts._widgets._layers import META_KEY, result_key
+from napari_cuts._widgets._state import encoder_state
+from napari_cuts.pipeline import fit
+from napari_cuts.samples import texture_mosaic
+from napari_cuts.training import TrainingConfig
+
+PLUGIN = "napari-cuts"
+WAIT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def gray_encoder():
+    """A barely trained encoder for grayscale images."""
+    return fit([texture_mosaic(64)[0]], TrainingConfig(epochs=1, steps_per_epoch=2, batch_size=4))
+
+
+def dock(viewer, name: str):
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    return widget
+
+
+def add_level(viewer, image, labels: np.ndarray, level: int = 0, **kwargs) -> Labels:
+    """A Labels layer marked like a level of the Segment widget."""
+    meta = {"group": result_key(image), "image": image.name, "level": level, "n_levels": 1,
+            "n_regions": int(labels.max()), "salient": True, "default_level": level, "slice": []}
+    n = int(labels.max())
+    return viewer.add_labels(labels, name=f"{image.name} level {level} ({n} regions)",
+                             metadata={META_KEY: meta}, **kwargs)
+
+
+def ring_level(size: int = 64) -> np.ndarray:
+    """Left half 1; on the right a ring 2 around a hole 3, the rest 4; a speck of 2."""
+    yy, xx = np.mgrid[:size, :size]
+    r = np.hypot(yy - 32, xx - 46)
+    level = np.where(xx < 28, 1, 4).astype(np.uint8)
+    level[(r < 12) & (xx >= 28)] = 2
+    level[r < 5] = 3
+    level[60:62, 60:62] = 2  # a speck of region 2, away from the ring
+    return level
+
+
+def click(viewer, position, shift: bool = False) -> None:
+    """A left click at a world position, through napari's mouse callback machinery."""
+    event = SimpleNamespace(type="mouse_press", position=tuple(position), pos=(10, 10), button=1,
+                            modifiers=("Shift",) if shift else (), view_direction=None,
+                            dims_displayed=(viewer.dims.ndim - 2, viewer.dims.ndim - 1))
+    mouse_press_callbacks(viewer, event)
+    mouse_release_callbacks(viewer, SimpleNamespace(**{**vars(event), "type": "mouse_release"}))
+
+
+# ---- pick and merge -------------------------------------------------------------
+def test_pick_adds_removes_and_undoes(make_napari_viewer, notes):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((64, 64), np.uint8), name="img")
+    level = ring_level()
+    add_level(viewer, image, level)
+    widget = dock(viewer, "Pick and merge")
+    annotation = widget.new_annotation()
+    assert annotation.name == "img annotation" and annotation.data.shape == (64, 64)
+    assert widget.annotation.value is annotation
+    widget.class_id.value = 2
+
+    click(viewer, (32, 36))  # on the ring
+    assert np.array_equal(annotation.data == 2, level == 2)
+    after_first = annotation.data.copy()
+
+    click(viewer, (10, 10), shift=True)  # shift on a region not in the annotation: no change
+    np.testing.assert_array_equal(annotation.data, after_first)
+    widget.class_id.value = 1
+    click(viewer, (10, 10))
+    assert np.array_equal(annotation.data == 1, level == 1)
+
+    annotation.undo()  # what Ctrl+Z does: the last pick only
+    np.testing.assert_array_equal(annotation.data, after_first)
+
+    click(viewer, (32, 36), shift=True)
+    assert not annotation.data.any()
+    annotation.undo()
+    np.testing.assert_array_equal(annotation.data, after_first)
+    assert not notes.errors()
+
+
+def test_pick_fill_holes_and_min_size(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((64, 64), np.uint8), name="img")
+    level = ring_level()
+    add_level(viewer, image, level)
+    widget = dock(viewer, "Pick and merge")
+    annotation = widget.new_annotation()
+    widget.fill.value = True
+    widget.min_size.value = 10
+    click(viewer, (32, 36))
+    ring_and_hole = np.isin(level, (2, 3))
+    ring_and_hole[60:62, 60:62] = False  # the speck is dropped
+    np.testing.assert_array_equal(annotation.data == 1, ring_and_hole)
+
+
+def test_pick_follows_shown_level_and_stacks(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((3, 32, 32), np.uint8), name="stack")
+    coarse = np.ones((3, 32, 32), np.uint8)
+    fine = np.ones((3, 32, 32), np.uint8)
+    fine[:, :, 16:] = 2
+    add_level(viewer, image, coarse, 0, visible=False)
+    add_level(viewer, image, fine, 1)  # the level on screen
+    widget = dock(viewer, "Pick and merge")
+    widget.levels.value = viewer.layers[1]  # the coarse, hidden level is chosen
+    annotation = widget.new_annotation()
+    assert annotation.data.shape == (3, 32, 32)
+
+    click(viewer, (1, 5, 20))  # slice 1, right half, in the fine level
+    expected = np.zeros((3, 32, 32), bool)
+    expected[1, :, 16:] = True
+    np.testing.assert_array_equal(annotation.data == 1, expected)
+
+    widget.extent.value = "whole 3D region"
+    click(viewer, (0, 5, 5))
+    expected[:, :, :16] = True
+    np.testing.assert_array_equal(annotation.data == 1, expected)
+
+
+def test_pick_slice_level_into_stack(make_napari_viewer):
+    """A level of one slice (as 'current slice' makes it) paints that slice only."""
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((3, 32, 32), np.uint8), name="stack")
+    plane = np.ones((1, 32, 32), np.uint8)
+    plane[0, 16:] = 2
+    add_level(viewer, image, plane, translate=(2, 0, 0))
+    widget = dock(viewer, "Pick and merge")
+    annotation = widget.new_annotation()
+    click(viewer, (2, 20, 5))
+    expected = np.zeros((3, 32, 32), bool)
+    expected[2, 16:] = True
+    np.testing.assert_array_equal(annotation.data == 1, expected)
+
+
+def test_pick_mistakes_leave_layers(make_napari_viewer, notes):
+    viewer = make_napari_viewer()
+    widget = dock(viewer, "Pick and merge")
+    assert widget.new_annotation() is None
+    image = viewer.add_image(np.zeros((32, 32), np.uint8), name="img")
+    add_level(viewer, image, np.ones((32, 32), np.uint8))
+    click(viewer, (5, 5))  # no annotation layer yet
+    assert any("annotation layer" in m for m in notes.messages("warning"))
+    other = viewer.add_labels(np.zeros((16, 16), np.uint8), name="small")
+    widget.annotation.value = other
+    click(viewer, (5, 5))
+    assert any("differ in size" in m for m in notes.messages("warning"))
+    assert not other.data.any() and not notes.errors()
+
+
+# ---- components -------------------------------------------------------------------
+def blobs() -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Five square blobs at different rows (and scattered columns), top row first."""
+    mask = np.zeros((96, 64), np.uint8)
+    corners = [(4, 40), (22, 8), (40, 30), (58, 50), (76, 12)]
+    for y, x in corners:
+        mask[y:y + 10, x:x + 10] = 1
+    mask[90:92, 60:62] = 1  # a speck, below every blob
+    return mask, corners
+
+
+def test_components_named_top_to_bottom(make_napari_viewer, qtbot, notes, tmp_path, monkeypatch):
+    viewer = make_napari_viewer()
+    mask, corners = blobs()
+    source = viewer.add_labels(mask, name="mask")
+    widget = dock(viewer, "Ordered components")
+    widget.source.value = source
+    widget.order.value = "top-bottom"
+    widget.min_size.value = 10
+    widget.names.value = "A,B,C,D,E"
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert not notes.errors()
+
+    comps = viewer.layers["mask components"]
+    names = viewer.layers["mask component names"]
+    assert isinstance(comps, Labels) and isinstance(names, Points)
+    for (y, x), name, i in zip(corners, "ABCDE", range(1, 6)):
+        assert comps.data[y + 5, x + 5] == i
+    assert comps.data[90, 60] == 0  # the speck is dropped
+    assert list(comps.features["name"]) == list("ABCDE")
+    assert list(comps.features["index"]) == [1, 2, 3, 4, 5]
+    assert list(names.text.values) == list("ABCDE")
+    np.testing.assert_allclose(names.data, [[y + 4.5, x + 4.5] for y, x in corners])
+
+    monkeypatch.setattr(widget, "ask_save_path", lambda: str(tmp_path / "parts"))
+    widget.export_button.click()
+    with open(tmp_path / "parts.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == list("ABCDE") and rows[0]["area"] == "100"
+
+    # a second run updates the layers instead of adding more
+    widget.names.value = "C1-C5"
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert viewer.layers["mask components"] is comps
+    assert list(viewer.layers["mask component names"].text.values) == [f"C{i}" for i in range(1, 6)]
+    assert len(viewer.layers) == 3
+
+
+def test_components_empty_mask(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    viewer.add_labels(np.zeros((32, 32), np.uint8), name="empty")
+    widget = dock(viewer, "Ordered components")
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert any("No components" in m for m in notes.messages("warning"))
+    assert len(viewer.layers) == 1 and not notes.errors()
+
+
+# ---- measure ----------------------------------------------------------------------------
+def test_measure_table_and_row_selection(make_napari_viewer, qtbot, notes, tmp_path, monkeypatch):
+    viewer = make_napari_viewer()
+    image, truth = texture_mosaic(64)
+    viewer.add_image(image, name="mosaic")
+    labels = viewer.add_labels(truth, name="truth")
+    widget = dock(viewer, "Measure regions")
+    widget.labels.value = labels
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert not notes.errors()
+
+    table = widget.results
+    assert table.rowCount() == 3
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    for column in ("label", "area", "perimeter", "eccentricity", "mean_intensity",
+                   "std_intensity", "glcm_contrast", "glcm_homogeneity"):
+        assert column in headers
+    assert [table.item(r, 0).text() for r in range(3)] == ["1", "2", "3"]
+    assert list(labels.features["index"]) == [1, 2, 3]
+    assert list(labels.features["area"]) == [int((truth == k).sum()) for k in (1, 2, 3)]
+
+    widget.show_selected.value = True
+    widget.select_row(2)
+    assert labels.selected_label == 3 and labels.show_selected_label
+
+    monkeypatch.setattr(widget, "ask_save_path", lambda: str(tmp_path / "m.csv"))
+    widget.export_button.click()
+    with open(tmp_path / "m.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 3
+
+
+def test_measure_mistakes(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    widget = dock(viewer, "Measure regions")
+    widget.run_button.click()
+    assert any("Cannot measure" in m for m in notes.messages("warning"))
+    viewer.add_image(np.zeros((32, 32), np.uint8), name="img")
+    labels = viewer.add_labels(np.ones((16, 16), np.uint8), name="small")
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert any("do not fit the image" in m for m in notes.messages("warning"))
+    assert widget.results.rowCount() == 0 and "area" not in labels.features
+    assert not notes.errors()
+
+
+# ---- scribble refinement ----------------------------------------------------------------
+def stroke(layer: Labels, rows, cols, value: int) -> None:
+    """Paint like a brush stroke: one undoable edit that emits the paint event."""
+    yy, xx = np.meshgrid(np.arange(*rows), np.arange(*cols), indexing="ij")
+    with layer.block_history():
+        layer.data_setitem((yy.ravel(), xx.ravel()), np.full(yy.size, value, layer.data.dtype))
+
+
+def test_refine_from_two_scribbled_classes(make_napari_viewer, qtbot, notes, gray_encoder):
+    viewer = make_napari_viewer()
+    image, truth = texture_mosaic(64)
+    viewer.add_image(image, name="mosaic")
+    encoder_state(viewer).encoder = gray_encoder
+    widget = dock(viewer, "Scribble refinement")
+    assert "trained" in widget.encoder_label.text()
+    scribbles = widget.new_scribbles()
+    assert scribbles.name == "mosaic scribbles" and scribbles.mode == "paint"
+
+    stroke(scribbles, (20, 44), (4, 10), 1)  # brick, left
+    assert "mosaic refined" not in viewer.layers
+    stroke(scribbles, (4, 10), (50, 60), 2)  # grass, right: the debounced run starts
+    qtbot.waitUntil(lambda: "mosaic refined" in viewer.layers and not widget.is_busy,
+                    timeout=WAIT_MS)
+    assert not notes.errors()
+    refined = viewer.layers["mosaic refined"]
+    assert refined.data.shape == (64, 64)
+    assert set(np.unique(refined.data)) == {1, 2}
+    assert (refined.data[truth == 1] == 1).mean() > 0.6
+    assert viewer.layers.selection.active is scribbles  # painting goes on
+    assert viewer.layers.index(refined) < viewer.layers.index(scribbles)
+
+    stroke(scribbles, (30, 34), (30, 34), 3)  # a third class, in the gravel disc
+    qtbot.waitUntil(lambda: 3 in refined.data and not widget.is_busy, timeout=WAIT_MS)
+    assert viewer.layers["mosaic refined"] is refined  # updated in place
+    assert len(viewer.layers) == 3
+
+    widget.auto.value = False
+    stroke(scribbles, (40, 44), (30, 34), 0)
+    before = refined.data.copy()
+    qtbot.wait(700)
+    assert not widget.is_busy
+    np.testing.assert_array_equal(refined.data, before)
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert not notes.errors()
+
+
+def test_refine_mistakes(make_napari_viewer, qtbot, notes, gray_encoder):
+    viewer = make_napari_viewer()
+    viewer.add_image(texture_mosaic(64)[0], name="mosaic")
+    widget = dock(viewer, "Scribble refinement")
+    widget.run_button.click()
+    assert any("scribble" in m for m in notes.messages("warning"))
+    scribbles = widget.new_scribbles()
+    stroke(scribbles, (20, 30), (4, 10), 1)
+    widget.run_button.click()
+    assert any("no encoder" in m for m in notes.messages("warning"))
+
+    encoder_state(viewer).encoder = gray_encoder
+    widget.run_button.click()  # one class only: refused after the features
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert any("at least two classes" in m for m in notes.messages("warning"))
+    assert "mosaic refined" not in viewer.layers
+    assert len(viewer.layers) == 2 and not notes.errors()
+
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), name="colour", rgb=True)
+    widget.image.value = viewer.layers["colour"]
+    widget.run_button.click()
+    assert any("channel" in m for m in notes.messages("warning"))
