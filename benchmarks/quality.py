@@ -229,6 +229,7 @@ def main(argv=None) -> int:
     parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
                         help="write the section into docs/benchmarks.md (default: yes)")
     parser.add_argument("--json", type=Path, help="also save all per-image scores as JSON")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
 
     if not (args.data / "images").is_dir() or not (args.data / "labels").is_dir():
@@ -240,6 +241,9 @@ def main(argv=None) -> int:
         return 0
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from napari_cuts.embedding import embed
     from napari_cuts.encoder import Encoder

@@ -289,6 +289,10 @@ JOBS = {"calibrate": job_calibrate, "fit_full": job_fit_full, "fit_steps": job_f
 
 def child(name: str, params: str, out: str) -> int:
     p = json.loads(params)
+    if p.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(p["threads"]))
     before = C.load()
     t = time.perf_counter()
     result = JOBS[name](p)
@@ -322,6 +326,21 @@ def run_job(name: str, params: dict, tmp: Path, timeout: float = 3600) -> dict:
     print(f"   {time.perf_counter() - t:.1f} s, peak {res['process_peak_gb']:.2f} GB, load after "
           f"{res['load_after'][0]}", flush=True)
     return res
+
+
+def threads_compare(tmp: Path, steps: int) -> dict:
+    """A training step and a 128² segmentation with the default torch threads and with 1."""
+    from napari_cuts.pipeline import SegmentConfig  # noqa: F401  (fails early if missing)
+
+    import torch
+
+    enc = str(tmp / "encoder-threads.pt")
+    out = {"default_threads": torch.get_num_threads()}
+    out["fit_default"] = run_job("fit_steps", {"size": 128, "steps": steps, "encoder": enc}, tmp)
+    out["fit_1"] = run_job("fit_steps", {"size": 128, "steps": steps, "threads": 1}, tmp)
+    out["segment_default"] = run_job("segment", {"size": 128, "encoder": enc}, tmp)
+    out["segment_1"] = run_job("segment", {"size": 128, "encoder": enc, "threads": 1}, tmp)
+    return out
 
 
 def start_job(name: str, params: dict, tmp: Path):
@@ -420,6 +439,9 @@ def main(argv=None) -> int:
     parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
                         help="write the section into docs/benchmarks.md (default: yes)")
     parser.add_argument("--json", type=Path, help="also save all results as JSON")
+    parser.add_argument("--threads-compare", action="store_true",
+                        help="also time a training step and a 128² segmentation with 1 torch thread "
+                             "against the default, back to back (with --report-from: adds them)")
     parser.add_argument("--report-from", type=Path, metavar="JSON",
                         help="only write the report from a (possibly partial) --json file of a run")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tiny sizes, to test the script
@@ -435,6 +457,10 @@ def main(argv=None) -> int:
         R.setdefault("calib_end", {})
         for key in ("fit_full", "refuse", "workers", "segment", "condense", "stack", "fit_steps"):
             R.setdefault(key, {})
+        if args.threads_compare:
+            with tempfile.TemporaryDirectory(prefix="cuts-speed-") as tmpname:
+                R["threads"] = threads_compare(Path(tmpname), args.fit_steps)
+            args.report_from.write_text(json.dumps(R, indent=1, default=float))
         summary, body = report(R, R.get("command", "python benchmarks/speed.py"), R.get("started", "?"),
                                R.get("finished", "?"))
         print(summary)
@@ -503,6 +529,8 @@ def main(argv=None) -> int:
         R["workers"] = run_workers(enc_seg, tmp)
         if background is not None:
             R["fit_full"] = finish_job(*background)
+        if args.threads_compare:
+            R["threads"] = threads_compare(tmp, args.fit_steps)
         R["calib_end"] = run_job("calibrate", {}, tmp)
     finished = R["finished"] = C.now()
     summary, body = report(R, command, started, finished)
@@ -698,6 +726,24 @@ def report(R, command, started, finished):
         f"{f(w.get('w1', {}).get('s'), 1)} s, --workers 2 {f(w.get('w2', {}).get('s'), 1)} s "
         f"(dask cluster start included), outputs {'identical' if w.get('identical') else 'DIFFERENT'}.",
     ]
+    th = R.get("threads")
+    if th and all("error" not in th.get(k, {"error": 1}) for k in ("fit_default", "fit_1", "segment_default", "segment_1")):
+        fd, f1, sd, s1 = th["fit_default"], th["fit_1"], th["segment_default"], th["segment_1"]
+        rows = [
+            ["training step (128² image)", f"{fd['step_s_median']:.2f} / {fd['step_cpu_s_median']:.2f}",
+             f"{f1['step_s_median']:.2f} / {f1['step_cpu_s_median']:.2f}",
+             f"{fd['step_s_median'] / f1['step_s_median']:.1f}x", f"{fd['load_before'][0]} / {f1['load_before'][0]}"],
+            ["segment 128² RGB", f"{sd['total_s']:.2f} / {sd['cpu_s']:.2f}", f"{s1['total_s']:.2f} / {s1['cpu_s']:.2f}",
+             f"{sd['total_s'] / s1['total_s']:.1f}x", f"{sd['load_before'][0]} / {s1['load_before'][0]}"],
+        ]
+        lines += ["", "### Torch threads", "",
+                  f"Back to back in the same run: torch's default {th.get('default_threads')} intra-op threads "
+                  "against `torch.set_num_threads(1)` (wall s / CPU s).", "",
+                  C.markdown_table(["work", f"{th.get('default_threads')} threads", "1 thread",
+                                    "default / 1 (wall)", "load"], rows)]
+        summary_extra = C.text_table(["work", "default", "1 thread", "ratio", "load"], rows)
+    else:
+        summary_extra = ""
     if not R["large"]:
         lines += ["", "The 2048² image and the 64x512² stack need `--large`; this run did not include them."]
     summary = "\n\n".join([
@@ -706,6 +752,7 @@ def report(R, command, started, finished):
         C.text_table(["vectors", "PCA", "k-means", "condense", "total", "CPU", "+RSS", "peak", "nodes/it", "load"], cond_rows),
         C.text_table(["image", "s/step", "CPU s/step", "setup", "load"], step_rows),
         f"a = {f(a_total)} ({span}), 512² up {f(a_big)}, embed {f(a_embed)}; estimates {est}",
+        summary_extra,
     ])
     return summary, "\n".join(lines)
 
