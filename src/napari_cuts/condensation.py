@@ -29,8 +29,11 @@ class PCA:
     components: np.ndarray  # (D, d)
 
     @classmethod
-    def fit(cls, vectors: np.ndarray, n_components: int, whiten: bool = False) -> "PCA":
-        """Fit on (n, D) vectors; with `whiten`, every component gets unit variance."""
+    def fit(cls, vectors: np.ndarray, n_components: int, whiten: float = 0.0) -> "PCA":
+        """Fit on (n, D) vectors; components are scaled by variance ** (-whiten / 2).
+
+        ``whiten=0`` keeps the variances, ``1`` gives every component unit variance.
+        """
         x = np.asarray(vectors, np.float64)
         mean = x.mean(0)
         cov = np.cov(x - mean, rowvar=False)
@@ -41,7 +44,7 @@ class PCA:
         comps *= np.sign(comps[np.abs(comps).argmax(0), np.arange(comps.shape[1])])
         if whiten:
             var = np.clip(vals[order], 0, None)
-            comps = comps / np.sqrt(var + 1e-6 * max(float(var.max(initial=0.0)), 1e-12))
+            comps = comps / (var + 1e-6 * max(float(var.max(initial=0.0)), 1e-12)) ** (whiten / 2)
         return cls(mean.astype(np.float32), comps.astype(np.float32))
 
     @property

@@ -20,8 +20,8 @@ from .training import TrainingConfig, fit_encoder
 class SegmentConfig:
     """Parameters of embedding, compression and condensation."""
 
-    pca_dims: int = 16
-    whiten: bool = False
+    pca_dims: int = 8
+    whiten: float = 1.0  # 1: unit variance per component (hue counts like brightness); 0: none
     max_nodes: int = 1000
     pixels_per_node: int = 8
     knn: int = 10

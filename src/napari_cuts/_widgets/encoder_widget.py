@@ -98,8 +98,6 @@ class EncoderWidget(QWidget):
         self.load_button.clicked.connect(self.load)
         self.state.changed.connect(self._show_encoder)
         self._show_encoder()
-        for event in ("inserted", "removed", "reordered"):
-            getattr(napari_viewer.layers.events, event).connect(self.reset_choices)
 
     # ---- public API (buttons call these) --------------------------------------
     @property
@@ -107,6 +105,7 @@ class EncoderWidget(QWidget):
         return self._worker is not None
 
     def reset_choices(self, *_args) -> None:
+        """Refresh the layer list (napari calls this when layers change in a docked widget)."""
         self.image.reset_choices()
 
     def training_config(self) -> TrainingConfig:

@@ -103,8 +103,6 @@ class SegmentWidget(QWidget):
         self.image.changed.connect(self._on_image_changed)
         self.state.changed.connect(self._show_encoder)
         self._show_encoder()
-        for event in ("inserted", "removed", "reordered"):
-            getattr(napari_viewer.layers.events, event).connect(self.reset_choices)
         self._on_image_changed()
 
     # ---- public API (buttons call these) --------------------------------------
@@ -113,6 +111,7 @@ class SegmentWidget(QWidget):
         return self._worker is not None
 
     def reset_choices(self, *_args) -> None:
+        """Refresh the layer list (napari calls this when layers change in a docked widget)."""
         self.image.reset_choices()
         self._refresh_results()
 
