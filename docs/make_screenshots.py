@@ -1,0 +1,131 @@
+"""Make the user guide's screenshots: real widgets, real training, real results.
+
+Runs headless: without a display it restarts itself under ``xvfb-run`` (Xvfb + the
+normal xcb Qt platform; the ``offscreen`` platform renders a black canvas).
+
+    .venv/bin/python docs/make_screenshots.py            # about 2-4 minutes on 2 cores
+    .venv/bin/python docs/make_screenshots.py --quick    # tiny training, to test the script
+
+Writes PNG files into docs/images/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+IMAGES = Path(__file__).resolve().parent / "images"
+WINDOW = (1500, 950)
+
+
+def ensure_display() -> None:
+    """Restart under xvfb-run when there is no X display."""
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        os.environ.pop("QT_QPA_PLATFORM")
+    if os.environ.get("DISPLAY"):
+        return
+    xvfb_run = shutil.which("xvfb-run")
+    if xvfb_run is None:
+        sys.exit("no X display and no xvfb-run: install xvfb (see ../shared/HEADLESS.md)")
+    screen = f"-screen 0 {WINDOW[0] + 100}x{WINDOW[1] + 100}x24"
+    os.execv(xvfb_run, [xvfb_run, "-a", "-s", screen, sys.executable, *sys.argv])
+
+
+def wait_until(condition, timeout: float = 1800.0) -> None:
+    """Run the Qt event loop until `condition()` is true."""
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("timed out waiting for napari-cuts")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def settle(seconds: float = 0.5) -> None:
+    """Let napari draw."""
+    end = time.monotonic() + seconds
+    wait_until(lambda: time.monotonic() > end)
+
+
+def save_window(viewer, name: str) -> Path:
+    path = IMAGES / name
+    viewer.screenshot(path=str(path), canvas_only=False, flash=False)
+    print("wrote", path)
+    return path
+
+
+def save_widget(widget, name: str) -> Path:
+    path = IMAGES / name
+    widget.grab().save(str(path))
+    print("wrote", path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny training (checks the script)")
+    parser.add_argument("--epochs", type=int, default=8)
+    args = parser.parse_args()
+    ensure_display()
+    IMAGES.mkdir(parents=True, exist_ok=True)
+
+    import napari
+
+    viewer = napari.Viewer(show=True, title="napari-cuts")
+    viewer.window.resize(*WINDOW)
+    viewer.open_sample("napari-cuts", "retina")
+    _, trainer = viewer.window.add_plugin_dock_widget("napari-cuts", "Train encoder")
+    _, segmenter = viewer.window.add_plugin_dock_widget("napari-cuts", "Segment", tabify=False)
+    settle(1.0)
+
+    # 1. Train an encoder on the fundus photo (defaults, fewer epochs).
+    if args.quick:
+        trainer.epochs.value, trainer.steps_per_epoch.value, trainer.batch_size.value = 2, 3, 4
+    else:
+        trainer.epochs.value = args.epochs
+    started = time.monotonic()
+    trainer.train_button.click()
+    total = trainer.epochs.value * trainer.steps_per_epoch.value
+    wait_until(lambda: len(trainer.loss_plot.step_losses) >= total // 2 or not trainer.is_busy)
+    settle()
+    save_widget(trainer, "train-widget-running.png")
+    wait_until(lambda: not trainer.is_busy)
+    print(f"trained in {time.monotonic() - started:.0f} s: {trainer.state.describe()}")
+    settle()
+    save_widget(trainer, "train-widget-done.png")
+
+    # 2. Segment with it; the default (most persistent) level is shown.
+    started = time.monotonic()
+    segmenter.run_button.click()
+    wait_until(lambda: not segmenter.is_busy)
+    print(f"segmented in {time.monotonic() - started:.0f} s: {segmenter.status.text()}")
+    layers = segmenter.result_layers()
+    if not layers:
+        sys.exit("the segmentation produced no layers")
+    for layer in layers:
+        layer.opacity = 0.55
+    viewer.layers.selection.active = segmenter.shown_layer()
+    settle(8.0)  # let the notification toasts fade
+    save_window(viewer, "segment-default-level.png")
+    save_widget(segmenter, "segment-widget.png")
+
+    # 3. The coarsest and the finest level through the slider.
+    segmenter.level_slider.setValue(0)
+    settle(1.0)
+    save_window(viewer, "segment-coarse-level.png")
+    segmenter.level_slider.setValue(len(layers) - 1)
+    settle(1.0)
+    save_window(viewer, "segment-fine-level.png")
+
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
