@@ -78,7 +78,8 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> Non
 
     if encoder is None:
         encoder = load_encoder(args.encoder)
-    config = SegmentConfig(max_regions=args.max_regions)
+    config = SegmentConfig(max_regions=args.max_regions, smoothing=args.smoothing,
+                           whiten=args.whiten)
     check_inputs(args.images, encoder, config, is_stack=args.stack)  # before any work
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_train_args(p):
-        p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+        p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
         p.add_argument("--steps-per-epoch", type=int, default=25, help="steps per epoch (default 25)")
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         p.add_argument("--patch-size", type=int, default=5, help="patch size, odd (default 5)")
@@ -150,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     def add_seg_args(p):
         p.add_argument("--max-regions", type=int, default=64,
                        help="finest level kept, in regions (default 64)")
+        p.add_argument("--smoothing", type=float, default=0.0,
+                       help="Gaussian pooling of the vectors in pixels, for textures (default 0)")
+        p.add_argument("--whiten", type=float, default=1.0,
+                       help="1: every principal component counts alike; 0: by its variance (default 1)")
 
     p = sub.add_parser("fit", help="train one encoder on the given images")
     p.add_argument("images", nargs="+", metavar="IMAGE")

@@ -26,7 +26,7 @@ from .io import CutsInputError, Normalization, to_volume
 class TrainingConfig:
     """Training parameters; defaults follow the CUTS paper where it gives them."""
 
-    epochs: int = 20
+    epochs: int = 10
     steps_per_epoch: int = 25
     batch_size: int = 16
     anchors_per_image: int = 8
