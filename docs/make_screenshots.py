@@ -3,7 +3,7 @@
 Runs headless: without a display it restarts itself under ``xvfb-run`` (Xvfb + the
 normal xcb Qt platform; the ``offscreen`` platform renders a black canvas).
 
-    .venv/bin/python docs/make_screenshots.py            # about 2-4 minutes on 2 cores
+    .venv/bin/python docs/make_screenshots.py            # 2-6 minutes on 2 cores
     .venv/bin/python docs/make_screenshots.py --quick    # tiny training, to test the script
 
 Writes PNG files into docs/images/.
@@ -15,6 +15,7 @@ import argparse
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,8 +76,13 @@ def main() -> None:
     args = parser.parse_args()
     ensure_display()
     IMAGES.mkdir(parents=True, exist_ok=True)
+    # A throwaway napari configuration: the user's settings neither change nor show up.
+    os.environ["NAPARI_CONFIG"] = os.path.join(tempfile.mkdtemp(), "settings.yaml")
 
     import napari
+    from napari.settings import get_settings
+
+    get_settings().application.gui_notification_level = "error"  # no info toasts on the canvas
 
     viewer = napari.Viewer(show=True, title="napari-cuts")
     viewer.window.resize(*WINDOW)
@@ -112,17 +118,17 @@ def main() -> None:
     for layer in layers:
         layer.opacity = 0.55
     viewer.layers.selection.active = segmenter.shown_layer()
-    settle(8.0)  # let the notification toasts fade
+    settle(1.0)
     save_window(viewer, "segment-default-level.png")
     save_widget(segmenter, "segment-widget.png")
 
-    # 3. The coarsest and the finest level through the slider.
-    segmenter.level_slider.setValue(0)
-    settle(1.0)
-    save_window(viewer, "segment-coarse-level.png")
-    segmenter.level_slider.setValue(len(layers) - 1)
-    settle(1.0)
-    save_window(viewer, "segment-fine-level.png")
+    # 3. Coarse, middle and fine levels through the slider (canvas only).
+    for name, position in (("coarse", 0), ("middle", len(layers) // 2), ("fine", len(layers) - 1)):
+        segmenter.level_slider.setValue(position)
+        settle(1.0)
+        path = IMAGES / f"level-{name}.png"
+        viewer.screenshot(path=str(path), canvas_only=True, flash=False)
+        print("wrote", path, "-", segmenter.level_label.text())
 
     viewer.close()
 
