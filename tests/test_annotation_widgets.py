@@ -336,3 +336,61 @@ def test_refine_mistakes(make_napari_viewer, qtbot, notes, gray_encoder):
     widget.image.value = viewer.layers["colour"]
     widget.run_button.click()
     assert any("channel" in m for m in notes.messages("warning"))
+
+
+def test_measure_stack_row_goes_to_slice(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    stack = np.zeros((4, 24, 24), np.uint8)
+    stack[2, 4:12, 4:12] = 1  # region 1 lives in slice 2 only
+    stack[:, 14:20, 14:20] = 2
+    viewer.add_image(np.random.default_rng(0).random((4, 24, 24)), name="stack")
+    labels = viewer.add_labels(stack, name="regions")
+    widget = dock(viewer, "Measure regions")
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert widget.results.rowCount() == 2 and "largest_slice" in widget.table
+    viewer.dims.set_point(0, 0)
+    widget.select_row(0)
+    assert labels.selected_label == 1 and viewer.dims.point[0] == 2
+    assert not notes.errors()
+
+
+def test_refine_stroke_during_run_restarts(make_napari_viewer, qtbot, notes, gray_encoder,
+                                          monkeypatch):
+    """A stroke while a run is fitting stops that run; the next run sees every stroke."""
+    import time
+
+    from napari_cuts.refine import ScribbleRefiner
+
+    real = ScribbleRefiner.predict_iter
+    runs = {"started": 0, "ended": 0}
+
+    def slow(self, scribbles, **kwargs):
+        runs["started"] += 1
+        gen = real(self, scribbles, **kwargs)
+        while True:
+            try:
+                item = next(gen)
+            except StopIteration as stop:
+                runs["ended"] += 1
+                return stop.value
+            time.sleep(0.05)
+            yield item
+
+    monkeypatch.setattr(ScribbleRefiner, "predict_iter", slow)
+    viewer = make_napari_viewer()
+    viewer.add_image(texture_mosaic(64)[0], name="mosaic")
+    encoder_state(viewer).encoder = gray_encoder
+    widget = dock(viewer, "Scribble refinement")
+    widget.auto.value = False
+    scribbles = widget.new_scribbles()
+    stroke(scribbles, (20, 44), (4, 10), 1)
+    stroke(scribbles, (4, 10), (50, 60), 2)
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: runs["started"] == 1, timeout=WAIT_MS)
+    stroke(scribbles, (30, 34), (30, 34), 3)
+    widget.run_button.click()  # while the first run is fitting
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert runs == {"started": 2, "ended": 1}
+    assert 3 in viewer.layers["mosaic refined"].data
+    assert not notes.errors()
