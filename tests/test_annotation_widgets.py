@@ -131,6 +131,22 @@ def test_pick_follows_shown_level_and_stacks(make_napari_viewer):
     np.testing.assert_array_equal(annotation.data == 1, expected)
 
 
+def test_pick_in_3d_view_takes_the_region_under_the_mouse(make_napari_viewer):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((8, 16, 16), np.uint8), name="stack")
+    level = np.ones((8, 16, 16), np.uint8)
+    level[:, :, 8:] = 2
+    add_level(viewer, image, level)
+    widget = dock(viewer, "Pick and merge")
+    annotation = widget.new_annotation()
+    viewer.dims.ndisplay = 3
+    event = SimpleNamespace(type="mouse_press", position=(-5.0, 4.0, 12.0), pos=(1, 1), button=1,
+                            modifiers=(), view_direction=(1.0, 0.0, 0.0), dims_displayed=(0, 1, 2))
+    mouse_press_callbacks(viewer, event)
+    mouse_release_callbacks(viewer, event)
+    np.testing.assert_array_equal(annotation.data == 1, level == 2)
+
+
 def test_pick_slice_level_into_stack(make_napari_viewer):
     """A level of one slice (as 'current slice' makes it) paints that slice only."""
     viewer = make_napari_viewer()
