@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .encoder import Encoder, load_encoder
-from .io import CutsInputError, read_image, save_labels_tiff, volume_shape
+from .io import CutsInputError, atomic_write, read_image, save_labels_tiff, volume_shape
 from .pipeline import Progress, SegmentConfig, check_memory, segment
 
 
@@ -61,9 +61,8 @@ def segment_file(
     out.mkdir(parents=True, exist_ok=True)
     tif = save_labels_tiff(out / f"{stem}.cuts.tif", seg.levels(), levels=True)
     meta = out / f"{stem}.cuts.json"
-    tmp = meta.with_name(f".{meta.name}.tmp")
-    tmp.write_text(json.dumps({"image": stem, **seg.summary(), **seg.info}, indent=2))
-    os.replace(tmp, meta)
+    with atomic_write(meta) as tmp:
+        tmp.write_text(json.dumps({"image": stem, **seg.summary(), **seg.info}, indent=2))
     return str(tif), str(meta), time.perf_counter() - t0
 
 

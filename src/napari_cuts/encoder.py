@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .io import CutsInputError, Normalization
+from .io import CutsInputError, Normalization, atomic_write
 
 FORMAT_VERSION = 1
 KERNEL_SIZE = 5
@@ -139,14 +139,8 @@ class Encoder:
 def save_encoder(encoder: Encoder, path: str | os.PathLike) -> Path:
     """Save weights, architecture, normalisation and format version in one file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_write(path) as tmp:
         torch.save(encoder.state(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -155,6 +156,25 @@ class Normalization:
         return cls(np.asarray(data["low"], np.float32), np.asarray(data["high"], np.float32))
 
 
+@contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it over `path` only on success.
+
+    A failure (or an interrupt) removes the temporary file, so no half-written file is
+    ever left where a reader would find it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def smallest_label_dtype(max_label: int) -> np.dtype:
     """The smallest unsigned integer dtype that holds `max_label`."""
     for dtype in (np.uint8, np.uint16, np.uint32):
@@ -195,16 +215,8 @@ def save_labels_tiff(
             kwargs = {"imagej": True, "metadata": {"axes": axes}}
     import tifffile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         tifffile.imwrite(tmp, data, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from .io import CutsInputError
+from .io import CutsInputError, atomic_write
 
 __all__ = ["LUMINANCE_WEIGHTS", "layer_features", "luminance", "measure_regions", "write_csv"]
 
@@ -246,17 +245,9 @@ def write_csv(table: Mapping[str, Sequence], path: str | os.PathLike) -> Path:
     if len(lengths) > 1:
         raise ValueError(f"columns differ in length: {sorted(lengths)}")
     n = lengths.pop() if lengths else 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(keys)
-            for i in range(n):
-                writer.writerow([_cell(table[k][i]) for k in keys])
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(keys)
+        for i in range(n):
+            writer.writerow([_cell(table[k][i]) for k in keys])
     return path

@@ -270,9 +270,17 @@ def segment_iter(
     return Segmentation(hierarchy, pixel_nodes, bool(stack), info)
 
 
-def run_to_end(gen: Generator, callback: Callable | None = None):
-    """Drive a progress generator to its end and return its return value."""
+def run_to_end(gen: Generator, callback: Callable | None = None,
+               should_stop: Callable[[], bool] | None = None):
+    """Drive a progress generator to its end and return its return value.
+
+    `callback` sees every yielded item; when `should_stop()` turns true the generator is
+    closed and None is returned.
+    """
     while True:
+        if should_stop is not None and should_stop():
+            gen.close()
+            return None
         try:
             item = next(gen)
         except StopIteration as stop:

@@ -473,20 +473,7 @@ class ScribbleRefiner:
         See :meth:`predict_iter` for what is returned.
         """
         gen = self.predict_iter(scribbles, return_probabilities=return_probabilities)
-        return _drive(gen, should_stop, progress)
-
-
-def _drive(gen: Generator, should_stop, progress):
-    while True:
-        if should_stop is not None and should_stop():
-            gen.close()
-            return None
-        try:
-            item = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(item)
+        return run_to_end(gen, progress, should_stop)
 
 
 def fit_predict(
@@ -578,4 +565,4 @@ def refine(
     """
     gen = refine_iter(encoder, image, scribbles, levels=levels, config=config, is_stack=is_stack,
                       channel_axis=channel_axis, device=device)
-    return _drive(gen, should_stop, progress)
+    return run_to_end(gen, progress, should_stop)
