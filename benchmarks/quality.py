@@ -252,7 +252,7 @@ def main(argv=None) -> int:
     from napari_cuts.training import TrainingConfig
 
     command = "python benchmarks/quality.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
-    started = C.now()
+    started, revision = C.now(), C.git_revision()
     print(f"quality: {len(ids)} images from {args.data}; load {C.load()}; {C.machine()}", flush=True)
     calib = C.calibrate()
     print(f"calibration: {calib}", flush=True)
@@ -336,20 +336,22 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({"ids": ids, "results": results, "fit_s": fit_s,
                                          "calibration": calib, "stages": stages}, indent=1))
     if args.write:
-        body = docs_body(command, started, finished, calib, tcfg, fit_s, load_fit, load_seg, len(ids),
+        if revision != C.git_revision():
+            revision += f" (at the end: {C.git_revision()})"
+        body = docs_body(command, started, finished, revision, calib, tcfg, fit_s, load_fit, load_seg, len(ids),
                          results, stages, idx, methods)
         path = C.write_section("Quality on retina-dev", body)
         print(f"wrote {path}")
     return 0
 
 
-def docs_body(command, started, finished, calib, tcfg, fit_s, load_fit, load_seg, n_images,
+def docs_body(command, started, finished, revision, calib, tcfg, fit_s, load_fit, load_seg, n_images,
               results, stages, idx, methods):
     steps = tcfg.epochs * tcfg.steps_per_epoch
     times = "; ".join(f"{m.name}: {m.seconds / n_images:.2f} s" for m in methods
                       if m.name in ("CUTS (ours)", "CUTS, untrained encoder", "k-means on our vectors, k=2..12",
                                     "k-means on colours, k=2..12") or m.name.startswith(("Felz", "SLIC")))
-    return f"""Command (from the repository root), {started} to {finished}, commit {C.git_revision()}:
+    return f"""Command (from the repository root), {started} to {finished}, commit {revision}:
 
 ```bash
 .venv/bin/{command}

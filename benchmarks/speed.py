@@ -477,7 +477,7 @@ def main(argv=None) -> int:
     started = C.now()
     print(f"speed: load {C.load()}; {C.machine()}", flush=True)
     R: dict = {"machine": C.machine(), "large": args.large, "parallel_fit": args.parallel_fit,
-               "command": command, "started": started}
+               "command": command, "started": started, "revision": C.git_revision()}
     save_partial = (lambda: args.json.write_text(json.dumps(R, indent=1, default=float))) if args.json else (lambda: None)
     global _SAVE
     _SAVE = save_partial
@@ -650,7 +650,10 @@ def report(R, command, started, finished):
 
     est = ref.get("estimates_gb", {})
     lines = [
-        f"Command (from the repository root), {started} to {finished}, commit {C.git_revision()}:",
+        f"Command (from the repository root), {started} to {finished}, commit "
+        + (R.get("revision") or C.git_revision())
+        + (f" (at the end: {C.git_revision()})" if R.get("revision") and R["revision"] != C.git_revision() else "")
+        + ":",
         "",
         "```bash",
         f".venv/bin/{command}",
