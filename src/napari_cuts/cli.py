@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="finest level kept, in regions (default 64)")
         p.add_argument("--smoothing", type=float, default=0.0,
                        help="Gaussian pooling of the vectors in pixels, for textures (default 0)")
-        p.add_argument("--whiten", type=float, default=1.0,
-                       help="1: every principal component counts alike; 0: by its variance (default 1)")
+        p.add_argument("--whiten", type=float, default=0.5,
+                       help="principal components scaled by variance**(-w/2): 0 keeps them, 1 whitens fully (default 0.5)")
 
     p = sub.add_parser("fit", help="train one encoder on the given images")
     p.add_argument("images", nargs="+", metavar="IMAGE")

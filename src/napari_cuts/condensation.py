@@ -29,7 +29,8 @@ class PCA:
     components: np.ndarray  # (D, d)
 
     @classmethod
-    def fit(cls, vectors: np.ndarray, n_components: int, whiten: float = 0.0) -> "PCA":
+    def fit(cls, vectors: np.ndarray, n_components: int, whiten: float = 0.0,
+            whiten_floor: float = 0.1) -> "PCA":
         """Fit on (n, D) vectors; components are scaled by variance ** (-whiten / 2).
 
         ``whiten=0`` keeps the variances, ``1`` gives every component unit variance.
@@ -44,7 +45,10 @@ class PCA:
         comps *= np.sign(comps[np.abs(comps).argmax(0), np.arange(comps.shape[1])])
         if whiten:
             var = np.clip(vals[order], 0, None)
-            comps = comps / (var + 1e-6 * max(float(var.max(initial=0.0)), 1e-12)) ** (whiten / 2)
+            # Regularised: a component far weaker than the average kept one is not blown
+            # up to unit variance (it would be noise on nearly uniform images).
+            floor = whiten_floor * max(float(var.mean()) if var.size else 0.0, 1e-12)
+            comps = comps / (var + floor) ** (whiten / 2)
         return cls(mean.astype(np.float32), comps.astype(np.float32))
 
     @property

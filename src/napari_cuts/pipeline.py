@@ -21,7 +21,7 @@ class SegmentConfig:
     """Parameters of embedding, compression and condensation."""
 
     pca_dims: int = 8
-    whiten: float = 1.0  # 1: unit variance per component (hue counts like brightness); 0: none
+    whiten: float = 0.5  # components scaled by variance**-0.25: weak ones (hue) count more; 0: none, 1: full whitening
     max_nodes: int = 1000
     pixels_per_node: int = 8
     knn: int = 10
