@@ -192,7 +192,7 @@ def save_labels_tiff(
     ----------
     labels : ndarray
         One label image (Y, X) or (Z, Y, X); or with ``levels=True`` a stack of levels
-        (L, Y, X) or (L, Z, Y, X), which gets ImageJ axes metadata (levels as channels)
+        (L, Y, X) or (L, Z, Y, X), which gets ImageJ axes metadata (levels as frames, T)
         so that Fiji and napari open it with the right axes.
     """
     path = Path(path)

@@ -75,7 +75,7 @@ class SegmentWidget(QWidget):
         self.export_level_button.setToolTip("Write the level on screen to a TIFF file")
         self.export_all_button = QPushButton("Export all levels…")
         self.export_all_button.setToolTip(
-            "Write every level layer of this result to one TIFF stack (levels as channels)")
+            "Write every level layer of this result to one TIFF stack (levels as ImageJ frames)")
 
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button)
