@@ -142,3 +142,18 @@ def test_refusals():
         refine(untrained(3), img, scribble(truth, 5, margin=3))
     with pytest.raises(CutsInputError):
         RefineConfig(classifier="forest")
+
+
+def test_vote_in_regions_snaps_to_region_boundaries():
+    from napari_cuts.refine import vote_in_regions
+
+    regions = np.repeat(np.array([[1, 1, 2, 2, 3, 3]]), 4, axis=0)
+    proba = np.zeros(regions.shape + (2,))
+    proba[..., 0] = 0.6
+    proba[..., 1] = 0.4
+    proba[:, 2, :] = [0.1, 0.9]  # one column of region 2 is sure of class 1
+    proba[:, 4:, :] = [0.3, 0.7]
+    out = vote_in_regions(proba, regions)
+    assert out.shape == regions.shape
+    assert (out[regions == 1] == 0).all()
+    assert (out[regions == 2] == 1).all() and (out[regions == 3] == 1).all()

@@ -566,3 +566,32 @@ def refine(
     gen = refine_iter(encoder, image, scribbles, levels=levels, config=config, is_stack=is_stack,
                       channel_axis=channel_axis, device=device)
     return run_to_end(gen, progress, should_stop)
+
+
+def vote_in_regions(probabilities: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """Give every region of a CUTS level the class with the highest mean probability.
+
+    Parameters
+    ----------
+    probabilities : (..., K) array
+        Per-pixel class probabilities (as from ``predict(..., return_probabilities=True)``).
+    regions : array
+        A label image of the same spatial shape (for example the finest CUTS level).
+
+    Returns
+    -------
+    (...,) int array of class indices 0..K-1: pixel predictions snapped to the region
+    boundaries of the hierarchy.
+    """
+    regions = np.asarray(regions)
+    proba = np.asarray(probabilities, np.float64).reshape(-1, probabilities.shape[-1])
+    flat = regions.reshape(-1)
+    if len(flat) != len(proba):
+        raise CutsInputError(
+            f"regions of shape {regions.shape} do not match probabilities of shape "
+            f"{probabilities.shape[:-1]}"
+        )
+    _, inverse = np.unique(flat, return_inverse=True)
+    sums = np.zeros((inverse.max() + 1, proba.shape[1]))
+    np.add.at(sums, inverse, proba)
+    return sums.argmax(1)[inverse].reshape(regions.shape)
