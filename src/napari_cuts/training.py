@@ -39,6 +39,10 @@ class TrainingConfig:
     warmup_fraction: float = 0.05
     base_channels: int = 16
     seed: int = 0
+    #: torch threads while training (0: torch's default). A step works on small crops, so
+    #: one thread is about as fast as two, and it does not collapse when another process
+    #: (or the viewer) wants a core: two threads were 26x slower then (docs/benchmarks.md).
+    threads: int = 1
 
     def __post_init__(self):
         if self.epochs < 1 or self.steps_per_epoch < 1 or self.batch_size < 1:
@@ -190,6 +194,15 @@ class EncoderTrainer:
     # ---- training ---------------------------------------------------------------
     def run(self) -> Iterator[TrainingProgress]:
         """Train, yielding a :class:`TrainingProgress` after every step."""
+        previous = torch.get_num_threads()
+        if self.config.threads > 0:
+            torch.set_num_threads(self.config.threads)
+        try:
+            yield from self._steps()
+        finally:
+            torch.set_num_threads(previous)
+
+    def _steps(self) -> Iterator[TrainingProgress]:
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
