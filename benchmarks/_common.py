@@ -65,26 +65,50 @@ def rss() -> int:
     return _status("VmRSS")
 
 
-def hwm() -> int:
-    """Peak resident set size of this process so far (VmHWM, else ru_maxrss)."""
-    value = _status("VmHWM")
-    if value:
-        return value
-    import resource
+_PEAK_BEFORE_RESET = 0  # the highest VmHWM seen before a reset of the kernel's peak
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+def hwm() -> int:
+    """Peak resident set size of this process so far (VmHWM, else ru_maxrss), including
+    peaks from before any :func:`reset_peak`."""
+    value = _status("VmHWM")
+    if not value:
+        import resource
+
+        value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return max(value, _PEAK_BEFORE_RESET)
+
+
+def reset_peak() -> bool:
+    """Reset the kernel's peak RSS of this process (Linux: /proc/self/clear_refs, 5)."""
+    global _PEAK_BEFORE_RESET
+    _PEAK_BEFORE_RESET = max(_PEAK_BEFORE_RESET, _status("VmHWM"))
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 class RssSampler:
-    """A thread that samples VmRSS; :meth:`take` returns and resets the peak since last."""
+    """Peak RSS per interval: :meth:`take` returns the peak since the last call.
 
-    def __init__(self, interval: float = 0.01):
+    Where Linux allows it, the kernel's own high-water mark is read and reset, with no
+    thread. Otherwise a thread samples VmRSS every `interval` seconds (a thread that
+    wakes every few milliseconds competes for the GIL with the many small torch calls).
+    """
+
+    def __init__(self, interval: float = 0.1):
         self.interval = interval
+        self.kernel = reset_peak()
         self._peak = rss()
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._thread = None
+        if not self.kernel:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
 
     def _run(self):
         while not self._stop.wait(self.interval):
@@ -93,6 +117,10 @@ class RssSampler:
                 self._peak = max(self._peak, value)
 
     def take(self) -> int:
+        if self.kernel:
+            peak = max(_status("VmHWM"), rss())
+            reset_peak()
+            return peak
         value = rss()
         with self._lock:
             peak, self._peak = max(self._peak, value), value
@@ -100,7 +128,8 @@ class RssSampler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def gb(nbytes: float | None) -> str:

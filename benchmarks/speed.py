@@ -192,6 +192,17 @@ def job_segment(p):
     return out
 
 
+def _config_kwargs(func, cfg, skip=()) -> dict:
+    """The SegmentConfig fields that `func` takes as keyword arguments (so that this
+    benchmark follows the engine's parameters as they change)."""
+    import dataclasses
+    import inspect
+
+    params = inspect.signature(func).parameters
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    return {k: getattr(cfg, k) for k in params if k in fields and k not in skip}
+
+
 def job_condense(p):
     """PCA, k-means compression and condensation of precomputed (Z, Y, X, 128) vectors,
     with the public functions and SegmentConfig's defaults, as segment_iter does them."""
@@ -211,7 +222,7 @@ def job_condense(p):
     c0 = time.process_time()
     t0 = t = time.perf_counter()
     sample = flat if len(flat) <= cfg.sample_pixels else flat[rng.choice(len(flat), cfg.sample_pixels, replace=False)]
-    pca = PCA.fit(sample, cfg.pca_dims)
+    pca = PCA.fit(sample, cfg.pca_dims, **_config_kwargs(PCA.fit, cfg, skip=("n_components",)))
     reduced = pca(flat)
     times["pca"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -227,8 +238,9 @@ def job_condense(p):
     centres, weights = centres[used], counts[used].astype(np.float64)
     times["kmeans"] = time.perf_counter() - t
     t = time.perf_counter()
-    result = condense(centres, weights, knn=cfg.knn, merge_fraction=cfg.merge_fraction,
-                      epsilon_growth=cfg.epsilon_growth)
+    from napari_cuts.condensation import condense_iter
+
+    result = condense(centres, weights, **_config_kwargs(condense_iter, cfg))
     hierarchy = build_hierarchy(result, weights, max_regions=cfg.max_regions, n_salient=cfg.n_salient)
     times["condense"] = time.perf_counter() - t
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -306,7 +318,12 @@ def child(name: str, params: str, out: str) -> int:
 _SAVE = lambda: None  # noqa: E731  (saves the partial results after every job)
 
 
+THREADS: int | None = None  # --threads, applied to every job
+
+
 def run_job(name: str, params: dict, tmp: Path, timeout: float = 3600) -> dict:
+    if THREADS and "threads" not in params:
+        params = {**params, "threads": THREADS}
     out = tmp / f"{name}-{C.slug(json.dumps(params, sort_keys=True))[:80]}.json"
     _SAVE()
     label = f"{name} {json.dumps({k: v for k, v in params.items() if k not in ('encoder', 'vectors', 'data')})}"
@@ -328,18 +345,33 @@ def run_job(name: str, params: dict, tmp: Path, timeout: float = 3600) -> dict:
     return res
 
 
-def threads_compare(tmp: Path, steps: int) -> dict:
-    """A training step and a 128² segmentation with the default torch threads and with 1."""
+def threads_compare(tmp: Path, steps: int, data: Path | None = None, default_fit: dict | None = None,
+                    default_stack: dict | None = None) -> dict:
+    """A training step and a 128² segmentation with the default torch threads and with 1;
+    with `data`, also the full fit (against `default_fit`) and the 32x256x256 stack."""
     from napari_cuts.pipeline import SegmentConfig  # noqa: F401  (fails early if missing)
 
     import torch
 
     enc = str(tmp / "encoder-threads.pt")
     out = {"default_threads": torch.get_num_threads()}
-    out["fit_default"] = run_job("fit_steps", {"size": 128, "steps": steps, "encoder": enc}, tmp)
+    # threads 0: torch's default (explicit, so that --threads does not apply).
+    out["fit_default"] = run_job("fit_steps", {"size": 128, "steps": steps, "encoder": enc, "threads": 0}, tmp)
     out["fit_1"] = run_job("fit_steps", {"size": 128, "steps": steps, "threads": 1}, tmp)
-    out["segment_default"] = run_job("segment", {"size": 128, "encoder": enc}, tmp)
+    out["segment_default"] = run_job("segment", {"size": 128, "encoder": enc, "threads": 0}, tmp)
     out["segment_1"] = run_job("segment", {"size": 128, "encoder": enc, "threads": 1}, tmp)
+    # The full fit and the stack ran in the main run with --threads (or the default):
+    # run them once more with the other setting.
+    main, other = ("1", "default") if THREADS == 1 else ("default", "1")
+    if data is not None and default_fit and "seconds" in default_fit:
+        out[f"fit_full_{main}"] = default_fit
+        out[f"fit_full_{other}"] = run_job("fit_full", {"data": str(data), "encoder": str(tmp / "enc-other.pt"),
+                                                        "epochs": default_fit.get("epochs"),
+                                                        "threads": 1 if other == "1" else 0}, tmp)
+        if default_stack and "total_s" in default_stack:
+            out[f"stack_{main}"] = default_stack
+            out[f"stack_{other}"] = run_job("stack", {"stack": list(STACK), "encoder": str(tmp / "encoder-gray.pt"),
+                                                      "threads": 1 if other == "1" else 0}, tmp)
     return out
 
 
@@ -347,6 +379,8 @@ def start_job(name: str, params: dict, tmp: Path):
     """Start a job in the background; :func:`finish_job` waits for it."""
     out = tmp / f"{name}-background.json"
     print(f"-> {name} in the background (load {C.load()[0]})", flush=True)
+    if THREADS and "threads" not in params:
+        params = {**params, "threads": THREADS}
     proc = subprocess.Popen([sys.executable, __file__, "--child", name, "--params", json.dumps(params),
                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc, out, name
@@ -389,13 +423,18 @@ def run_workers(encoder: str, tmp: Path) -> dict:
         before = C.load()
         print(f"-> napari-cuts segment {len(paths)} x {WORKER_SIZE}² --workers {workers} (load {before[0]})",
               flush=True)
+        env = dict(os.environ, **({"OMP_NUM_THREADS": str(THREADS)} if THREADS else {}))
         t = time.perf_counter()
         proc = subprocess.run(cli_command() + ["segment", *paths, "-e", encoder, "-o", str(outdir),
                                                "--workers", str(workers), "--no-progress"],
-                              capture_output=True, text=True, timeout=3600)
+                              capture_output=True, text=True, timeout=3600, env=env)
         secs = time.perf_counter() - t
+        import re
+
+        per_file = [float(x) for x in re.findall(r"\(([0-9.]+) s\)\s*$", proc.stdout, re.M)]
         res[f"w{workers}"] = {"s": secs, "load_before": before, "load_after": C.load(),
-                              "exit": proc.returncode}
+                              "exit": proc.returncode, "files_s": sum(per_file),
+                              "overhead_s": secs - sum(per_file) / workers}
         if proc.returncode:
             res[f"w{workers}"]["error"] = proc.stderr.strip()[-300:]
         print(f"   {secs:.1f} s (exit {proc.returncode})", flush=True)
@@ -439,6 +478,8 @@ def main(argv=None) -> int:
     parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
                         help="write the section into docs/benchmarks.md (default: yes)")
     parser.add_argument("--json", type=Path, help="also save all results as JSON")
+    parser.add_argument("--threads", type=int,
+                        help="torch intra-op threads in every job (default: torch's own)")
     parser.add_argument("--threads-compare", action="store_true",
                         help="also time a training step and a 128² segmentation with 1 torch thread "
                              "against the default, back to back (with --report-from: adds them)")
@@ -473,11 +514,14 @@ def main(argv=None) -> int:
         RGB_SIZES, LARGE_RGB, STACK, LARGE_STACK = [128, 256], 384, (3, 128, 128), (4, 160, 160)
         FIT_STEP_SIZES = [128, 256]
         CONDENSE_SIZES, WORKER_IMAGES, WORKER_SIZE = [128], 2, 128
+    global THREADS
+    THREADS = args.threads
     command = "python benchmarks/speed.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
     started = C.now()
     print(f"speed: load {C.load()}; {C.machine()}", flush=True)
     R: dict = {"machine": C.machine(), "large": args.large, "parallel_fit": args.parallel_fit,
-               "command": command, "started": started, "revision": C.git_revision()}
+               "command": command, "started": started, "revision": C.git_revision(),
+               "threads_option": args.threads}
     save_partial = (lambda: args.json.write_text(json.dumps(R, indent=1, default=float))) if args.json else (lambda: None)
     global _SAVE
     _SAVE = save_partial
@@ -530,7 +574,8 @@ def main(argv=None) -> int:
         if background is not None:
             R["fit_full"] = finish_job(*background)
         if args.threads_compare:
-            R["threads"] = threads_compare(tmp, args.fit_steps)
+            R["threads"] = threads_compare(tmp, args.fit_steps, args.data, R.get("fit_full"),
+                                           R["stack"].get("x".join(map(str, STACK))))
         R["calib_end"] = run_job("calibrate", {}, tmp)
     finished = R["finished"] = C.now()
     summary, body = report(R, command, started, finished)
@@ -668,7 +713,8 @@ def report(R, command, started, finished):
         f"128² images) {f(cal0.get('conv_batch_s'))} / {f(cal1.get('conv_batch_s'))} s against 5.8 s when "
         f"the reference numbers were measured, i.e. the machine ran "
         f"{f(cal0.get('slowdown_vs_original_conv'))}x / {f(cal1.get('slowdown_vs_original_conv'))}x slower "
-        "than then. Every measurement ran in a fresh process; peak RSS is that process's VmHWM "
+        "than then." + (f" Every job ran with `--threads {R['threads_option']}`." if R.get("threads_option") else "")
+        + " Every measurement ran in a fresh process; peak RSS is that process's VmHWM "
         "(interpreter and torch included, about 0.3 GB). *CPU s* is the process's CPU time (all "
         "threads): much less sensitive to the load than wall time; on an idle 2-core machine the "
         "wall time would lie between CPU s / 2 and CPU s."
@@ -727,7 +773,11 @@ def report(R, command, started, finished):
         + " (measured peaks in the stage table). "
         f"`napari-cuts segment` on {w.get('images')} different {w.get('size')}² RGB crops: --workers 1 "
         f"{f(w.get('w1', {}).get('s'), 1)} s, --workers 2 {f(w.get('w2', {}).get('s'), 1)} s "
-        f"(dask cluster start included), outputs {'identical' if w.get('identical') else 'DIFFERENT'}.",
+        f"(dask cluster start included), outputs {'identical' if w.get('identical') else 'DIFFERENT'}"
+        + (f"; sum of the per-file times {w['w1']['files_s']:.1f} s and {w['w2']['files_s']:.1f} s, so "
+           f"about {w['w2']['overhead_s']:.1f} s of --workers 2 is cluster start-up and hand-over "
+           f"({w['w1']['overhead_s']:.1f} s outside the files for --workers 1)."
+           if "files_s" in w.get("w2", {}) and "files_s" in w.get("w1", {}) else "."),
     ]
     th = R.get("threads")
     if th and all("error" not in th.get(k, {"error": 1}) for k in ("fit_default", "fit_1", "segment_default", "segment_1")):
@@ -739,6 +789,16 @@ def report(R, command, started, finished):
             ["segment 128² RGB", f"{sd['total_s']:.2f} / {sd['cpu_s']:.2f}", f"{s1['total_s']:.2f} / {s1['cpu_s']:.2f}",
              f"{sd['total_s'] / s1['total_s']:.1f}x", f"{sd['load_before'][0]} / {s1['load_before'][0]}"],
         ]
+        if "seconds" in th.get("fit_full_1", {}) and "seconds" in th.get("fit_full_default", {}):
+            a, b = th["fit_full_default"], th["fit_full_1"]
+            rows.append([f"full fit ({a.get('steps')} steps)", f"{a['seconds']:.1f} / {a['cpu_s']:.1f}",
+                         f"{b['seconds']:.1f} / {b['cpu_s']:.1f}", f"{a['seconds'] / b['seconds']:.1f}x",
+                         f"{a['load_before'][0]} / {b['load_before'][0]}"])
+        if "total_s" in th.get("stack_1", {}) and "total_s" in th.get("stack_default", {}):
+            a, b = th["stack_default"], th["stack_1"]
+            rows.append(["x".join(map(str, STACK)) + " stack", f"{a['total_s']:.1f} / {a['cpu_s']:.1f}",
+                         f"{b['total_s']:.1f} / {b['cpu_s']:.1f}", f"{a['total_s'] / b['total_s']:.1f}x",
+                         f"{a['load_before'][0]} / {b['load_before'][0]}"])
         lines += ["", "### Torch threads", "",
                   f"Back to back in the same run: torch's default {th.get('default_threads')} intra-op threads "
                   "against `torch.set_num_threads(1)` (wall s / CPU s).", "",
