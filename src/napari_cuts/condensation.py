@@ -70,7 +70,7 @@ def _nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     return torch.addmm(cc[None, :], points, centres.T, alpha=-2).argmin(1)
 
 
-def assign_nearest(points: np.ndarray, centres: np.ndarray, chunk: int = 65536) -> np.ndarray:
+def assign_nearest(points: np.ndarray, centres: np.ndarray, chunk: int = 16384) -> np.ndarray:
     """Index of the nearest centre for every point, computed in chunks."""
     c = torch.from_numpy(np.ascontiguousarray(centres, np.float32))
     out = np.empty(len(points), np.int32)

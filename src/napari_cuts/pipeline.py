@@ -32,7 +32,8 @@ class SegmentConfig:
     n_salient: int = 5
     smoothing: float = 0.0
     sample_pixels: int = 300_000
-    kmeans_pixels: int = 100_000
+    pca_pixels: int = 50_000
+    kmeans_pixels: int = 20_000
     sample_tile: int = 128
     tile_size: int = DEFAULT_TILE
     seed: int = 0
@@ -220,8 +221,8 @@ def segment_iter(
             sample.append(vec.reshape(-1, encoder.dim))
             yield Progress("sampling", i + 1, len(regions), "vectors of a pixel sample")
         sample = np.concatenate(sample)
-    if len(sample) > cfg.sample_pixels:
-        sample = sample[rng.choice(len(sample), cfg.sample_pixels, replace=False)]
+    if len(sample) > cfg.pca_pixels:  # a 128x128 covariance needs no more rows
+        sample = sample[rng.choice(len(sample), cfg.pca_pixels, replace=False)]
     pca = PCA.fit(sample, cfg.pca_dims, whiten=cfg.whiten)
     del sample
 
