@@ -204,51 +204,37 @@ def _config_kwargs(func, cfg, skip=()) -> dict:
 
 
 def job_condense(p):
-    """PCA, k-means compression and condensation of precomputed (Z, Y, X, 128) vectors,
-    with the public functions and SegmentConfig's defaults, as segment_iter does them."""
-    from napari_cuts.condensation import PCA, assign_nearest, condense
-    from napari_cuts.hierarchy import build_hierarchy
+    """Everything after the encoder, on precomputed (1, Y, X, D) vectors: the engine's own
+    `segment_iter` (sample, PCA, reduction, k-means compression, condensation, hierarchy)
+    with `embed_region` answering from the stored vectors, so that this follows the
+    pipeline's steps and defaults as they change."""
+    import napari_cuts.pipeline as pipeline
+    from napari_cuts.encoder import RECEPTIVE_RADIUS, load_encoder  # noqa: F401
     from napari_cuts.pipeline import SegmentConfig
 
-    cfg = SegmentConfig()
-    vec = np.load(p["vectors"])
-    flat = vec.reshape(-1, vec.shape[-1])
-    import torch  # noqa: F401  (imported before the baseline is read)
+    encoder = load_encoder(p["encoder"])
+    vec = np.load(p["vectors"])[0]  # (Y, X, D) of a 2D image
+    height, width = vec.shape[:2]
 
+    def stored_region(encoder, plane, ys, xs, *, margin=0, device=None):
+        oys = slice(max(ys.start - margin, 0), min(ys.stop + margin, height))
+        oxs = slice(max(xs.start - margin, 0), min(xs.stop + margin, width))
+        return vec[oys, oxs], (oys, oxs)
+
+    pipeline.embed_region = stored_region
+    image = np.zeros((height, width, encoder.in_channels), np.uint8)  # never read
     sampler = C.RssSampler()
     base = C.rss()
-    rng = np.random.default_rng(cfg.seed)
-    times = {}
-    c0 = time.process_time()
-    t0 = t = time.perf_counter()
-    sample = flat if len(flat) <= cfg.sample_pixels else flat[rng.choice(len(flat), cfg.sample_pixels, replace=False)]
-    pca = PCA.fit(sample, cfg.pca_dims, **_config_kwargs(PCA.fit, cfg, skip=("n_components",)))
-    reduced = pca(flat)
-    times["pca"] = time.perf_counter() - t
-    t = time.perf_counter()
-    from napari_cuts.condensation import kmeans
-
-    n = len(reduced)
-    n_nodes = max(2, min(cfg.max_nodes, n // cfg.pixels_per_node))
-    rows = reduced if n <= cfg.kmeans_pixels else reduced[rng.choice(n, cfg.kmeans_pixels, replace=False)]
-    centres = kmeans(rows, n_nodes, seed=cfg.seed)
-    nodes = assign_nearest(reduced, centres)
-    counts = np.bincount(nodes, minlength=len(centres))
-    used = np.flatnonzero(counts)
-    centres, weights = centres[used], counts[used].astype(np.float64)
-    times["kmeans"] = time.perf_counter() - t
-    t = time.perf_counter()
-    from napari_cuts.condensation import condense_iter
-
-    result = condense(centres, weights, **_config_kwargs(condense_iter, cfg))
-    hierarchy = build_hierarchy(result, weights, max_regions=cfg.max_regions, n_salient=cfg.n_salient)
-    times["condense"] = time.perf_counter() - t
-    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    t, c = time.perf_counter(), time.process_time()
+    seg, times, _ = C.timed_segment(encoder, image, SegmentConfig(), sampler)
+    total, cpu = time.perf_counter() - t, time.process_time() - c
     peak = sampler.take()
     sampler.stop()
-    return {"total_s": total, "cpu_s": cpu, "stages_s": times, "rss_before_gb": base / GB, "peak_gb": peak / GB,
-            "increment_gb": (peak - base) / GB, "nodes": len(centres), "iterations": result.iterations,
-            "n_levels": hierarchy.n_levels, "pixels": n}
+    stages = {"pca": times.get("embed", 0.0), "kmeans": times.get("cluster", 0.0),
+              "condense": times.get("condense", 0.0)}
+    return {"total_s": total, "cpu_s": cpu, "stages_s": stages, "rss_before_gb": base / GB,
+            "peak_gb": peak / GB, "increment_gb": (peak - base) / GB, "nodes": seg.info.get("n_nodes"),
+            "iterations": seg.info.get("iterations"), "n_levels": seg.n_levels, "pixels": height * width}
 
 
 def job_stack(p):
@@ -564,7 +550,8 @@ def main(argv=None) -> int:
         R["condense"] = {}
         for s in CONDENSE_SIZES:
             if (tmp / f"vectors-{s}.npy").exists():
-                R["condense"][s] = run_job("condense", {"vectors": str(tmp / f"vectors-{s}.npy")}, tmp)
+                R["condense"][s] = run_job("condense", {"vectors": str(tmp / f"vectors-{s}.npy"),
+                                                        "encoder": enc_seg}, tmp)
         R["stack"] = {"x".join(map(str, STACK)): run_job("stack", {"stack": list(STACK), "encoder": enc_gray}, tmp)}
         if args.large:
             R["stack"]["x".join(map(str, LARGE_STACK))] = run_job(
@@ -748,10 +735,11 @@ def report(R, command, started, finished):
         "",
         "### Condensation alone",
         "",
-        "From precomputed 128-d vectors: PCA to 16 dimensions, k-means compression to nodes, "
-        "condensation and the hierarchy (`PCA.fit`, `kmeans`, `assign_nearest`, `condense`, "
-        "`build_hierarchy` with `SegmentConfig()` defaults). Memory: the increase of RSS over the "
-        "process with the vectors loaded, and the process peak.",
+        "Everything after the encoder, from precomputed 128-d vectors: the engine's own "
+        "`segment_iter` with `SegmentConfig()` defaults and its encoder calls answered from the "
+        "stored vectors. *PCA* = pixel sample, PCA and the reduced vectors; *k-means* = "
+        "compression to nodes; *condense* = condensation and the hierarchy. Memory: the increase "
+        "of RSS over the process with the vectors loaded, and the process peak.",
         "",
         C.markdown_table(["vectors of", "PCA s", "k-means s", "condense s", "total s", "CPU s", "+RSS GB",
                           "peak GB", "nodes / iterations", "load"], cond_rows),
