@@ -12,17 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import CutsInputError, read_image, save_labels_tiff
+from .io import CutsInputError, output_stem, read_image, save_labels_tiff
 
 __all__ = ["ANNOTATE_COMMANDS", "add_commands", "cmd_components", "cmd_measure", "cmd_refine"]
-
-
-def _stem(path: str) -> str:
-    name = Path(path).name
-    for suffix in (".ome.tiff", ".ome.tif"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
 
 
 def _read_labels(path: str, what: str) -> np.ndarray:
@@ -136,7 +128,7 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
         )
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
-    stem = _stem(args.mask)
+    stem = output_stem(args.mask)
     tif = save_labels_tiff(outdir / f"{stem}.components.tif", labels)
     csv_path = write_csv(table, outdir / f"{stem}.components.csv")
     shown = ", ".join(table["name"][:12]) + (", ..." if n > 12 else "")

@@ -9,17 +9,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .encoder import Encoder, load_encoder
-from .io import CutsInputError, atomic_write, read_image, save_labels_tiff, volume_shape
+from .io import CutsInputError, atomic_write, output_stem, read_image, save_labels_tiff, volume_shape
 from .pipeline import Progress, SegmentConfig, check_memory, segment
-
-
-def output_stem(path: str | os.PathLike) -> str:
-    """The file name without its suffix (and without .ome for OME-TIFF)."""
-    name = Path(path).name
-    for suffix in (".ome.tiff", ".ome.tif"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
 
 
 def check_inputs(paths: Sequence[str], encoder: Encoder, config: SegmentConfig,

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import CutsInputError, read_image
+from .io import CutsInputError, output_stem, read_image
 
 
 class ProgressBar:
@@ -39,15 +39,7 @@ class ProgressBar:
 
 
 def _load_inputs(paths: Sequence[str]) -> list[tuple[str, np.ndarray]]:
-    from .batch import output_stem
-
     return [(output_stem(p), read_image(p)) for p in paths]
-
-
-def _stem(path: str) -> str:
-    from .batch import output_stem
-
-    return output_stem(path)
 
 
 def cmd_fit(args: argparse.Namespace, bar: ProgressBar):
@@ -86,7 +78,7 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> Non
 
     def report(path, result):
         tif, meta, seconds = result
-        print(f"{_stem(path)}: {tif} and {Path(meta).name} ({seconds:.1f} s)")
+        print(f"{output_stem(path)}: {tif} and {Path(meta).name} ({seconds:.1f} s)")
 
     if args.workers > 1 or args.scheduler:
         segment_files_distributed(args.encoder, args.images, str(outdir), config,
@@ -94,7 +86,7 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> Non
                                   scheduler=args.scheduler, on_done=report)
         return
     for path in args.images:
-        name = _stem(path)
+        name = output_stem(path)
         result = segment_file(encoder, path, str(outdir), config, args.stack,
                               progress=lambda p: bar.update(f"{name}: {p.stage}", p.done, p.total))
         bar.close()

@@ -63,6 +63,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return data
 
 
+def output_stem(path: str | os.PathLike) -> str:
+    """The file name without its suffix (and without .ome for OME-TIFF)."""
+    name = Path(path).name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
 def volume_shape(
     shape: tuple[int, ...], *, channel_axis: bool | None = None, is_stack: bool | None = None
 ) -> tuple[int, int, int, int]:
