@@ -197,11 +197,36 @@ def test_segment_stack_jointly_labels_one_tissue_the_same():
     stack = np.zeros((3, 64, 64), np.uint8)
     stack[[0, 2], :, 32:] = 200
     stack[1, :, :24] = 200  # the bright tissue sits on the left in slice 1
-    seg = segment(enc, stack, SegmentConfig(max_nodes=50))
+    # Without position, alike pixels anywhere in the stack share a region.
+    seg = segment(enc, stack, SegmentConfig(max_nodes=50, spatial_weight=0))
     assert seg.is_stack and seg.level(0).shape == (3, 64, 64)
     lab = seg.level(0)
     assert lab[1, 32, 8] == lab[0, 32, 50] == lab[2, 32, 50]
     assert lab[0, 32, 8] == lab[1, 32, 50] != lab[0, 32, 50]
+
+
+def test_stack_slices_are_aligned_for_position():
+    enc = untrained(1)
+    stack = np.zeros((4, 64, 64), np.uint8)
+    stack[:, 16:48, 16:48] = 200  # one structure at the same place in every slice
+    seg = segment(enc, stack, SegmentConfig(max_nodes=60))
+    for index in range(seg.n_levels):
+        lab = seg.level(index)
+        assert len(np.unique(lab[:, 32, 32])) == 1
+
+
+def test_position_separates_alike_distant_objects():
+    enc = untrained(1)
+    img = np.zeros((96, 96), np.uint8)
+    img[10:30, 10:30] = 200
+    img[66:86, 66:86] = 200  # the same bright square, far away
+    plain = segment(enc, img, SegmentConfig(max_nodes=60, spatial_weight=0))
+    assert any(lab[20, 20] == lab[76, 76] != lab[50, 50]
+               for lab in plain.levels())
+    compact = segment(enc, img, SegmentConfig(max_nodes=60))
+    # With position, some level tells the two squares apart from each other and from
+    # the background between them.
+    assert any(len({lab[20, 20], lab[76, 76], lab[50, 50]}) == 3 for lab in compact.levels())
 
 
 def test_segment_is_reproducible_and_levels_nest():

@@ -71,7 +71,8 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> Non
     if encoder is None:
         encoder = load_encoder(args.encoder)
     config = SegmentConfig(max_regions=args.max_regions, smoothing=args.smoothing,
-                           whiten=args.whiten)
+                           whiten=args.whiten, intensity_weight=args.intensity_weight,
+                           spatial_weight=args.spatial_weight)
     check_inputs(args.images, encoder, config, is_stack=args.stack)  # before any work
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -147,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Gaussian pooling of the vectors in pixels, for textures (default 0)")
         p.add_argument("--whiten", type=float, default=0.5,
                        help="principal components scaled by variance**(-w/2): 0 keeps them, 1 whitens fully (default 0.5)")
+        p.add_argument("--intensity-weight", type=float, default=1.5,
+                       help="weight of the pixel's own intensities beside its vector (default 1.5; 0: vectors only)")
+        p.add_argument("--spatial-weight", type=float, default=8.0,
+                       help="weight of pixel position: higher gives compact regions, 0 lets alike "
+                            "pixels anywhere share a region (default 8)")
 
     p = sub.add_parser("fit", help="train one encoder on the given images")
     p.add_argument("images", nargs="+", metavar="IMAGE")

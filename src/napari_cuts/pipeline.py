@@ -31,6 +31,13 @@ class SegmentConfig:
     max_regions: int = 64
     n_salient: int = 5
     smoothing: float = 0.0
+    # Points condensed per pixel: [vectors (unit RMS), intensities x intensity_weight,
+    # position x spatial_weight]. The image's own intensities sharpen boundaries the
+    # 17x17-pixel vectors blur; position keeps regions compact (0: alike pixels anywhere
+    # in the image share a region). Weights are relative to the vectors' RMS spread, and
+    # position runs 0..1 over the image's longest side.
+    intensity_weight: float = 1.5
+    spatial_weight: float = 8.0
     sample_pixels: int = 300_000
     pca_pixels: int = 50_000
     kmeans_pixels: int = 20_000
@@ -117,6 +124,46 @@ def _smooth(reduced: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(reduced, sigma=(sigma, sigma, 0), mode="nearest")
 
 
+@dataclass
+class FeatureScaling:
+    """How the parts of a pixel's point are scaled against each other (per image)."""
+
+    vector_scale: float
+    intensity_mean: np.ndarray
+    intensity_scale: float
+    spatial_scale: float
+
+    @classmethod
+    def fit(cls, reduced_sample: np.ndarray, intensity_sample: np.ndarray, extent: int,
+            config: SegmentConfig) -> "FeatureScaling":
+        """Scales from a sample of reduced vectors and of normalised intensities."""
+        vec_rms = float(np.sqrt(reduced_sample.var(0).sum()))
+        # Intensities are normalised to about 0..1; a floor keeps the noise of a nearly
+        # uniform image from being blown up to full weight.
+        int_rms = max(float(np.sqrt(intensity_sample.var(0).sum())), 0.05)
+        return cls(1.0 / max(vec_rms, 1e-12), intensity_sample.mean(0).astype(np.float32),
+                   config.intensity_weight / int_rms, config.spatial_weight / max(extent, 1))
+
+    def n_features(self, n_vector: int, n_channels: int) -> int:
+        return n_vector + (n_channels if self.intensity_scale else 0) + (2 if self.spatial_scale else 0)
+
+    def __call__(self, reduced: np.ndarray, intensities: np.ndarray, ys: slice,
+                 xs: slice) -> np.ndarray:
+        """(h, w, F) points of a rectangle from its (h, w, d) vectors and (h, w, C) intensities.
+
+        Position is (y, x) within the slice: the slices of a stack are taken as aligned,
+        so a structure at one place keeps one label through the stack.
+        """
+        parts = [reduced * self.vector_scale]
+        if self.intensity_scale:
+            parts.append((intensities - self.intensity_mean) * self.intensity_scale)
+        if self.spatial_scale:
+            yy, xx = np.meshgrid(np.arange(ys.start, ys.stop), np.arange(xs.start, xs.stop),
+                                 indexing="ij")
+            parts.append(np.stack([yy, xx], -1) * self.spatial_scale)
+        return np.concatenate(parts, -1).astype(np.float32, copy=False)
+
+
 def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
                     n_levels: int = 64) -> int:
     """Peak bytes :func:`segment_iter` plus exporting all levels needs for a volume shape.
@@ -135,7 +182,7 @@ def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
     label_bytes = 1 if cfg.max_regions <= 255 else 2
     return int(
         n * c * 4                      # float32 volume
-        + n * cfg.pca_dims * 4 * 1.5   # reduced vectors (+ smoothing copy of a slice)
+        + n * (cfg.pca_dims + c + 2) * 4 * 1.5  # points: vectors, intensities, position
         + n * 4 * 2                    # node index per pixel (+ remapping)
         + sampled * 128 * 4 * 1.5      # full vectors of the sample
         + tile_bytes
@@ -224,22 +271,29 @@ def segment_iter(
     if len(sample) > cfg.pca_pixels:  # a 128x128 covariance needs no more rows
         sample = sample[rng.choice(len(sample), cfg.pca_pixels, replace=False)]
     pca = PCA.fit(sample, cfg.pca_dims, whiten=cfg.whiten)
-    del sample
+    pixels = volume.reshape(-1, volume.shape[-1])
+    picked = rng.choice(len(pixels), min(len(pixels), cfg.pca_pixels), replace=False)
+    scaling = FeatureScaling.fit(pca(sample), encoder.normalization(pixels[np.sort(picked)]),
+                                 max(shape[1:]), cfg)
+    del sample, pixels
+    n_features = scaling.n_features(pca.n_components, volume.shape[-1])
 
-    # 2. Reduced (and smoothed) vectors of every pixel, tile by tile.
-    reduced = np.empty(shape + (pca.n_components,), np.float32)
+    # 2. Every pixel's point: reduced (and smoothed) vectors, intensities and position.
+    reduced = np.empty(shape + (n_features,), np.float32)
     if small:
+        whole = slice(0, shape[1]), slice(0, shape[2])
         for z in range(shape[0]):
-            reduced[z] = _smooth(pca(full[z].reshape(-1, encoder.dim)).reshape(shape[1:] + (-1,)), cfg.smoothing)
+            red = _smooth(pca(full[z].reshape(-1, encoder.dim)).reshape(shape[1:] + (-1,)), cfg.smoothing)
+            reduced[z] = scaling(red, encoder.normalization(volume[z]), *whole)
         del full
     else:
         for i, (z, ys, xs) in enumerate(tiles):
             vec, (oys, oxs) = embed_region(encoder, volume[z], ys, xs, margin=margin, device=device)
             red = _smooth(pca(vec.reshape(-1, encoder.dim)).reshape(vec.shape[:2] + (-1,)), cfg.smoothing)
-            reduced[z, ys, xs] = red[ys.start - oys.start : ys.stop - oys.start,
-                                     xs.start - oxs.start : xs.stop - oxs.start]
+            red = red[ys.start - oys.start : ys.stop - oys.start, xs.start - oxs.start : xs.stop - oxs.start]
+            reduced[z, ys, xs] = scaling(red, encoder.normalization(volume[z, ys, xs]), ys, xs)
             yield Progress("embedding", i + 1, len(tiles), "computing pixel vectors")
-    flat = reduced.reshape(-1, pca.n_components)
+    flat = reduced.reshape(-1, n_features)
 
     # 3. Compress the pixels to weighted nodes.
     yield Progress("clustering", 0, 1, "compressing pixels to nodes")

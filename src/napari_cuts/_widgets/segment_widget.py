@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer, Signal
@@ -45,18 +45,27 @@ class SegmentWidget(QWidget):
         self.extent = ComboBox(
             label="segment", choices=[CURRENT_SLICE, WHOLE_STACK], value=WHOLE_STACK,
             tooltip="For a 3D stack: only the slice on screen, or all slices jointly "
-                    "(one tissue gets one label in every slice)",
+                    "(condensed together, so the labels agree from slice to slice)",
         )
         self.max_regions = SpinBox(value=defaults.max_regions, min=2, max=10_000,
                                    label="max regions",
                                    tooltip="Finest level kept: levels with more regions are left out")
         self.n_salient = SpinBox(value=defaults.n_salient, min=1, max=100, label="salient levels",
                                  tooltip="How many of the most persistent levels to show")
+        self.spatial_weight = FloatSpinBox(
+            value=defaults.spatial_weight, min=0.0, max=100.0, step=0.5, label="compactness",
+            tooltip="Weight of pixel position: higher gives compact regions; 0 lets alike "
+                    "pixels anywhere in the image share a region (tissue classes, textures)")
+        self.intensity_weight = FloatSpinBox(
+            value=defaults.intensity_weight, min=0.0, max=100.0, step=0.5, label="intensity weight",
+            tooltip="Weight of the pixel's own intensities beside its CUTS vector: sharper "
+                    "boundaries; 0 for textures")
         self.all_levels = CheckBox(value=False, text="add every level, not only the salient ones")
         self.seed = SpinBox(value=defaults.seed, min=0, max=2**31 - 1, label="seed",
                             tooltip="Random seed for pixel sampling and clustering")
         self.form = Container(widgets=[
-            self.image, self.extent, self.max_regions, self.n_salient, self.all_levels, self.seed,
+            self.image, self.extent, self.max_regions, self.n_salient, self.spatial_weight,
+            self.intensity_weight, self.all_levels, self.seed,
         ])
 
         self.run_button = QPushButton("Segment")
@@ -117,7 +126,8 @@ class SegmentWidget(QWidget):
 
     def segment_config(self) -> SegmentConfig:
         return SegmentConfig(max_regions=self.max_regions.value, n_salient=self.n_salient.value,
-                             seed=self.seed.value)
+                             spatial_weight=self.spatial_weight.value,
+                             intensity_weight=self.intensity_weight.value, seed=self.seed.value)
 
     def start_segmentation(self) -> None:
         """Segment the chosen image (slice or stack) with the active encoder in a worker."""
