@@ -222,7 +222,7 @@ def job_condense(p):
         return vec[oys, oxs], (oys, oxs)
 
     pipeline.embed_region = stored_region
-    image = np.zeros((height, width, encoder.in_channels), np.uint8)  # never read
+    image = rgb_image(p["size"])  # its intensities join the vectors; it is not re-embedded
     sampler = C.RssSampler()
     base = C.rss()
     t, c = time.perf_counter(), time.process_time()
@@ -551,7 +551,7 @@ def main(argv=None) -> int:
         for s in CONDENSE_SIZES:
             if (tmp / f"vectors-{s}.npy").exists():
                 R["condense"][s] = run_job("condense", {"vectors": str(tmp / f"vectors-{s}.npy"),
-                                                        "encoder": enc_seg}, tmp)
+                                                        "encoder": enc_seg, "size": s}, tmp)
         R["stack"] = {"x".join(map(str, STACK)): run_job("stack", {"stack": list(STACK), "encoder": enc_gray}, tmp)}
         if args.large:
             R["stack"]["x".join(map(str, LARGE_STACK))] = run_job(

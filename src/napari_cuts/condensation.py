@@ -165,10 +165,10 @@ def condense_iter(
     mass_power : float
         Neighbours are weighted by mass ** mass_power (0: all alike; 1: by pixel count).
     """
-    x = torch.from_numpy(np.array(nodes, np.float64))
+    x = torch.from_numpy(np.array(nodes, np.float32))
     m = len(x)
-    w = torch.ones(m, dtype=torch.float64) if weights is None else torch.as_tensor(
-        np.asarray(weights, np.float64))
+    w = torch.ones(m, dtype=torch.float32) if weights is None else torch.as_tensor(
+        np.asarray(weights, np.float32))
     label = np.arange(m)  # original node -> current cluster
     partitions: list[np.ndarray] = []
     persistence: list[int] = []
@@ -201,8 +201,8 @@ def condense_iter(
             graph = coo_matrix((np.ones(len(i)), (i.numpy(), j.numpy())), shape=(n, n))
             n_comp, comp = connected_components(graph, directed=False)
             comp_t = torch.from_numpy(comp)
-            mass = torch.zeros(n_comp, dtype=torch.float64).index_add_(0, comp_t, w)
-            x = torch.zeros(n_comp, x.shape[1], dtype=torch.float64).index_add_(
+            mass = torch.zeros(n_comp, dtype=torch.float32).index_add_(0, comp_t, w)
+            x = torch.zeros(n_comp, x.shape[1], dtype=torch.float32).index_add_(
                 0, comp_t, x * w[:, None]) / mass[:, None]
             w = mass
             label = comp[label]

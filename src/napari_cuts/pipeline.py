@@ -40,7 +40,7 @@ class SegmentConfig:
     spatial_weight: float = 8.0
     sample_pixels: int = 300_000
     pca_pixels: int = 50_000
-    kmeans_pixels: int = 20_000
+    kmeans_pixels: int = 8_192
     sample_tile: int = 128
     tile_size: int = DEFAULT_TILE
     seed: int = 0
