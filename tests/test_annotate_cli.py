@@ -114,6 +114,15 @@ def test_refine_cli(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     out = read_labels_tiff(tmp_path / "out.tif")
     assert out.shape == (h, w) and (out == truth).mean() > 0.85
+    # snapped to the regions of given levels
+    levels = np.stack([np.ones((h, w)), truth, truth + 2 * (yy > 30)]).astype(np.uint8)
+    save_labels_tiff(tmp_path / "img.cuts.tif", levels, levels=True)
+    base = ["refine", str(tmp_path / "img.tif"), "--scribbles", str(tmp_path / "scr.tif"),
+            "-e", str(tmp_path / "enc.pt"), "-o", str(tmp_path / "snap.tif"), "--no-progress"]
+    assert main(base + ["--snap"]) == 1 and "--levels" in capsys.readouterr().err
+    assert main(base + ["--snap", "--levels", str(tmp_path / "img.cuts.tif")]) == 0
+    snapped = read_labels_tiff(tmp_path / "snap.tif")
+    np.testing.assert_array_equal(snapped, truth)
     # one class only: a user mistake, one line, exit 1
     tifffile.imwrite(tmp_path / "one.tif", np.where(scr == 2, 0, scr))
     code = main(["refine", str(tmp_path / "img.tif"), "--scribbles", str(tmp_path / "one.tif"),

@@ -410,3 +410,28 @@ def test_refine_stroke_during_run_restarts(make_napari_viewer, qtbot, notes, gra
     assert runs == {"started": 2, "ended": 1}
     assert 3 in viewer.layers["mosaic refined"].data
     assert not notes.errors()
+
+
+def test_refine_snaps_strokes_to_cuts_regions(make_napari_viewer, qtbot, notes, gray_encoder):
+    viewer = make_napari_viewer()
+    image, truth = texture_mosaic(64)
+    layer = viewer.add_image(image, name="mosaic")
+    encoder_state(viewer).encoder = gray_encoder
+    widget = dock(viewer, "Scribble refinement")
+    widget.auto.value = False
+    widget.snap.value = True
+    scribbles = widget.new_scribbles()
+    stroke(scribbles, (20, 44), (4, 10), 1)
+    stroke(scribbles, (30, 34), (30, 34), 2)  # in the gravel disc
+    widget.run_button.click()  # no CUTS levels yet: refused, nothing added
+    qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
+    assert any("segment it first" in m for m in notes.messages("warning"))
+    assert "mosaic refined" not in viewer.layers
+
+    add_level(viewer, layer, truth.astype(np.uint8))  # a level whose regions are the truth
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: "mosaic refined" in viewer.layers and not widget.is_busy,
+                    timeout=WAIT_MS)
+    refined = viewer.layers["mosaic refined"].data
+    np.testing.assert_array_equal(refined == 2, truth == 3)  # the whole disc, nothing else
+    assert not notes.errors()

@@ -157,3 +157,30 @@ def test_vote_in_regions_snaps_to_region_boundaries():
     assert out.shape == regions.shape
     assert (out[regions == 1] == 0).all()
     assert (out[regions == 2] == 1).all() and (out[regions == 3] == 1).all()
+
+
+def test_snap_to_levels_picks_scribbled_regions_at_the_agreeing_level():
+    from napari_cuts.refine import snap_to_levels
+
+    h = w = 40
+    yy, xx = np.mgrid[:h, :w]
+    lesion = (yy - 20) ** 2 + (xx - 20) ** 2 < 8**2
+    coarse = np.where(xx < 20, 1, 2)  # too coarse: the lesion is half of each region
+    fitting = np.where(lesion, 2, 1)  # the lesion is one region
+    fine = fitting + 2 * (yy >= 30)  # the background split in two
+    levels = np.stack([coarse, fitting, fine]).astype(np.uint16)
+    proba = np.stack([~lesion, lesion], -1).astype(float) * 0.8 + 0.1  # a classifier that is right
+    scr = np.zeros((h, w), np.uint8)
+    scr[20, 18:23] = 2
+    scr[5, 5:10] = 1
+    labels, level = snap_to_levels(proba, levels, scr, [1, 2])
+    assert level == 1
+    np.testing.assert_array_equal(labels, np.where(lesion, 2, 1))
+    assert labels.dtype == np.uint8
+    # regions without strokes take the background class, whatever the classifier says
+    proba_wrong = proba.copy()
+    proba_wrong[35:, :, :] = [0.1, 0.9]
+    labels, _ = snap_to_levels(proba_wrong, levels, scr, [1, 2])
+    assert not (labels[36:] == 2).any()
+    with pytest.raises(CutsInputError):
+        snap_to_levels(proba, levels[:, :30], scr, [1, 2])

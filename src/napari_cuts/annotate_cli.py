@@ -95,10 +95,15 @@ def cmd_refine(args: argparse.Namespace, bar) -> None:
             if bad:
                 raise CutsInputError(f"{args.levels} has levels 0..{n - 1}; there is no level {bad[0]}")
             levels = levels[list(args.level)]
+    snap = None
+    if args.snap:
+        if levels is None:
+            raise CutsInputError("--snap needs the levels to snap to: add --levels CUTS.tif")
+        snap, levels = levels, None  # the regions are snapped to, not used as features
     config = RefineConfig(pca_dims=args.pca_dims or None, intensity=args.intensity,
                           smoothing=args.smoothing, classifier=args.classifier, seed=args.seed)
     t0 = time.perf_counter()
-    labels = refine(encoder, volume, scribbles, levels=levels, config=config, channel_axis=True,
+    labels = refine(encoder, volume, scribbles, levels=levels, snap=snap, config=config, channel_axis=True,
                     is_stack=True if volume.shape[0] > 1 else None,
                     progress=lambda p: bar.update(f"refine: {p.stage}", p.done, p.total, p.message))
     bar.close()
@@ -185,6 +190,9 @@ def add_commands(sub) -> None:
                    help="levels written by 'napari-cuts segment'; their regions add features")
     p.add_argument("--level", type=_level_list, metavar="I,J",
                    help="with --levels: use only these levels (default all)")
+    p.add_argument("--snap", action="store_true",
+                   help="with --levels: strokes pick whole regions, at the level the classifier "
+                        "agrees with best; regions without strokes get class 1 (background)")
     p.add_argument("--classifier", choices=("logistic", "mlp"), default="logistic",
                    help="logistic regression (default) or a small MLP")
     p.add_argument("--pca-dims", type=int, default=16,

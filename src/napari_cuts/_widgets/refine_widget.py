@@ -12,7 +12,7 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidge
 
 from ..io import CutsInputError
 from ..pipeline import Progress
-from ..refine import RefineConfig, ScribbleRefiner, image_features_iter
+from ..refine import RefineConfig, ScribbleRefiner, image_features_iter, snap_to_levels
 from ._annotation_common import (
     is_level_layer, kind_of, labels_combo, made_layer_kwargs, put_labels, refused, run_job,
     source_image, spatial_shape,
@@ -30,6 +30,13 @@ def _features(encoder, data, levels, config: RefineConfig, is_stack: bool, rgb: 
     features = yield from image_features_iter(encoder, np.asarray(data), levels=levels,
                                               config=config, is_stack=is_stack, channel_axis=rgb)
     return ScribbleRefiner(features, config)
+
+
+def _predict_snapped(refiner: ScribbleRefiner, strokes: np.ndarray, levels: list):
+    """Worker body: classify every pixel, then snap the strokes to CUTS regions."""
+    _, proba = yield from refiner.predict_iter(strokes, return_probabilities=True)
+    labels, _ = snap_to_levels(proba, levels, strokes, refiner.classes_)
+    return labels
 
 
 class RefineWidget(QWidget):
@@ -60,8 +67,13 @@ class RefineWidget(QWidget):
             nullable=True, first=lambda lay: kind_of(lay) == "scribbles")
         self.use_levels = CheckBox(value=False, text="add the image's CUTS levels as features",
                                    tooltip="Regions of the segmentation's level layers become features")
+        self.snap = CheckBox(
+            value=False, text="snap to CUTS regions (class 1 = background)",
+            tooltip="Strokes pick whole regions of the image's CUTS levels, at the level the "
+                    "classifier agrees with best; regions without strokes get class 1")
         self.auto = CheckBox(value=True, text="auto: refine after every stroke")
-        self.form = Container(widgets=[self.image, self.scribbles, self.use_levels, self.auto])
+        self.form = Container(widgets=[self.image, self.scribbles, self.use_levels, self.snap,
+                                       self.auto])
         self.new_button = QPushButton("New scribble layer")
         self.new_button.setToolTip("Add an empty '<image> scribbles' layer and start painting")
         self.run_button = QPushButton("Refine now")
@@ -199,9 +211,20 @@ class RefineWidget(QWidget):
     def _start_prediction(self, image: Image, scribbles: Labels, refiner: ScribbleRefiner) -> None:
         strokes = np.array(scribbles.data, copy=True)
         asked, self._pending = bool(self._pending), None
+        job, extra = refiner.predict_iter, ()
+        if self.snap.value:
+            shape = spatial_shape(image)
+            levels = [np.asarray(lay.data) for lay in result_layers(self.viewer.layers, result_key(image))
+                      if lay.data.shape == shape]
+            if not levels:
+                self._refuse(f"there are no CUTS levels of {image.name} to snap to; segment it "
+                             "first or untick 'snap'", asked)
+                return
+            job, extra = _predict_snapped, (levels,)
         self.status.setText("fitting to the strokes…")
+        args = (refiner, strokes) + extra if job is _predict_snapped else (strokes,)
         self._worker = run_job(
-            self._life, refiner.predict_iter, strokes, on_progress=self._on_progress,
+            self._life, job, *args, on_progress=self._on_progress,
             on_done=lambda outcome: self._prediction_done(outcome, image, scribbles, asked))
 
     def _prediction_done(self, outcome: dict, image: Image, scribbles: Labels, asked: bool) -> None:
