@@ -120,7 +120,7 @@ def main(argv=None) -> int:
 
     from napari_cuts.encoder import load_encoder
     from napari_cuts.pipeline import fit, segment
-    from napari_cuts.refine import RefineConfig, ScribbleRefiner, vote_in_regions
+    from napari_cuts.refine import RefineConfig, ScribbleRefiner, snap_to_levels, vote_in_regions
     from napari_cuts.training import TrainingConfig
 
     data = Path(args.data)
@@ -162,22 +162,26 @@ def main(argv=None) -> int:
         per_level = [best_region_dice(seg.level(i), mask) for i in range(seg.n_levels)]
         # The same probabilities, voted within the regions of the finest CUTS level.
         voted = vote_in_regions(proba.reshape(mask.shape + (-1,)), seg.level(seg.n_levels - 1))
+        # Snapped: strokes pick whole regions, at the level the classifier agrees with.
+        snapped, snap_level = snap_to_levels(proba, seg.levels(), scr, refiner.classes_)
         rows.append({
             "id": name, "mask_px": int(mask.sum()), "scribble_px": int((scr > 0).sum()),
             "refine": dice(pred.reshape(mask.shape) == 2, mask),
             "voted": dice(refiner.classes_[voted] == 2, mask), "default": per_level[seg.default_level],
+            "snapped": dice(snapped == 2, mask), "snap_level": int(snap_level),
             "best": max(per_level), "best_level": int(np.argmax(per_level)),
             "n_levels": seg.n_levels, "t_features": t_feat, "t_predict": t_pred,
         })
         r = rows[-1]
         print(f"{name:>6} mask {r['mask_px']:5d} px  scribbles {r['scribble_px']:3d} px  "
-              f"refine {r['refine']:.3f}  voted {r['voted']:.3f}  default level {r['default']:.3f}  "
+              f"refine {r['refine']:.3f}  voted {r['voted']:.3f}  snapped {r['snapped']:.3f}  default level {r['default']:.3f}  "
               f"best level {r['best']:.3f} (level {r['best_level']}/{r['n_levels'] - 1})  "
               f"features {t_feat:.2f} s, re-fit+predict {t_pred:.2f} s", flush=True)
 
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("refine", "voted", "default", "best", "t_features", "t_predict")}
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("refine", "voted", "snapped", "default", "best", "t_features", "t_predict")}
     print(f"\nmean Dice over {len(rows)} images: refine {mean['refine']:.3f}, "
           f"refine voted in the finest CUTS regions {mean['voted']:.3f}, "
+          f"snapped to CUTS regions {mean['snapped']:.3f}, "
           f"unsupervised default level {mean['default']:.3f}, best level {mean['best']:.3f}")
 
     if args.docs:
@@ -204,15 +208,20 @@ def main(argv=None) -> int:
             "chosen per image with the mask, so it is an upper bound (an oracle), while "
             "refinement sees only the scribbles. *Voted*: the same class probabilities, "
             "averaged within each region of the finest CUTS level (`vote_in_regions`), so "
-            "the prediction follows the hierarchy's boundaries.",
+            "the prediction follows the hierarchy's boundaries. *Snapped* (`snap_to_levels`, "
+            "`napari-cuts refine --snap`, the widget's 'snap to CUTS regions'): per level, "
+            "every region takes its strokes' class or else its mean-probability class; the "
+            "level whose map agrees best with the classifier (mean Dice over the classes) is "
+            "chosen, and there the regions with strokes keep their class and all others are "
+            "background (class 1). No mask is used to pick the level.",
             "",
-            "| image | mask px | scribble px | refine Dice | refine, voted in CUTS regions | CUTS default level | CUTS best level |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| image | mask px | scribble px | refine Dice | refine, voted in CUTS regions | snapped to CUTS regions (level) | CUTS default level | CUTS best level |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in rows:
             lines.append(f"| {r['id']} | {r['mask_px']} | {r['scribble_px']} | {r['refine']:.3f} | {r['voted']:.3f} | "
-                         f"{r['default']:.3f} | {r['best']:.3f} (level {r['best_level']}) |")
-        lines.append(f"| **mean** | | | **{mean['refine']:.3f}** | **{mean['voted']:.3f}** | **{mean['default']:.3f}** | "
+                         f"{r['snapped']:.3f} ({r['snap_level']}) | {r['default']:.3f} | {r['best']:.3f} (level {r['best_level']}) |")
+        lines.append(f"| **mean** | | | **{mean['refine']:.3f}** | **{mean['voted']:.3f}** | **{mean['snapped']:.3f}** | **{mean['default']:.3f}** | "
                      f"**{mean['best']:.3f}** |")
         lines += [
             "",
