@@ -38,6 +38,7 @@ class SegmentConfig:
     # position runs 0..1 over the image's longest side.
     intensity_weight: float = 1.5
     spatial_weight: float = 8.0
+    vector_weight: float = 1.0  # 0: condense intensities and position only (an ablation)
     sample_pixels: int = 300_000
     pca_pixels: int = 50_000
     kmeans_pixels: int = 8_192
@@ -141,7 +142,7 @@ class FeatureScaling:
         # Intensities are normalised to about 0..1; a floor keeps the noise of a nearly
         # uniform image from being blown up to full weight.
         int_rms = max(float(np.sqrt(intensity_sample.var(0).sum())), 0.05)
-        return cls(1.0 / max(vec_rms, 1e-12), intensity_sample.mean(0).astype(np.float32),
+        return cls(config.vector_weight / max(vec_rms, 1e-12), intensity_sample.mean(0).astype(np.float32),
                    config.intensity_weight / int_rms, config.spatial_weight / max(extent, 1))
 
     def n_features(self, n_vector: int, n_channels: int) -> int:
