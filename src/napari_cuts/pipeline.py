@@ -187,8 +187,9 @@ def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
         + n * 4 * 2                    # node index per pixel (+ remapping)
         + sampled * 128 * 4 * 1.5      # full vectors of the sample
         + tile_bytes
+        + 16384 * cfg.max_nodes * 4 * 2  # a chunk of pixel-to-node distances
         + n * n_levels * label_bytes   # all levels stacked for export
-        + 300e6                        # torch, numpy and the interpreter
+        + 400e6                        # torch, numpy and the interpreter
     )
 
 
