@@ -90,6 +90,12 @@ def worker_images(n: int, size: int) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     for i in range(n):
         p = photos[i % len(photos)]
+        if min(p.shape[:2]) <= size:  # enlarge small photographs so that crops fit
+            from skimage.transform import rescale
+
+            factor = (size + 64) / min(p.shape[:2])
+            p = (rescale(p[..., :3], factor, channel_axis=-1, preserve_range=True)).astype(np.uint8)
+            photos[i % len(photos)] = p
         y, x = rng.integers(0, p.shape[0] - size), rng.integers(0, p.shape[1] - size)
         out.append(np.ascontiguousarray(p[y : y + size, x : x + size, :3]))
     return out
