@@ -186,12 +186,12 @@ def condense_iter(
         n = len(x)
         d2 = _sq_dists(x, x)
         k = min(knn, n - 1)
-        radius = torch.topk(d2, k + 1, largest=False).values[:, -1:]
-        mask = d2 <= radius
-        mask = mask | mask.T
-        kern = torch.exp(-d2 / eps**2) * mask * (w[None, :] ** mass_power)
-        p = kern / kern.sum(1, keepdim=True)
-        x = p @ x
+        neighbours = torch.topk(d2, k + 1, largest=False).indices  # includes the point itself
+        mask = torch.zeros(n, n, dtype=torch.bool).scatter_(1, neighbours, True)
+        i, j = torch.nonzero(mask | mask.T, as_tuple=True)  # symmetric kNN graph
+        kern = torch.zeros(n, n, dtype=x.dtype)
+        kern[i, j] = torch.exp(-d2[i, j] / eps**2) * w[j] ** mass_power  # only on the graph
+        x = (kern / kern.sum(1, keepdim=True)) @ x
         # Merge points that came within the threshold.
         d2 = _sq_dists(x, x)
         close = d2 < (merge_fraction * eps) ** 2

@@ -42,6 +42,7 @@ class SegmentConfig:
     sample_pixels: int = 300_000
     pca_pixels: int = 50_000
     kmeans_pixels: int = 8_192
+    kmeans_iterations: int = 5
     sample_tile: int = 128
     tile_size: int = DEFAULT_TILE
     seed: int = 0
@@ -301,7 +302,7 @@ def segment_iter(
     yield Progress("clustering", 0, 1, "compressing pixels to nodes")
     n_nodes = max(2, min(cfg.max_nodes, n_pixels // cfg.pixels_per_node))
     rows = flat if n_pixels <= cfg.kmeans_pixels else flat[rng.choice(n_pixels, cfg.kmeans_pixels, replace=False)]
-    centres = kmeans(rows, n_nodes, seed=cfg.seed)
+    centres = kmeans(rows, n_nodes, iterations=cfg.kmeans_iterations, seed=cfg.seed)
     pixel_nodes = assign_nearest(flat, centres)
     del reduced, flat
     counts = np.bincount(pixel_nodes, minlength=len(centres))
