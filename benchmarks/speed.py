@@ -410,40 +410,42 @@ def run_workers(encoder: str, tmp: Path) -> dict:
         imsave(path, img, check_contrast=False)
         paths.append(str(path))
     res = {"images": len(paths), "size": WORKER_SIZE}
-    for workers in (1, 2):
-        outdir = tmp / f"workers-{workers}"
+    # w1: serial; w2: --workers 2 (threads of one process, the default); w2p: --processes
+    for key, workers, extra in (("w1", 1, []), ("w2", 2, []), ("w2p", 2, ["--processes"])):
+        outdir = tmp / f"workers-{key}"
         before = C.load()
-        print(f"-> napari-cuts segment {len(paths)} x {WORKER_SIZE}² --workers {workers} (load {before[0]})",
-              flush=True)
+        print(f"-> napari-cuts segment {len(paths)} x {WORKER_SIZE}² --workers {workers} {' '.join(extra)}"
+              f"(load {before[0]})", flush=True)
         env = dict(os.environ, **({"OMP_NUM_THREADS": str(THREADS)} if THREADS else {}))
         t = time.perf_counter()
         proc = subprocess.run(cli_command() + ["segment", *paths, "-e", encoder, "-o", str(outdir),
-                                               "--workers", str(workers), "--no-progress"],
+                                               "--workers", str(workers), *extra, "--no-progress"],
                               capture_output=True, text=True, timeout=3600, env=env)
         secs = time.perf_counter() - t
         import re
 
         per_file = [float(x) for x in re.findall(r"\(([0-9.]+) s\)\s*$", proc.stdout, re.M)]
-        res[f"w{workers}"] = {"s": secs, "load_before": before, "load_after": C.load(),
-                              "exit": proc.returncode, "files_s": sum(per_file),
-                              "overhead_s": secs - sum(per_file) / workers}
+        res[key] = {"s": secs, "load_before": before, "load_after": C.load(),
+                    "exit": proc.returncode, "files_s": sum(per_file),
+                    "overhead_s": secs - sum(per_file) / workers}
         if proc.returncode:
-            res[f"w{workers}"]["error"] = proc.stderr.strip()[-300:]
+            res[key]["error"] = proc.stderr.strip()[-300:]
         print(f"   {secs:.1f} s (exit {proc.returncode})", flush=True)
-    same = True
-    for path in paths:
-        stem = Path(path).stem
-        try:
-            a = tifffile.imread(tmp / "workers-1" / f"{stem}.cuts.tif")
-            b = tifffile.imread(tmp / "workers-2" / f"{stem}.cuts.tif")
-            ja = json.loads((tmp / "workers-1" / f"{stem}.cuts.json").read_text())
-            jb = json.loads((tmp / "workers-2" / f"{stem}.cuts.json").read_text())
-            same &= a.shape == b.shape and bool(np.array_equal(a, b)) and ja == jb
-        except (OSError, ValueError):
-            same = False
-    res["identical"] = same
-    if "s" in res["w1"] and "s" in res["w2"]:
-        res["speedup"] = res["w1"]["s"] / res["w2"]["s"]
+    for other in ("w2", "w2p"):
+        same = True
+        for path in paths:
+            stem = Path(path).stem
+            try:
+                a = tifffile.imread(tmp / "workers-w1" / f"{stem}.cuts.tif")
+                b = tifffile.imread(tmp / f"workers-{other}" / f"{stem}.cuts.tif")
+                ja = json.loads((tmp / "workers-w1" / f"{stem}.cuts.json").read_text())
+                jb = json.loads((tmp / f"workers-{other}" / f"{stem}.cuts.json").read_text())
+                same &= a.shape == b.shape and bool(np.array_equal(a, b)) and ja == jb
+            except (OSError, ValueError):
+                same = False
+        res["identical" if other == "w2" else "identical_p"] = same
+        if "s" in res["w1"] and "s" in res[other]:
+            res["speedup" if other == "w2" else "speedup_p"] = res["w1"]["s"] / res[other]["s"]
     return res
 
 
@@ -766,12 +768,18 @@ def report(R, command, started, finished):
         + ", ".join(f"{k} {v:.2f} GB" for k, v in est.items())
         + " (measured peaks in the stage table). "
         f"`napari-cuts segment` on {w.get('images')} different {w.get('size')}² RGB crops: --workers 1 "
-        f"{f(w.get('w1', {}).get('s'), 1)} s, --workers 2 {f(w.get('w2', {}).get('s'), 1)} s "
-        f"(dask cluster start included), outputs {'identical' if w.get('identical') else 'DIFFERENT'}"
-        + (f"; sum of the per-file times {w['w1']['files_s']:.1f} s and {w['w2']['files_s']:.1f} s, so "
-           f"about {w['w2']['overhead_s']:.1f} s of --workers 2 is cluster start-up and hand-over "
-           f"({w['w1']['overhead_s']:.1f} s outside the files for --workers 1)."
-           if "files_s" in w.get("w2", {}) and "files_s" in w.get("w1", {}) else "."),
+        f"{f(w.get('w1', {}).get('s'), 1)} s, --workers 2 (a local dask cluster of two threads "
+        f"in the process, the default) {f(w.get('w2', {}).get('s'), 1)} s, --workers 2 --processes "
+        f"{f(w.get('w2p', {}).get('s'), 1)} s (cluster start included); outputs "
+        f"{'identical' if w.get('identical') and w.get('identical_p') else 'DIFFERENT'} to the serial run"
+        + (f"; sum of the per-file times {w['w1']['files_s']:.1f} s, {w['w2']['files_s']:.1f} s and "
+           f"{w['w2p']['files_s']:.1f} s, so about {w['w2']['overhead_s']:.1f} s / "
+           f"{w['w2p']['overhead_s']:.1f} s of --workers 2 / --processes is cluster start-up and "
+           f"hand-over ({w['w1']['overhead_s']:.1f} s outside the files for --workers 1). "
+           "Serial runs use torch's two threads per file, parallel workers one each, so on two "
+           "cores the gain is what the single-threaded steps (PCA, k-means bookkeeping, "
+           "condensation's Python loop, TIFF writing) leave idle."
+           if all("files_s" in w.get(k, {}) for k in ("w1", "w2", "w2p")) else "."),
     ]
     th = R.get("threads")
     if th and all("error" not in th.get(k, {"error": 1}) for k in ("fit_default", "fit_1", "segment_default", "segment_1")):

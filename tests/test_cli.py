@@ -102,15 +102,19 @@ def test_console_script_demo(tmp_path):
     assert bad.returncode == 1 and bad.stderr.startswith("napari-cuts: error:")
 
 
-@pytest.mark.parametrize("workers", [2])
-def test_parallel_segment_matches_serial(tmp_path, workers):
+@pytest.mark.parametrize("extra", [[], ["--processes"]], ids=["threads", "processes"])
+def test_parallel_segment_matches_serial(tmp_path, extra):
     pytest.importorskip("dask.distributed")
+    import torch
+
     paths = make_images(tmp_path)
     enc = tmp_path / "enc.pt"
     assert main(["fit", *paths, "-o", str(enc), *FAST]) == 0
     assert main(["segment", *paths, "-e", str(enc), "-o", str(tmp_path / "s"), "--no-progress"]) == 0
+    threads = torch.get_num_threads()
     assert main(["segment", *paths, "-e", str(enc), "-o", str(tmp_path / "p"),
-                 "--workers", str(workers)]) == 0
+                 "--workers", "2", *extra]) == 0
+    assert torch.get_num_threads() == threads  # restored after the run
     for p in paths:
         stem = Path(p).stem
         np.testing.assert_array_equal(tifffile.imread(tmp_path / "s" / f"{stem}.cuts.tif"),

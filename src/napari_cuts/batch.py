@@ -56,10 +56,11 @@ def segment_file(
     return str(tif), str(meta), time.perf_counter() - t0
 
 
-def _segment_file_on_worker(encoder_path, path, outdir, config, is_stack):
-    import torch
+def _segment_file_on_worker(encoder_path, path, outdir, config, is_stack, one_thread=True):
+    if one_thread:  # a worker process per core
+        import torch
 
-    torch.set_num_threads(1)  # one process per core
+        torch.set_num_threads(1)
     return segment_file(encoder_path, path, outdir, config, is_stack)
 
 
@@ -72,13 +73,16 @@ def segment_files_distributed(
     is_stack: bool | None = None,
     workers: int = 2,
     scheduler: str | None = None,
+    processes: bool = False,
     on_done: Callable[[str, tuple[str, str, float]], None] | None = None,
 ) -> list[tuple[str, str, float]]:
     """Segment `paths` in parallel with dask.distributed.
 
-    Uses a local cluster of `workers` single-threaded processes, or the existing cluster
-    at `scheduler` (e.g. ``tcp://host:8786``). Each task loads the encoder file itself;
-    results are the same files a serial run writes.
+    Uses a local cluster of `workers` single-threaded workers, or the existing cluster at
+    `scheduler` (e.g. ``tcp://host:8786``). Local workers are threads of this process by
+    default (no start-up cost; torch and numpy release the GIL in the heavy steps), or
+    processes with ``processes=True``. Each task loads the encoder file itself; results
+    are the same files a serial run writes.
     """
     try:
         from dask.distributed import Client, LocalCluster, as_completed
@@ -86,17 +90,23 @@ def segment_files_distributed(
         raise CutsInputError(
             "parallel segmentation needs dask.distributed: pip install 'napari-cuts[distributed]'"
         ) from None
+    import torch
+
     cluster = None
+    threads_before = torch.get_num_threads()
+    in_process = not scheduler and not processes
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                                dashboard_address=None)
         client = Client(cluster)
+    if in_process:
+        torch.set_num_threads(1)  # one core per worker thread
     try:
         futures = {
             client.submit(_segment_file_on_worker, str(encoder_path), str(p), str(outdir),
-                          config, is_stack, pure=False): str(p)
+                          config, is_stack, not in_process, pure=False): str(p)
             for p in paths
         }
         results = {}
@@ -109,3 +119,4 @@ def segment_files_distributed(
         client.close()
         if cluster is not None:
             cluster.close()
+        torch.set_num_threads(threads_before)

@@ -84,7 +84,8 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> Non
     if args.workers > 1 or args.scheduler:
         segment_files_distributed(args.encoder, args.images, str(outdir), config,
                                   is_stack=args.stack, workers=args.workers,
-                                  scheduler=args.scheduler, on_done=report)
+                                  scheduler=args.scheduler, processes=args.processes,
+                                  on_done=report)
         return
     for path in args.images:
         name = output_stem(path)
@@ -101,6 +102,7 @@ def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
     encoder = cmd_fit(args, bar)
     args.encoder, args.output = args.output, str(outdir)
     args.workers, args.scheduler = getattr(args, "workers", 1), getattr(args, "scheduler", None)
+    args.processes = getattr(args, "processes", False)
     cmd_segment(args, bar, encoder=encoder)
 
 
@@ -165,7 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-e", "--encoder", required=True, metavar="ENCODER.pt")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
     p.add_argument("--workers", type=int, default=1,
-                   help="segment files in parallel on a local dask cluster of N processes")
+                   help="segment files in parallel on a local dask cluster of N workers "
+                        "(threads of this process; see --processes)")
+    p.add_argument("--processes", action="store_true",
+                   help="with --workers: local workers are processes (start-up costs a few "
+                        "seconds; may scale better on many cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="use an existing dask.distributed scheduler, e.g. tcp://host:8786")
     add_seg_args(p)
