@@ -119,3 +119,19 @@ def test_parallel_segment_matches_serial(tmp_path, extra):
         stem = Path(p).stem
         np.testing.assert_array_equal(tifffile.imread(tmp_path / "s" / f"{stem}.cuts.tif"),
                                       tifffile.imread(tmp_path / "p" / f"{stem}.cuts.tif"))
+
+
+def test_segment_on_an_existing_dask_scheduler(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    paths = make_images(tmp_path)
+    enc = tmp_path / "enc.pt"
+    assert main(["fit", *paths, "-o", str(enc), *FAST]) == 0
+    assert main(["segment", *paths, "-e", str(enc), "-o", str(tmp_path / "s"), "--no-progress"]) == 0
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert main(["segment", *paths, "-e", str(enc), "-o", str(tmp_path / "d"),
+                     "--scheduler", cluster.scheduler_address]) == 0
+    for p in paths:
+        stem = Path(p).stem
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / "s" / f"{stem}.cuts.tif"),
+                                      tifffile.imread(tmp_path / "d" / f"{stem}.cuts.tif"))
