@@ -237,10 +237,12 @@ def segment_iter(
 
     The return value (``StopIteration.value``, or a napari worker's ``returned`` signal)
     is a :class:`Segmentation`. Steps: fit a PCA on the vectors of a pixel sample (the
-    whole image when small), stream all tiles through the encoder keeping only the
-    reduced (and optionally smoothed) vectors, compress pixels to k-means nodes, and
-    condense the nodes. A stack is condensed jointly, so one tissue gets one label in
-    every slice.
+    whole image when small), stream all tiles through the encoder keeping for every pixel
+    a point made of its reduced (and optionally smoothed) vector, its intensities and its
+    (y, x) position (see :class:`SegmentConfig`), compress the points to k-means nodes,
+    and condense the nodes. A stack is condensed jointly with the slices aligned, so a
+    structure at one place keeps its label through the stack; with ``spatial_weight=0``
+    alike pixels share a label wherever they are.
     """
     cfg = config or SegmentConfig()
     raw = np.asarray(image)
