@@ -264,3 +264,10 @@ def test_too_large_input_is_refused_before_work():
     enc = untrained(1)
     with pytest.raises(CutsInputError, match="needs about"):
         segment(enc, np.zeros((64, 64)), SegmentConfig(memory_limit=1000))
+
+
+def test_negative_weights_are_refused():
+    with pytest.raises(CutsInputError, match="spatial weight must not be negative"):
+        SegmentConfig(spatial_weight=-1)
+    with pytest.raises(CutsInputError, match="intensity weight"):
+        SegmentConfig(intensity_weight=-0.5)

@@ -48,6 +48,11 @@ class SegmentConfig:
     seed: int = 0
     memory_limit: int | None = None  # bytes; None: what the machine has available
 
+    def __post_init__(self):
+        for name in ("intensity_weight", "spatial_weight", "vector_weight", "smoothing"):
+            if getattr(self, name) < 0:
+                raise CutsInputError(f"{name.replace('_', ' ')} must not be negative")
+
 
 @dataclass
 class Progress:

@@ -211,7 +211,7 @@ class RefineWidget(QWidget):
     def _start_prediction(self, image: Image, scribbles: Labels, refiner: ScribbleRefiner) -> None:
         strokes = np.array(scribbles.data, copy=True)
         asked, self._pending = bool(self._pending), None
-        job, extra = refiner.predict_iter, ()
+        job, args = refiner.predict_iter, (strokes,)
         if self.snap.value:
             shape = spatial_shape(image)
             levels = [np.asarray(lay.data) for lay in result_layers(self.viewer.layers, result_key(image))
@@ -220,9 +220,8 @@ class RefineWidget(QWidget):
                 self._refuse(f"there are no CUTS levels of {image.name} to snap to; segment it "
                              "first or untick 'snap'", asked)
                 return
-            job, extra = _predict_snapped, (levels,)
+            job, args = _predict_snapped, (refiner, strokes, levels)
         self.status.setText("fitting to the strokes…")
-        args = (refiner, strokes) + extra if job is _predict_snapped else (strokes,)
         self._worker = run_job(
             self._life, job, *args, on_progress=self._on_progress,
             on_done=lambda outcome: self._prediction_done(outcome, image, scribbles, asked))
