@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -24,47 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGES = Path(__file__).resolve().parent / "images"
-WINDOW = (1500, 950)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_screenshots import IMAGES, WINDOW, ensure_display, settle, wait_until  # noqa: E402
+from make_screenshots import save_window as _save  # noqa: E402
+
 PLUGIN = "napari-cuts"
-
-
-def ensure_display() -> None:
-    """Restart under xvfb-run when there is no X display."""
-    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
-        os.environ.pop("QT_QPA_PLATFORM")
-    if os.environ.get("DISPLAY"):
-        return
-    xvfb_run = shutil.which("xvfb-run")
-    if xvfb_run is None:
-        sys.exit("no X display and no xvfb-run: install xvfb (see ../shared/HEADLESS.md)")
-    screen = f"-screen 0 {WINDOW[0] + 100}x{WINDOW[1] + 100}x24"
-    os.execv(xvfb_run, [xvfb_run, "-a", "-s", screen, sys.executable, *sys.argv])
-
-
-def wait_until(condition, timeout: float = 1800.0) -> None:
-    """Run the Qt event loop until `condition()` is true."""
-    from qtpy.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise TimeoutError("timed out waiting for napari-cuts")
-        app.processEvents()
-        time.sleep(0.02)
-
-
-def settle(seconds: float = 0.5) -> None:
-    end = time.monotonic() + seconds
-    wait_until(lambda: time.monotonic() > end)
 
 
 def save_window(viewer, name: str) -> None:
     settle(1.0)
-    path = IMAGES / name
-    viewer.screenshot(path=str(path), canvas_only=False, flash=False)
-    print("wrote", path)
+    _save(viewer, name)
 
 
 def new_viewer(title: str):
