@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from magicgui.widgets import ComboBox
 from napari.layers import Image
-from qtpy.QtWidgets import QFileDialog, QWidget
+from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 
 def image_layer_combo(viewer, tooltip: str) -> ComboBox:
@@ -44,3 +44,26 @@ def ask_open_path(parent: QWidget, caption: str, file_filter: str) -> str:
     """A file dialog for opening; '' when cancelled."""
     path, _ = QFileDialog.getOpenFileName(parent, caption, "", file_filter)
     return path
+
+
+def column(parent: QWidget, *items, stretch: bool = True) -> QVBoxLayout:
+    """Lay out a dock widget top to bottom.
+
+    Items: a widget (or a magicgui widget: its ``.native``); a list of widgets, side by
+    side in one row; a string, shown as a label (e.g. ``"<b>Active encoder</b>"``).
+    With `stretch`, empty space goes below the last item.
+    """
+    layout = QVBoxLayout(parent)
+    for item in items:
+        if isinstance(item, str):
+            layout.addWidget(QLabel(item))
+        elif isinstance(item, list):
+            row = QHBoxLayout()
+            for widget in item:
+                row.addWidget(widget)
+            layout.addLayout(row)
+        else:
+            layout.addWidget(getattr(item, "native", item))
+    if stretch:
+        layout.addStretch(1)
+    return layout

@@ -6,7 +6,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, SpinBox
 from napari.layers import Labels, Points
 from napari.utils.notifications import show_info, show_warning
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from ..components import ORDERS, ordered_components
 from ..measure import layer_features
@@ -14,7 +14,7 @@ from ._annotation_common import (
     ask_csv_path, export_csv, find_made_layer, kind_of, labels_combo, made_layer_kwargs,
     put_labels, refused, run_job,
 )
-from ._common import WidgetLife
+from ._common import WidgetLife, column
 
 ALL_CLASSES = 0
 
@@ -53,14 +53,7 @@ class ComponentsWidget(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
 
-        row = QHBoxLayout()
-        row.addWidget(self.run_button)
-        row.addWidget(self.export_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form.native)
-        layout.addLayout(row)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        column(self, self.form, [self.run_button, self.export_button], self.status)
 
         self.run_button.clicked.connect(self.run)
         self.export_button.clicked.connect(self.export)

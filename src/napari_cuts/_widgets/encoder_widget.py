@@ -5,12 +5,12 @@ from __future__ import annotations
 from magicgui.widgets import Container, FloatSpinBox, SpinBox
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from ..encoder import Encoder, load_encoder, save_encoder
 from ..io import CutsInputError
 from ..training import TrainingConfig, TrainingProgress
-from ._common import WidgetLife, ask_open_path, ask_save_path, image_layer_combo
+from ._common import WidgetLife, column, ask_open_path, ask_save_path, image_layer_combo
 from ._layers import check_image_layer, whole_layer
 from ._loss_plot import LossPlot
 from ._state import encoder_state
@@ -76,21 +76,8 @@ class EncoderWidget(QWidget):
         self.load_button = QPushButton("Load…")
         self.load_button.setToolTip("Load an encoder file and make it active")
 
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.train_button)
-        run_row.addWidget(self.stop_button)
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.save_button)
-        file_row.addWidget(self.load_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form.native)
-        layout.addLayout(run_row)
-        layout.addWidget(self.status)
-        layout.addWidget(self.loss_plot)
-        layout.addWidget(QLabel("<b>Active encoder</b>"))
-        layout.addWidget(self.encoder_label)
-        layout.addLayout(file_row)
-        layout.addStretch(1)
+        column(self, self.form, [self.train_button, self.stop_button], self.status, self.loss_plot,
+               "<b>Active encoder</b>", self.encoder_label, [self.save_button, self.load_button])
 
         self.train_button.clicked.connect(self.start_training)
         self.stop_button.clicked.connect(self.stop_training)

@@ -9,14 +9,14 @@ from magicgui.widgets import CheckBox, Container
 from napari.layers import Labels
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import (
-    QAbstractItemView, QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
+    QWidget,
 )
 
 from ..io import CutsInputError
 from ..measure import layer_features, measure_regions
 from ._annotation_common import ask_csv_path, export_csv, kind_of, labels_combo, refused, run_job
-from ._common import WidgetLife, image_layer_combo
+from ._common import WidgetLife, column, image_layer_combo
 from ._layers import check_image_layer
 
 
@@ -47,14 +47,9 @@ class MeasureWidget(QWidget):
         self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results.verticalHeader().setVisible(False)
 
-        row = QHBoxLayout()
-        row.addWidget(self.run_button)
-        row.addWidget(self.export_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form.native)
-        layout.addLayout(row)
-        layout.addWidget(self.status)
-        layout.addWidget(self.results, 1)
+        layout = column(self, self.form, [self.run_button, self.export_button], self.status,
+                        self.results, stretch=False)
+        layout.setStretchFactor(self.results, 1)
 
         self.run_button.clicked.connect(self.measure)
         self.export_button.clicked.connect(self.export)

@@ -6,7 +6,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 from napari.layers import Labels
 from napari.utils.notifications import show_warning
-from qtpy.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from ..annotate import apply_pick, pick_regions
 from ..io import CutsInputError
@@ -14,7 +14,7 @@ from ._annotation_common import (
     is_level_layer, kind_of, labels_combo, made_layer_kwargs, shown_level, source_image,
     spatial_shape,
 )
-from ._common import WidgetLife
+from ._common import WidgetLife, column
 
 CLICKED_SLICE = "clicked slice"
 WHOLE_REGION = "whole 3D region"
@@ -64,11 +64,7 @@ class PickWidget(QWidget):
         self.status = QLabel("Click a region of the levels layer to add it.")
         self.status.setWordWrap(True)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form.native)
-        layout.addWidget(self.new_button)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        column(self, self.form, self.new_button, self.status)
 
         self.new_button.clicked.connect(self.new_annotation)
         for event in ("inserted", "removed", "reordered"):

@@ -8,7 +8,7 @@ from napari.layers import Image, Labels
 from napari.utils import progress
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from ..io import CutsInputError
 from ..pipeline import Progress
@@ -17,7 +17,7 @@ from ._annotation_common import (
     is_level_layer, kind_of, labels_combo, made_layer_kwargs, put_labels, refused, run_job,
     source_image, spatial_shape,
 )
-from ._common import WidgetLife, image_layer_combo
+from ._common import WidgetLife, column, image_layer_combo
 from ._layers import check_image_layer, n_channels, result_key, result_layers
 from ._state import encoder_state
 from ._workers import Refused, warm_up
@@ -86,16 +86,8 @@ class RefineWidget(QWidget):
         self.timer.setSingleShot(True)
         self.timer.setInterval(DEBOUNCE_MS)
 
-        row = QHBoxLayout()
-        row.addWidget(self.new_button)
-        row.addWidget(self.run_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form.native)
-        layout.addLayout(row)
-        layout.addWidget(self.status)
-        layout.addWidget(QLabel("<b>Active encoder</b>"))
-        layout.addWidget(self.encoder_label)
-        layout.addStretch(1)
+        column(self, self.form, [self.new_button, self.run_button], self.status,
+               "<b>Active encoder</b>", self.encoder_label)
 
         self.new_button.clicked.connect(self.new_scribbles)
         self.run_button.clicked.connect(lambda: self.refine(asked=True))

@@ -7,11 +7,11 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBo
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer, Signal
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QLabel, QPushButton, QSlider, QWidget
 
 from ..io import CutsInputError, save_labels_tiff
 from ..pipeline import Progress, SegmentConfig
-from ._common import WidgetLife, ask_save_path, image_layer_combo
+from ._common import WidgetLife, column, ask_save_path, image_layer_combo
 from ._layers import (
     META_KEY, check_image_layer, current_slice, make_result_layer, n_channels, result_key,
     result_layers, show_only, whole_layer,
@@ -86,23 +86,10 @@ class SegmentWidget(QWidget):
         self.export_all_button.setToolTip(
             "Write every level layer of this result to one TIFF stack (levels as ImageJ frames)")
 
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.run_button)
-        run_row.addWidget(self.cancel_button)
-        export_row = QHBoxLayout()
-        export_row.addWidget(self.export_level_button)
-        export_row.addWidget(self.export_all_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form.native)
-        layout.addLayout(run_row)
-        layout.addWidget(self.status)
-        layout.addWidget(QLabel("<b>Active encoder</b>"))
-        layout.addWidget(self.encoder_label)
-        layout.addWidget(QLabel("<b>Level</b> (coarse → fine)"))
-        layout.addWidget(self.level_slider)
-        layout.addWidget(self.level_label)
-        layout.addLayout(export_row)
-        layout.addStretch(1)
+        column(self, self.form, [self.run_button, self.cancel_button], self.status,
+               "<b>Active encoder</b>", self.encoder_label, "<b>Level</b> (coarse → fine)",
+               self.level_slider, self.level_label,
+               [self.export_level_button, self.export_all_button])
 
         self.run_button.clicked.connect(self.start_segmentation)
         self.cancel_button.clicked.connect(self.cancel)
