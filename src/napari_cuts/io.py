@@ -7,7 +7,8 @@ A 2D image is a volume with Z = 1; a grayscale image has C = 1.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +23,39 @@ class CutsInputError(ValueError):
     """A user mistake with inputs (file, format, shape, encoder); the message is for people."""
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+class CutsWriteError(OSError, CutsInputError):
+    """An output could not be written (full disk, read-only, permissions).
+
+    Made like an OSError, ``CutsWriteError(errno, reason, output)``; ``str()`` is one line
+    naming the output and the reason.
+    """
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+class CutsWarning(UserWarning):
+    """Something about the input people should know; the message is one line."""
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (psutil)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def read_image(path: str | os.PathLike, memory_limit: int | None = None) -> np.ndarray:
     """Read a .tif/.tiff, .png/.jpg or .npy file into a numpy array.
+
+    A TIFF's decompressed size (from its header) is checked against `memory_limit`
+    (default: the memory available) before its pixels are read.
 
     Raises
     ------
     CutsInputError
-        If the file is missing, has an unknown suffix or cannot be decoded.
+        If the file is missing, has an unknown suffix, cannot be decoded or would not
+        fit in memory.
     """
     path = Path(path)
     if not path.is_file():
@@ -38,7 +65,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
-            data = tifffile.imread(path)
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                _check_decoded_size(path, tuple(series.shape), series.dtype, memory_limit)
+                data = series.asarray()
         elif suffix in (".png", ".jpg", ".jpeg"):
             import skimage.io
 
@@ -61,6 +91,68 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if data.ndim < 2 or not np.issubdtype(data.dtype, np.number) and data.dtype != bool:
         raise CutsInputError(f"{path} is not an image (shape {data.shape}, dtype {data.dtype})")
     return data
+
+
+def _check_decoded_size(path: Path, shape: tuple[int, ...], dtype, limit: int | None) -> None:
+    need = int(np.prod(shape, dtype=np.float64) * np.dtype(dtype).itemsize)
+    limit = available_memory() if limit is None else limit
+    if need > limit:
+        raise CutsInputError(
+            f"{path} holds {'x'.join(map(str, shape))} pixels ({need / 1e9:.1f} GB decoded), "
+            f"more than the {limit / 1e9:.1f} GB of memory available"
+        )
+
+
+def _pil_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        mode = im.mode
+        bands = len(im.palette.mode) if mode == "P" and im.palette else len(im.getbands())
+        width, height = im.size
+    if mode.startswith("I;16"):
+        dtype = np.uint16
+    else:
+        dtype = {"I": np.int32, "F": np.float32, "1": np.bool_}.get(mode, np.uint8)
+    return ((height, width) if bands == 1 else (height, width, bands)), np.dtype(dtype)
+
+
+def image_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of the array :func:`read_image` would give, from the file's header.
+
+    Nothing is decoded, so this is cheap for any file size; errors are those of
+    :func:`read_image` (missing file, unknown or broken format).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CutsInputError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise CutsInputError(
+            f"cannot read {path}: unknown format '{suffix}' (use one of {', '.join(IMAGE_SUFFIXES)})"
+        )
+    try:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                shape, dtype = tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
+        elif suffix == ".npy":
+            with open(path, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _fortran, dtype = read(fh)
+        else:
+            shape, dtype = _pil_header(path)
+    except Exception as exc:  # header errors differ per library and span lines
+        detail = (str(exc).splitlines() or [exc.__class__.__name__])[0].rstrip(". ")
+        raise CutsInputError(
+            f"cannot read {path}: not a valid {suffix.lstrip('.').upper()} file ({detail})"
+        ) from None
+    if len(shape) < 2 or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise CutsInputError(f"{path} is not an image (shape {tuple(shape)}, dtype {dtype})")
+    return tuple(int(n) for n in shape), np.dtype(dtype)
 
 
 def output_stem(path: str | os.PathLike) -> str:
@@ -116,8 +208,38 @@ def to_volume(
     if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
         raise CutsInputError(f"images must be real numbers, not {image.dtype}")
     shape = volume_shape(image.shape, channel_axis=channel_axis, is_stack=is_stack)
-    vol = image.reshape(shape)
-    return np.ascontiguousarray(vol, dtype=np.float32)
+    vol = np.ascontiguousarray(image.reshape(shape), dtype=np.float32)
+    if np.issubdtype(image.dtype, np.floating):  # NaN, Inf, or beyond float32's range
+        check_finite(vol)
+    return vol
+
+
+def finite_mask(volume: np.ndarray) -> np.ndarray:
+    """(Z, Y, X) bool: the pixels of a (Z, Y, X, C) volume whose every channel is finite.
+
+    Pixels outside the mask are *missing*: the engine leaves them out of normalisation
+    and clustering and gives them label 0 in every level.
+    """
+    volume = np.asarray(volume)
+    if not np.issubdtype(volume.dtype, np.floating):
+        return np.ones(volume.shape[:-1], bool)
+    return np.isfinite(volume).all(axis=-1)
+
+
+def check_finite(volume: np.ndarray) -> int:
+    """Refuse a volume without a finite pixel; warn (one line) when some are missing.
+
+    Returns the number of missing (NaN or infinite) pixels.
+    """
+    mask = finite_mask(volume)
+    missing = int(mask.size - np.count_nonzero(mask))
+    if missing == mask.size:
+        raise CutsInputError("the image has no finite pixel (every value is NaN or infinite)")
+    if missing:
+        warnings.warn(CutsWarning(
+            f"{missing} of {mask.size} pixels are NaN or infinite; they are treated as "
+            "missing (left out of normalisation and clustering, label 0)"), stacklevel=2)
+    return missing
 
 
 @dataclass
@@ -142,10 +264,14 @@ class Normalization:
         samples = []
         for vol in volumes:
             flat = vol.reshape(-1, n_channels)
+            if np.issubdtype(flat.dtype, np.floating):
+                flat = flat[np.isfinite(flat).all(axis=1)]  # missing pixels are left out
             if len(flat) > per_volume:
                 flat = flat[rng.choice(len(flat), per_volume, replace=False)]
             samples.append(flat)
         pixels = np.concatenate(samples)
+        if not len(pixels):
+            raise CutsInputError("the images have no finite pixel (every value is NaN or infinite)")
         low = np.percentile(pixels, percentiles[0], axis=0)
         high = np.percentile(pixels, percentiles[1], axis=0)
         span = high - low
@@ -154,7 +280,10 @@ class Normalization:
         return cls(low.astype(np.float32), high.astype(np.float32))
 
     def __call__(self, volume: np.ndarray) -> np.ndarray:
+        """Normalised intensities, clipped to [-0.5, 1.5]; missing (non-finite) pixels give 0."""
         out = (volume - self.low) / (self.high - self.low)
+        if np.issubdtype(out.dtype, np.floating):
+            np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return np.clip(out, -0.5, 1.5, out=out).astype(np.float32, copy=False)
 
     def to_dict(self) -> dict:
@@ -165,23 +294,133 @@ class Normalization:
         return cls(np.asarray(data["low"], np.float32), np.asarray(data["high"], np.float32))
 
 
+def write_error(path: str | os.PathLike, exc: OSError) -> CutsWriteError:
+    """The one-line error for a failed write of the output `path`."""
+    if isinstance(exc, CutsWriteError):
+        return exc
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    if exc.errno is None and "written" in reason:  # numpy's short write: "N requested and M written"
+        reason = f"the disk is full or the file too large ({reason})"
+    return CutsWriteError(exc.errno, reason, str(path))
+
+
+def _missing_dirs(folder: Path) -> list[Path]:
+    """`folder` and its ancestors that do not exist yet, innermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+#: Temporary files being written now (see :func:`remove_partial_writes`).
+_ACTIVE_TEMPS: set[Path] = set()
+
+
+def remove_partial_writes() -> None:
+    """Delete the temporary files of writes in progress (before a process ends abruptly)."""
+    for tmp in list(_ACTIVE_TEMPS):
+        _remove(tmp)
+
+
+def _new_temp(path: Path) -> Path:
+    """An empty file beside `path`, created with the mode the umask gives (0644 for 022)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` only on success.
 
-    A failure (or an interrupt) removes the temporary file, so no half-written file is
-    ever left where a reader would find it.
+    A failure (or an interrupt) removes the temporary file and the folders made for it,
+    so nothing half-written is ever left behind. A failed write (full disk, read-only,
+    permissions) raises :class:`CutsWriteError` naming `path`. Files get the mode the
+    umask allows, as ``open()`` would.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    made = _missing_dirs(path.parent)
+    tmp = None
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _new_temp(path)
+            _ACTIVE_TEMPS.add(tmp)
+            yield tmp
+            os.replace(tmp, path)
+            _ACTIVE_TEMPS.discard(tmp)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+    except BaseException:
+        if tmp is not None:
+            _ACTIVE_TEMPS.discard(tmp)
+            _remove(tmp)
+        for folder in made:
+            try:
+                folder.rmdir()  # only if empty
+            except OSError:
+                break
+        raise
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def check_output(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Refuse, before any work, an output path that cannot be written.
+
+    `folder`: the output is a folder (it may exist); else a file, which must not be an
+    existing folder. The nearest existing ancestor must be a writable folder.
+    """
+    if not str(path).strip():
+        raise CutsInputError("the output path is empty")
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise CutsInputError(f"the output folder {path} is a file")
+    if not folder and path.is_dir():
+        raise CutsInputError(f"the output {path} is a folder; give a file name")
+    parent = path if folder else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CutsInputError(f"cannot write {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CutsInputError(f"cannot write {path}: permission denied for {parent}")
+    return path
+
+
+def label_image(data, what: str = "labels", *, ndims: tuple[int, ...] | None = (2, 3)) -> np.ndarray:
+    """Check a label image and return it as integers: the one validator of every face.
+
+    Accepts booleans and integers, and floats that hold finite whole numbers; refuses
+    other dtypes, negative labels and (with `ndims`) other numbers of dimensions.
+    `what` names the data in messages (e.g. "the mask", "scribbles").
+    """
+    data = np.asarray(data)
+    if ndims is not None and data.ndim not in ndims:
+        kinds = {2: "2D (Y, X)", 3: "a stack (Z, Y, X)", 4: "levels of a stack (L, Z, Y, X)"}
+        allowed = " or ".join(kinds.get(n, f"{n}D") for n in ndims)
+        raise CutsInputError(f"{what} must be {allowed}; got shape {data.shape}")
+    if data.dtype == bool:
+        return data.astype(np.uint8)
+    if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
+        raise CutsInputError(f"{what} must hold whole numbers (a label image), not {data.dtype}")
+    if not np.issubdtype(data.dtype, np.integer):
+        if not np.all(np.isfinite(data)) or np.any(data != np.round(data)):
+            raise CutsInputError(f"{what} must hold whole numbers (a label image)")
+        data = data.astype(np.int64)
+    if data.size and np.issubdtype(data.dtype, np.signedinteger) and data.min() < 0:
+        raise CutsInputError(f"{what} must not be negative")
+    return data
 
 
 def smallest_label_dtype(max_label: int) -> np.dtype:
@@ -205,9 +444,7 @@ def save_labels_tiff(
         so that Fiji and napari open it with the right axes.
     """
     path = Path(path)
-    labels = np.asarray(labels)
-    if labels.size and labels.min() < 0:
-        raise CutsInputError("labels must not be negative")
+    labels = label_image(labels, ndims=None)
     dtype = smallest_label_dtype(int(labels.max()) if labels.size else 0)
     data = labels.astype(dtype, copy=False)
     kwargs: dict = {}

@@ -200,18 +200,10 @@ def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
 
 
 def available_memory() -> int:
-    """Bytes of memory available to this process now (MemAvailable, else total)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
-        return info.get("MemAvailable", info.get("MemTotal"))
-    except (OSError, ValueError, IndexError):
-        try:
-            import os
+    """Bytes of memory available to this process now (psutil's ``available``)."""
+    from .io import available_memory as _available
 
-            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
-            return 1 << 62
+    return _available()
 
 
 def check_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
