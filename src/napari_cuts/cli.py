@@ -3,53 +3,93 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from .io import CutsInputError, output_stem, read_image
+# Only the standard library at import time: numpy, torch and napari-cuts' engine load
+# inside main(), where Ctrl+C (even during start-up) gives one line and exit code 130.
 
 
 class ProgressBar:
-    """A one-line text progress bar on stderr (only drawn on a terminal unless forced)."""
+    """One tqdm progress bar on stderr, reused across stages (drawn on a terminal unless forced)."""
 
-    def __init__(self, stream=None, enabled: bool | None = None, width: int = 30):
+    def __init__(self, stream=None, enabled: bool | None = None):
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.width = width
-        self._last = 0.0
+        self._bar = None
 
     def update(self, label: str, done: int, total: int, extra: str = "") -> None:
-        now = time.monotonic()
-        if not self.enabled or (done < total and now - self._last < 0.1):
+        if not self.enabled:
             return
-        self._last = now
-        frac = done / total if total else 1.0
-        bar = "#" * int(frac * self.width)
-        self.stream.write(f"\r{label:<24} [{bar:<{self.width}}] {done}/{total} {extra:<30}")
-        self.stream.flush()
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc=label, file=self.stream, dynamic_ncols=True,
+                             mininterval=0.1, leave=False)
+        bar = self._bar
+        if bar.total != total or done < bar.n:
+            bar.reset(total=total)
+        bar.set_description_str(label, refresh=False)
+        bar.set_postfix_str(extra, refresh=False)
+        bar.update(done - bar.n)
 
     def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
-def _load_inputs(paths: Sequence[str]) -> list[tuple[str, np.ndarray]]:
+def _load_inputs(paths: Sequence[str]) -> list:
+    from .io import output_stem, read_image
+
     return [(output_stem(p), read_image(p)) for p in paths]
 
 
-def cmd_fit(args: argparse.Namespace, bar: ProgressBar):
-    from .encoder import save_encoder
-    from .pipeline import fit
+def _training_config(args: argparse.Namespace):
     from .training import TrainingConfig
 
+    return TrainingConfig(epochs=args.epochs, seed=args.seed, patch_size=args.patch_size,
+                          steps_per_epoch=args.steps_per_epoch)
+
+
+def _segment_config(args: argparse.Namespace):
+    from .pipeline import SegmentConfig
+
+    return SegmentConfig(max_regions=args.max_regions, smoothing=args.smoothing,
+                         whiten=args.whiten, intensity_weight=args.intensity_weight,
+                         spatial_weight=args.spatial_weight)
+
+
+def _check_parallel(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a worker count out of range or a malformed scheduler address."""
+    from .io import CutsInputError
+
+    most = 4 * (os.cpu_count() or 1)
+    workers = getattr(args, "workers", 1)
+    if not 1 <= workers <= most:
+        raise CutsInputError(f"--workers must be between 1 and {most} (4 per core), not {workers}")
+    address = getattr(args, "scheduler", None)
+    if address is None:
+        return
+    from .batch import check_scheduler_address
+
+    check_scheduler_address(address)
+
+
+def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False):
+    from .encoder import save_encoder
+    from .io import check_output
+    from .pipeline import fit
+    from .preflight import check_training
+
+    config = _training_config(args)
+    if not checked:  # before any work: the output, and memory from the files' headers
+        check_output(args.output)
+        check_training(args.images, is_stack=args.stack)
     inputs = _load_inputs(args.images)
-    config = TrainingConfig(epochs=args.epochs, seed=args.seed, patch_size=args.patch_size,
-                            steps_per_epoch=args.steps_per_epoch)
     t0 = time.perf_counter()
 
     def show(p):
@@ -57,6 +97,7 @@ def cmd_fit(args: argparse.Namespace, bar: ProgressBar):
 
     encoder = fit([im for _, im in inputs], config, names=[n for n, _ in inputs],
                   progress=show, is_stack=args.stack)
+    del inputs
     bar.close()
     path = save_encoder(encoder, args.output)
     print(f"encoder: {path} ({encoder.describe()}; {time.perf_counter() - t0:.1f} s)")
@@ -66,16 +107,15 @@ def cmd_fit(args: argparse.Namespace, bar: ProgressBar):
 def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> None:
     from .batch import check_inputs, segment_file, segment_files_distributed
     from .encoder import load_encoder
-    from .pipeline import SegmentConfig
+    from .io import check_output, output_stem
 
+    check_output(args.output, folder=True)
+    _check_parallel(args)
     if encoder is None:
         encoder = load_encoder(args.encoder)
-    config = SegmentConfig(max_regions=args.max_regions, smoothing=args.smoothing,
-                           whiten=args.whiten, intensity_weight=args.intensity_weight,
-                           spatial_weight=args.spatial_weight)
+    config = _segment_config(args)
     check_inputs(args.images, encoder, config, is_stack=args.stack)  # before any work
     outdir = Path(args.output)
-    outdir.mkdir(parents=True, exist_ok=True)
 
     def report(path, result):
         tif, meta, seconds = result
@@ -96,13 +136,21 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> Non
 
 
 def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
-    outdir = Path(args.output)
-    outdir.mkdir(parents=True, exist_ok=True)
-    args.output = str(outdir / "encoder.pt")
-    encoder = cmd_fit(args, bar)
-    args.encoder, args.output = args.output, str(outdir)
+    from .io import check_output
+    from .preflight import check_segmentation, check_training
+
+    outdir = check_output(args.output, folder=True)
     args.workers, args.scheduler = getattr(args, "workers", 1), getattr(args, "scheduler", None)
     args.processes = getattr(args, "processes", False)
+    _check_parallel(args)
+    # Before any work, from the files' headers: training and segmentation must both fit.
+    _training_config(args)
+    check_training(args.images, is_stack=args.stack)
+    check_segmentation(args.images, _segment_config(args), is_stack=args.stack)
+    args.output = str(outdir / "encoder.pt")
+    check_output(args.output)
+    encoder = cmd_fit(args, bar, checked=True)
+    args.encoder, args.output = args.output, str(outdir)
     cmd_segment(args, bar, encoder=encoder)
 
 
@@ -198,32 +246,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"fit": cmd_fit, "segment": cmd_segment, "run": cmd_run, "demo": cmd_demo}
 
-from .annotate_cli import ANNOTATE_COMMANDS  # noqa: E402  (refine, components, measure)
 
-COMMANDS.update(ANNOTATE_COMMANDS)
+def _say(message: str) -> None:
+    print(f"napari-cuts: {' '.join(str(message).split())}", file=sys.stderr)  # always one line
+
+
+_WARNED: set[str] = set()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """napari-cuts' own warnings as one line, each once; others as Python shows them."""
+    from .io import CutsWarning
+
+    if issubclass(category, CutsWarning):
+        if str(message) not in _WARNED:  # e.g. `run` reads an input for training and segmenting
+            _WARNED.add(str(message))
+            _say(f"warning: {message}")
+    else:
+        import warnings
+
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 user mistake, 2 bad arguments)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    bar = ProgressBar(enabled=None if args.progress else False)
+    """Entry point; returns the exit code (0 ok, 1 user mistake, 2 bad arguments, 130 Ctrl+C)."""
+    bar = None
     try:
-        COMMANDS[args.command](args, bar)
-    except CutsInputError as exc:
-        bar.close() if bar.enabled else None
-        message = " ".join(str(exc).split())  # always one line
-        print(f"napari-cuts: error: {message}", file=sys.stderr)
-        return 1
+        import warnings
+
+        from .annotate_cli import ANNOTATE_COMMANDS
+        from .io import CutsInputError, CutsWarning
+
+        COMMANDS.update(ANNOTATE_COMMANDS)  # refine, components, measure
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        bar = ProgressBar(enabled=None if args.progress else False)
+        _WARNED.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", CutsWarning)  # _show_warning says each once
+            warnings.showwarning = _show_warning
+            try:
+                COMMANDS[args.command](args, bar)
+            except CutsInputError as exc:
+                bar.close()
+                _say(f"error: {exc}")
+                return 1
+            except OSError as exc:
+                bar.close()
+                where = f": {exc.filename}" if exc.filename else ""
+                _say(f"error: {exc.strerror or exc}{where}")
+                return 1
+            except MemoryError:
+                bar.close()
+                _say("error: out of memory; try a smaller image or fewer at once")
+                return 1
     except KeyboardInterrupt:
-        print("napari-cuts: interrupted", file=sys.stderr)
+        if bar is not None:
+            bar.close()
+        _say("interrupted")
         return 130
-    except OSError as exc:
-        print(f"napari-cuts: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 1
-    except MemoryError:
-        print("napari-cuts: error: out of memory; try a smaller image or fewer at once", file=sys.stderr)
-        return 1
     return 0
 
 

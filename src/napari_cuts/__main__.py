@@ -1,0 +1,60 @@
+"""``napari-cuts`` and ``python -m napari_cuts``: one line and exit code 130 on Ctrl+C, always.
+
+Until :func:`napari_cuts.cli.main` runs, a Ctrl+C (while Python loads the libraries) ends
+the process with one line; nothing has been written yet. Once it runs, Ctrl+C raises
+KeyboardInterrupt as usual, so writes in progress clean up after themselves. If threads
+the interpreter would wait for are still running after that (dask worker threads in the
+middle of a step, with ``--workers``), the process ends at once instead: their temporary
+files are removed first, and they never write an output after the signal. After the one
+line, whatever libraries print while they shut down is not shown.
+"""
+
+import os
+import sys
+
+import _signal  # the C module: no imports, so the handler is in place at once
+
+
+def _interrupted_at_start(signum, frame):  # noqa: ARG001
+    os.write(2, b"napari-cuts: interrupted\n")
+    os._exit(130)
+
+
+_signal.signal(_signal.SIGINT, _interrupted_at_start)
+
+
+def _threads_still_running(timeout: float) -> bool:
+    """Whether threads the interpreter would wait for at exit are still running."""
+    import concurrent.futures.thread as pools  # executor threads are joined at exit too
+    import threading
+    import time
+
+    deadline = time.monotonic() + timeout
+    waited = [t for t in threading.enumerate() if t is not threading.main_thread()
+              and (not t.daemon or t in pools._threads_queues)]
+    for thread in waited:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return any(t.is_alive() for t in waited)
+
+
+def entry() -> None:
+    """The console script."""
+    from .cli import main
+
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    code = main()
+    if code == 130:
+        # The one line is out; what libraries say while they are torn down is not shown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+        if _threads_still_running(timeout=0.3):
+            from .io import remove_partial_writes
+
+            remove_partial_writes()
+            os._exit(130)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    entry()
