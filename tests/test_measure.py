@@ -81,10 +81,14 @@ def test_single_pixel_region_and_refusals():
     assert np.isnan(t["glcm_contrast"][0]) and t["area"] == [1, 9]
     with pytest.raises(CutsInputError, match="do not fit"):
         measure_regions(labels, np.ones((9, 10)))
-    with pytest.raises(CutsInputError, match="integer"):
-        measure_regions(labels.astype(float), np.ones((10, 10)))
+    # the one label validator of every face: whole-number floats are labels, others not
+    assert measure_regions(labels.astype(float), np.ones((10, 10)))["area"] == [1, 9]
+    with pytest.raises(CutsInputError, match="whole numbers"):
+        measure_regions(labels + 0.5, np.ones((10, 10)))
     with pytest.raises(CutsInputError, match="negative"):
         measure_regions(-labels, np.ones((10, 10)))
+    with pytest.raises(CutsInputError, match="no regions"):  # as the CLI refuses it
+        measure_regions(np.zeros((10, 10), np.uint8), np.ones((10, 10)))
 
 
 def test_write_csv_round_trip_atomic_and_layer_features(tmp_path):

@@ -20,7 +20,7 @@ from typing import Literal, NamedTuple, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .io import CutsInputError
+from .io import CutsInputError, label_image
 
 __all__ = [
     "Edit",
@@ -62,18 +62,7 @@ class Edit(NamedTuple):
 
 
 def _as_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim not in (2, 3):
-        raise CutsInputError(f"{name} must be 2D (Y, X) or a stack (Z, Y, X); got shape {labels.shape}")
-    if labels.dtype == bool:
-        return labels.astype(np.uint8)
-    if not np.issubdtype(labels.dtype, np.number) or np.iscomplexobj(labels):
-        raise CutsInputError(f"{name} must hold numbers, not {labels.dtype}")
-    if np.issubdtype(labels.dtype, np.floating):
-        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-            raise CutsInputError(f"{name} must hold whole numbers")
-        labels = labels.astype(np.int64)
-    return labels
+    return label_image(labels, name)
 
 
 def _points_to_indices(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

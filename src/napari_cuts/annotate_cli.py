@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import CutsInputError, output_stem, read_image, save_labels_tiff
+from .io import CutsInputError, label_image, output_stem, read_image, save_labels_tiff
 
 __all__ = ["ANNOTATE_COMMANDS", "add_commands", "cmd_components", "cmd_measure", "cmd_refine"]
 
@@ -22,15 +22,10 @@ def _read_labels(path: str, what: str) -> np.ndarray:
     data = read_image(path)
     if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg") and data.ndim == 3 and data.shape[-1] in (3, 4):
         data = data[..., :3].max(-1)  # a colour picture of a mask: any colour is foreground
-    if data.dtype == bool:
-        data = data.astype(np.uint8)
-    if not np.issubdtype(data.dtype, np.integer):
-        if np.any(data != np.round(data)) or not np.all(np.isfinite(data)):
-            raise CutsInputError(f"{path}: {what} must hold whole numbers (a label image)")
-        data = data.astype(np.int64)
-    if data.size and data.min() < 0:
-        raise CutsInputError(f"{path}: {what} must not be negative")
-    return data
+    try:
+        return label_image(data, what, ndims=None)  # the shape is checked where it is used
+    except CutsInputError as exc:
+        raise CutsInputError(f"{path}: {exc}") from None
 
 
 def _image_spatial_shapes(image: np.ndarray, is_stack: bool | None) -> list[tuple[int, ...]]:
@@ -150,9 +145,10 @@ def cmd_measure(args: argparse.Namespace, bar) -> None:
     labels = _read_labels(args.labels, "labels")
     labels = _pick_level(labels, image, args.level, args.labels, args.stack)
     t0 = time.perf_counter()
-    table = measure_regions(labels, image, glcm_levels=args.glcm_levels)
-    if not table["label"]:
-        raise CutsInputError(f"{args.labels} has no regions (all pixels are 0)")
+    try:
+        table = measure_regions(labels, image, glcm_levels=args.glcm_levels)
+    except CutsInputError as exc:
+        raise CutsInputError(f"{args.labels}: {exc}") from None
     path = write_csv(table, args.output)
     print(f"{len(table['label'])} regions measured: {path} ({time.perf_counter() - t0:.1f} s)")
 

@@ -17,7 +17,7 @@ from typing import Literal, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .io import CutsInputError, smallest_label_dtype
+from .io import CutsInputError, label_image, smallest_label_dtype
 
 __all__ = ["ORDERS", "component_table", "ordered_components", "parse_names", "table_rows"]
 
@@ -58,11 +58,7 @@ def parse_names(names: str | Sequence[str] | None) -> list[str]:
 
 
 def _foreground(mask: np.ndarray, class_id: int | None) -> np.ndarray:
-    mask = np.asarray(mask)
-    if mask.ndim not in (2, 3):
-        raise CutsInputError(f"the mask must be 2D (Y, X) or a stack (Z, Y, X); got shape {mask.shape}")
-    if not (np.issubdtype(mask.dtype, np.number) or mask.dtype == bool):
-        raise CutsInputError(f"the mask must hold numbers, not {mask.dtype}")
+    mask = label_image(mask, "the mask")
     if class_id is None:
         return mask != 0
     fg = mask == class_id

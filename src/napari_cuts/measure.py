@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .io import CutsInputError, atomic_write
+from .io import CutsInputError, atomic_write, label_image
 
 __all__ = ["LUMINANCE_WEIGHTS", "layer_features", "luminance", "measure_regions", "write_csv"]
 
@@ -58,24 +58,19 @@ def _glcm_texture(q: np.ndarray, levels: int, distances, angles) -> tuple[float,
     """GLCM contrast and homogeneity of the nonzero pixels of a quantised 2D crop.
 
     `q` holds grey levels 1..levels inside the region and 0 outside; pairs that touch
-    an outside pixel are dropped (row and column 0 of the co-occurrence matrix).
+    an outside pixel are dropped (row and column 0 of the co-occurrence matrix), and
+    offsets without any pair are left out of the mean.
     """
-    from skimage.feature import graycomatrix
+    from skimage.feature import graycomatrix, graycoprops
 
-    if q.shape[0] < 1 or q.shape[1] < 1:
-        return math.nan, math.nan
     glcm = graycomatrix(q, distances=list(distances), angles=list(angles), levels=levels + 1,
-                        symmetric=True, normed=False)[1:, 1:].astype(np.float64)
-    i, j = np.ogrid[:levels, :levels]
-    diff2 = ((i - j) ** 2).astype(np.float64)
-    totals = glcm.sum(axis=(0, 1))  # (n_distances, n_angles)
-    valid = totals > 0
+                        symmetric=True, normed=False)[1:, 1:]
+    valid = glcm.sum(axis=(0, 1)) > 0  # (n_distances, n_angles)
     if not valid.any():
         return math.nan, math.nan
-    p = glcm[:, :, valid] / totals[valid]
-    contrast = (p * diff2[:, :, None]).sum(axis=(0, 1)).mean()
-    homogeneity = (p / (1.0 + diff2[:, :, None])).sum(axis=(0, 1)).mean()
-    return float(contrast), float(homogeneity)
+    pairs = glcm[:, :, valid][:, :, :, None]  # graycoprops normalises each offset itself
+    return (float(graycoprops(pairs, "contrast").mean()),
+            float(graycoprops(pairs, "homogeneity").mean()))
 
 
 def _shape_2d(region: np.ndarray) -> tuple[float, float]:
@@ -102,6 +97,7 @@ def measure_regions(
     ----------
     labels : ndarray, (Y, X) or (Z, Y, X), integer
         0 = background; every other value is one region (pieces count together).
+        Labels without any region are refused.
     image : ndarray
         The labels' shape, with or without a channel axis last (or first), any dtype.
     glcm_levels : int
@@ -118,75 +114,52 @@ def measure_regions(
         ``eccentricity`` (scikit-image's ``regionprops``); ``mean_intensity`` and
         ``std_intensity`` (of the luminance, see :func:`luminance`; population std);
         ``glcm_contrast`` and ``glcm_homogeneity`` (of the luminance, on the region's
-        bounding box with pixels outside the region excluded). Images with more than one
-        channel also get ``mean_intensity_<c>`` and ``std_intensity_<c>`` per channel.
-        For stacks, perimeter, eccentricity and texture are those of the region's
-        largest slice, given in the extra column ``largest_slice``; area, means and
-        stds are over all its voxels. Undefined values (e.g. the texture of a
-        one-pixel region) are NaN.
+        bounding box with pixels outside the region excluded; ``graycoprops``). Images
+        with more than one channel also get ``mean_intensity_<c>`` and
+        ``std_intensity_<c>`` per channel. For stacks, perimeter, eccentricity and
+        texture are those of the region's largest slice, given in the extra column
+        ``largest_slice``; area, means and stds are over all its voxels. Undefined
+        values (e.g. the texture of a one-pixel region) are NaN.
     """
-    labels = np.asarray(labels)
+    from skimage.measure import regionprops_table
+
+    labels = label_image(labels, "labels")
     image = np.asarray(image)
-    if labels.ndim not in (2, 3):
-        raise CutsInputError(f"labels must be 2D (Y, X) or a stack (Z, Y, X); got shape {labels.shape}")
-    if labels.dtype == bool:
-        labels = labels.astype(np.uint8)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise CutsInputError(f"labels must be an integer image, not {labels.dtype}")
     if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool) or np.iscomplexobj(image):
         raise CutsInputError(f"the image must hold real numbers, not {image.dtype}")
     if glcm_levels < 2 or glcm_levels > 255:
         raise CutsInputError("GLCM levels must be between 2 and 255")
-    if labels.size and labels.min() < 0:
-        raise CutsInputError("labels must not be negative")
+    if not labels.any():
+        raise CutsInputError("the labels have no regions (every pixel is 0)")
     channels = _pair(labels, image).astype(np.float64)
-    n_channels = channels.shape[-1]
     lum = luminance(channels)
     stack = labels.ndim == 3
+    per_channel = channels if channels.shape[-1] > 1 else None
+    columns = regionprops_table(labels, intensity_image=lum,
+                                properties=("label", "area", "intensity_mean", "intensity_std"))
+    if per_channel is not None:
+        columns.update({f"{k}_channels": v for k, v in regionprops_table(
+            labels, intensity_image=per_channel,
+            properties=("intensity_mean", "intensity_std")).items()})
 
-    ids, compact = np.unique(labels, return_inverse=True)
-    compact = compact.reshape(labels.shape)
-    if ids[0] == 0:
-        ids = ids[1:]
-    else:
-        compact = compact + 1
-    n = len(ids)
-    index = np.arange(1, n + 1)
-
-    def stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        flat = compact.ravel()
-        v = values.ravel()
-        count = np.bincount(flat, minlength=n + 1)[1:].astype(np.float64)
-        s = np.bincount(flat, v, minlength=n + 1)[1:]
-        mean = s / np.maximum(count, 1)
-        dev = v - np.concatenate([[0.0], mean])[flat]
-        var = np.bincount(flat, dev * dev, minlength=n + 1)[1:] / np.maximum(count, 1)
-        return mean, np.sqrt(var)
-
-    area = np.bincount(compact.ravel(), minlength=n + 1)[1:]
-    lum_mean, lum_std = stats(lum)
-    per_channel = [stats(channels[..., c]) for c in range(n_channels)] if n_channels > 1 else []
-
-    inside = lum[compact > 0]
-    lo, hi = (float(inside.min()), float(inside.max())) if inside.size else (0.0, 1.0)
+    inside = lum[labels > 0]
+    lo, hi = float(inside.min()), float(inside.max())
     scale = glcm_levels / (hi - lo) if hi > lo else 0.0
     quant = np.clip(np.floor((lum - lo) * scale), 0, glcm_levels - 1).astype(np.uint8) + 1
 
     perimeter, eccentricity, contrast, homogeneity, largest = [], [], [], [], []
-    boxes = ndimage.find_objects(compact)
-    for k in index:
+    boxes = ndimage.find_objects(labels)
+    for k in columns["label"]:
         box = boxes[k - 1]
         if stack:
-            sub = compact[box] == k
+            sub = labels[box] == k
             z = int(np.argmax(sub.reshape(len(sub), -1).sum(1))) + box[0].start
-            plane = compact[z] == k
+            plane = labels[z] == k
             ys, xs = ndimage.find_objects(plane.astype(np.uint8))[0]
-            region = plane[ys, xs]
-            qcrop = quant[z][ys, xs]
+            region, qcrop = plane[ys, xs], quant[z][ys, xs]
             largest.append(z)
         else:
-            region = compact[box] == k
-            qcrop = quant[box]
+            region, qcrop = labels[box] == k, quant[box]
         per, ecc = _shape_2d(region)
         con, hom = _glcm_texture(np.where(region, qcrop, 0).astype(np.uint8), glcm_levels, distances, angles)
         perimeter.append(per)
@@ -195,19 +168,19 @@ def measure_regions(
         homogeneity.append(hom)
 
     table: dict[str, list] = {
-        "label": [int(i) for i in ids],
-        "area": [int(a) for a in area],
+        "label": [int(i) for i in columns["label"]],
+        "area": [int(a) for a in columns["area"]],
         "perimeter": perimeter,
         "eccentricity": eccentricity,
-        "mean_intensity": [float(v) for v in lum_mean],
-        "std_intensity": [float(v) for v in lum_std],
+        "mean_intensity": [float(v) for v in columns["intensity_mean"]],
+        "std_intensity": [float(v) for v in columns["intensity_std"]],
         "glcm_contrast": contrast,
         "glcm_homogeneity": homogeneity,
     }
-    for c, (mean, std) in enumerate(per_channel):
-        table[f"mean_intensity_{c}"] = [float(v) for v in mean]
-    for c, (mean, std) in enumerate(per_channel):
-        table[f"std_intensity_{c}"] = [float(v) for v in std]
+    if per_channel is not None:
+        for stat in ("mean", "std"):
+            for c in range(per_channel.shape[-1]):
+                table[f"{stat}_intensity_{c}"] = [float(v) for v in columns[f"intensity_{stat}-{c}_channels"]]
     if stack:
         table["largest_slice"] = largest
     return table

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
-from ..io import CutsInputError
+from ..io import CutsInputError, volume_shape
 from ..pipeline import Segmentation
 from ._workers import ImageInput, region_table
 
@@ -32,9 +32,13 @@ def check_image_layer(layer: Layer | None, active: Layer | None = None) -> Image
         )
     if layer.ndim > 3:
         raise CutsInputError(
-            f"'{layer.name}' has {layer.ndim} dimensions; napari-cuts works on 2D images "
-            "and 3D stacks (use 'current slice' to segment the slice you see)"
+            f"'{layer.name}' has {layer.ndim} dimensions; napari-cuts works on 2D images, "
+            "RGB images and 3D stacks: split it into 3D layers first (layer menu: Split Stack)"
         )
+    try:  # the engine's own check, as the command line makes it
+        volume_shape(tuple(layer.data.shape), channel_axis=bool(layer.rgb), is_stack=layer.ndim == 3)
+    except CutsInputError as exc:
+        raise CutsInputError(f"'{layer.name}': {exc}") from None
     return layer
 
 

@@ -17,7 +17,7 @@ from napari.qt.threading import GeneratorWorker, create_worker
 from qtpy.QtCore import QThreadPool
 
 from ..encoder import Encoder
-from ..io import CutsInputError, to_volume
+from ..io import CutsInputError, CutsWarning, to_volume
 from ..pipeline import Progress, SegmentConfig, Segmentation, segment_iter
 from ..training import EncoderTrainer, TrainingConfig, TrainingProgress
 
@@ -115,7 +115,24 @@ def start_worker(worker: GeneratorWorker) -> None:
     """
     pool = QThreadPool.globalInstance()
     pool.setMaxThreadCount(max(pool.maxThreadCount(), pool.activeThreadCount() + 2))
+    worker.warned.connect(relay_warning)
     worker.start()
+
+
+def relay_warning(args: tuple) -> None:
+    """Show a warning raised in a worker (``warned`` signal): napari-cuts' own as one plain
+    line, others as napari's notifications show warnings.
+
+    (napari's workers mean to relay warnings themselves, but with superqt's worker
+    classes first in their bases that relay is never connected.)
+    """
+    from napari.utils.notifications import notification_manager, show_warning
+
+    message, category = args[0], args[1]
+    if issubclass(category, CutsWarning):
+        show_warning(" ".join(str(message).split()))
+    else:
+        notification_manager.receive_warning(*args)
 
 
 #: Set once the libraries that load lazily on first use are in memory (see warm_up).

@@ -163,7 +163,7 @@ class EncoderWidget(QWidget):
             return
         try:
             encoder = load_encoder(path)
-        except CutsInputError as exc:
+        except (CutsInputError, OSError) as exc:  # one line, never a traceback of the weights
             show_warning(f"Could not load the encoder: {exc}")
             return
         self.state.encoder = encoder
