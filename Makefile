@@ -9,11 +9,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install benchmarks screenshots clean
 
+# pip shows its progress: a first install takes 2-3 minutes (about 1.7 GB in the venv).
+PIP := $(BIN)/python -m pip install --progress-bar on --disable-pip-version-check
+
 $(STAMP): pyproject.toml
+	@echo "== creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[testing]"
+	@echo "== 1/3 upgrading pip"
+	$(PIP) --upgrade pip
+	@echo "== 2/3 installing $(TORCH) first (the CPU build)"
+	$(PIP) $(TORCH)
+	@echo "== 3/3 installing napari-cuts with napari, a Qt binding and the test tools"
+	$(PIP) -e ".[testing]"
+	@echo "== installed into $(VENV)"
 	touch $(STAMP)
 
 install: $(STAMP)
