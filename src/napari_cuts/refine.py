@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from .condensation import PCA
+from .config import RefineConfig
 from .embedding import embed_region, iter_embedding_tiles, n_tiles, tile_grid
 from .encoder import Encoder
 from .io import CutsInputError, smallest_label_dtype, to_volume
@@ -47,73 +48,6 @@ __all__ = [
     "refine_iter",
     "snap_to_levels",
 ]
-
-
-@dataclass
-class RefineConfig:
-    """Features and classifier of scribble refinement.
-
-    Attributes
-    ----------
-    pca_dims : int or None
-        Reduce the 128-d CUTS vectors to this many principal components (None: keep all).
-    intensity : bool
-        Add the image's normalised channel intensities as features.
-    smoothing : float
-        Gaussian sigma (pixels, per 2D slice) applied to the features; pools texture.
-    level_encoding : {"mean", "onehot"}
-        How hierarchy levels, when given, become features: the mean feature vector of
-        the pixel's region, or a one-hot code of its region id.
-    classifier : {"logistic", "mlp"}
-        Multinomial logistic regression, or an MLP with one hidden layer.
-    hidden : int
-        Hidden units of the MLP.
-    iterations : int
-        Full-batch Adam steps.
-    learning_rate : float
-        Adam step size.
-    weight_decay : float or None
-        L2 penalty on the weights (not the biases), added to the mean class-balanced
-        cross-entropy. Strong by default (1.0 for logistic regression, 0.1 for the MLP):
-        with a few dozen scribbled pixels and tens of features, a weakly regularised
-        classifier fits the strokes and extrapolates wildly elsewhere (e.g. at edges).
-    clip : float or None
-        Standardised features are clipped to +-clip, so that extreme responses (at
-        edges, say) cannot outvote the other features; None: no clipping.
-    sample_pixels : int
-        Pixels sampled to fit the PCA (and to standardise features) on large images.
-    seed : int
-        Seeds the PCA sample and the MLP's initial weights.
-    """
-
-    pca_dims: int | None = 16
-    intensity: bool = True
-    smoothing: float = 1.0
-    level_encoding: Literal["mean", "onehot"] = "mean"
-    classifier: Literal["logistic", "mlp"] = "logistic"
-    hidden: int = 32
-    iterations: int = 300
-    learning_rate: float = 0.05
-    weight_decay: float | None = None
-    clip: float | None = 3.0
-    sample_pixels: int = 200_000
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.pca_dims is not None and self.pca_dims < 1:
-            raise CutsInputError("PCA dimensions must be at least 1 (or None to keep all)")
-        if self.smoothing < 0:
-            raise CutsInputError("smoothing must not be negative")
-        if self.iterations < 1:
-            raise CutsInputError("iterations must be at least 1")
-        if self.classifier not in ("logistic", "mlp"):
-            raise CutsInputError(f"unknown classifier '{self.classifier}' (use 'logistic' or 'mlp')")
-        if self.weight_decay is None:
-            self.weight_decay = 1.0 if self.classifier == "logistic" else 0.1
-        if self.weight_decay < 0:
-            raise CutsInputError("weight decay must not be negative")
-        if self.level_encoding not in ("mean", "onehot"):
-            raise CutsInputError(f"unknown level encoding '{self.level_encoding}' (use 'mean' or 'onehot')")
 
 
 # ----------------------------------------------------------------------------- features

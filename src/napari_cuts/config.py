@@ -1,0 +1,331 @@
+"""Every user-facing parameter, once: defaults, help text and allowed ranges.
+
+Each field of :class:`TrainingConfig`, :class:`SegmentConfig` and :class:`RefineConfig` is
+declared with :func:`param`, which stores its help text, range, choices and whether it
+is an *advanced* setting in the dataclass field's metadata. :func:`parameters` lists them
+for the faces (the CLI flags and the widget forms are built from it), and
+:func:`validate` checks a config against them: finite, in range, one of the choices,
+with a one-line :class:`~napari_cuts.io.CutsInputError` naming the parameter.
+
+To add a parameter, add a field with ``param(...)``; nothing else needs to know about it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .io import CutsInputError
+
+__all__ = ["Parameter", "RefineConfig", "SegmentConfig", "TrainingConfig", "param",
+           "parameters", "validate"]
+
+INT32_MAX = 2**31 - 1
+
+
+def param(default: Any, *, help: str, low: float | None = None, high: float | None = None,
+          low_open: bool = False, high_open: bool = False, choices: tuple | None = None,
+          advanced: bool = False, cli: bool = True, gui: bool = True, none: str | None = None,
+          label: str | None = None) -> Any:
+    """A dataclass field carrying its help text and allowed values.
+
+    `low`/`high` bound numbers (inclusive unless `low_open`/`high_open`); `choices` lists
+    the allowed values of a string field (default: the field's ``Literal`` values);
+    `none` names what ``None`` means (e.g. "all", "auto", "off") and makes the field
+    nullable; `advanced` puts it in the GUI's advanced fold; `cli`/`gui` expose it there;
+    `label` is its name for people (default: the field name with spaces).
+    """
+    meta = dict(help=help, low=low, high=high, low_open=low_open, high_open=high_open,
+                choices=choices, advanced=advanced, cli=cli, gui=gui, none=none, label=label)
+    return dataclasses.field(default=default, metadata={"cuts": meta})
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One config field as the faces see it."""
+
+    name: str
+    default: Any
+    kind: type  # bool, int, float or str
+    help: str
+    label: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple | None = None
+    advanced: bool = False
+    cli: bool = True
+    gui: bool = True
+    none: str | None = None  # nullable; what None means
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, ``--like-this``."""
+        return "--" + self.name.replace("_", "-")
+
+    def range_text(self) -> str:
+        """The allowed values in words, e.g. ``0 to 1`` or ``logistic or mlp``."""
+        if self.choices:
+            return " or ".join(map(str, self.choices))
+        if self.low is not None and self.high is not None:
+            if not (self.low_open or self.high_open):
+                return f"{self.low:g} to {self.high:g}"
+            return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'above' if self.low_open else 'at least'} {self.low:g}"
+        if self.high is not None:
+            return f"{'below' if self.high_open else 'at most'} {self.high:g}"
+        return ""
+
+
+def _kind(hint: Any) -> tuple[type, tuple | None, bool]:
+    """(kind, Literal choices, nullable) of a resolved type hint."""
+    args = typing.get_args(hint)
+    nullable = type(None) in args
+    if nullable:
+        rest = [a for a in args if a is not type(None)]
+        hint = rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]
+    if typing.get_origin(hint) is Literal:
+        return str, typing.get_args(hint), nullable
+    if hint in (bool, int, float, str):
+        return hint, None, nullable
+    raise TypeError(f"config fields must be bool, int, float, str or Literal, not {hint!r}")
+
+
+_CACHE: dict[type, tuple[Parameter, ...]] = {}
+
+
+def parameters(cls_or_config: Any) -> tuple[Parameter, ...]:
+    """The :class:`Parameter` of every field declared with :func:`param`, in order."""
+    cls = cls_or_config if isinstance(cls_or_config, type) else type(cls_or_config)
+    if cls not in _CACHE:
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):
+            meta = dict(f.metadata.get("cuts", {}))
+            if not meta:
+                continue
+            kind, literal, nullable = _kind(hints[f.name])
+            if nullable and meta["none"] is None:
+                raise TypeError(f"{cls.__name__}.{f.name}: a nullable field needs none='...'")
+            meta["choices"] = meta["choices"] or literal
+            meta["label"] = meta["label"] or f.name.replace("_", " ")
+            out.append(Parameter(name=f.name, default=f.default, kind=kind, **meta))
+        _CACHE[cls] = tuple(out)
+    return _CACHE[cls]
+
+
+def _check(p: Parameter, value: Any) -> None:
+    if value is None:
+        if p.none is None:
+            raise CutsInputError(f"{p.label} must be set (allowed: {p.range_text()})")
+        return
+    allowed = f"allowed: {p.range_text()}" if p.range_text() else ""
+    if p.kind is bool:
+        if not isinstance(value, (bool, int)) or value not in (0, 1):
+            raise CutsInputError(f"{p.label} must be true or false, got {value!r}")
+        return
+    if p.choices:
+        if value not in p.choices:
+            raise CutsInputError(f"unknown {p.label} '{value}' ({allowed})")
+        return
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CutsInputError(f"{p.label} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise CutsInputError(f"{p.label} must be a finite number, got {value!r}")
+    if p.kind is int and not number.is_integer():
+        raise CutsInputError(f"{p.label} must be a whole number, got {value!r}")
+    too_low = p.low is not None and (number <= p.low if p.low_open else number < p.low)
+    too_high = p.high is not None and (number >= p.high if p.high_open else number > p.high)
+    if too_low and p.low == 0 and not p.low_open:
+        raise CutsInputError(f"{p.label} must not be negative, got {value:g} ({allowed})")
+    if too_low or too_high:
+        raise CutsInputError(f"{p.label} out of range: {value:g} ({allowed})")
+
+
+def validate(config: Any) -> None:
+    """Check every field of `config` against its metadata (CutsInputError if one is off)."""
+    for p in parameters(config):
+        _check(p, getattr(config, p.name))
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass
+class TrainingConfig:
+    """Training parameters; defaults follow the CUTS paper where it gives them."""
+
+    epochs: int = param(10, low=1, high=10_000,
+                        help="passes over the training data; the epoch with the lowest mean loss is kept")
+    steps_per_epoch: int = param(25, low=1, high=100_000, help="optimiser steps per epoch")
+    batch_size: int = param(16, low=1, high=1024,
+                            help="images (or slices) sampled per step; smaller is faster and noisier")
+    anchors_per_image: int = param(8, low=2, high=1024, advanced=True,
+                                   help="anchor pixels sampled per image and step (contrast needs 2)")
+    patch_size: int = param(5, low=1, high=31,
+                            help="side of the pixel patch a pixel's vector must reconstruct (odd)")
+    contrastive_weight: float = param(0.5, low=0, high=1, label="lambda",
+                                      help="weight of the contrastive term against patch reconstruction "
+                                           "(the CUTS paper: 0.001)")
+    positives: Literal["nearby", "ssim"] = param(
+        "nearby", help="how an anchor's positive is chosen: a pixel up to 'positive shift' away, both "
+                       "randomly brightened, noised and flipped (vectors then encode texture, not "
+                       "brightness); or 'ssim', the CUTS paper's alike patch within the patch size")
+    positive_shift: int = param(8, low=1, high=64, advanced=True,
+                                help="with nearby positives: how far (pixels) a positive may lie from its anchor")
+    jitter: float = param(0.3, low=0, high=2, advanced=True,
+                          help="with nearby positives: random log-gain and offset of each crop (0: none)")
+    noise: float = param(0.05, low=0, high=1, advanced=True,
+                         help="with nearby positives: Gaussian noise added to each crop (0..1 intensities)")
+    temperature: float = param(0.1, low=0, high=10, low_open=True, advanced=True,
+                               help="temperature of the NT-Xent contrastive loss")
+    ssim_threshold: float = param(0.5, low=-1, high=1, advanced=True,
+                                  help="a positive's patch must have an SSIM above this with the anchor's")
+    learning_rate: float = param(1e-3, low=0, high=1, advanced=True,
+                                 help="AdamW peak learning rate (0: the encoder never learns, an ablation)")
+    weight_decay: float = param(1e-4, low=0, high=1, advanced=True, help="AdamW weight decay")
+    warmup_fraction: float = param(0.05, low=0, high=1, advanced=True,
+                                   help="fraction of the steps spent warming the learning rate up")
+    base_channels: int = param(16, low=1, high=64, label="kernels k",
+                               help="filters of the first layer (k, 2k, 4k, 8k); vectors have 8k numbers")
+    seed: int = param(0, low=0, high=INT32_MAX, help="the same seed and settings give the same encoder")
+    #: A step works on small crops, so one thread is about as fast as two, and it does not
+    #: collapse when another process (or the viewer) wants a core: two threads were 26x
+    #: slower then (docs/benchmarks.md).
+    threads: int = param(1, low=0, high=256, advanced=True,
+                         help="torch threads while training (0: torch's default)")
+
+    def __post_init__(self):
+        validate(self)
+        if self.patch_size % 2 == 0:
+            raise CutsInputError("patch size must be an odd number (3, 5, 7, ...)")
+
+
+# ----------------------------------------------------------------------------- segmentation
+
+
+@dataclass
+class SegmentConfig:
+    """Parameters of the pixel points, the superpixels, the two condensations and the levels.
+
+    Each pixel's point is its reduced CUTS vector (unit RMS spread x vector_weight), its
+    normalised intensities (x intensity_weight) and the local mean and spread of its
+    vectors over texture_scale pixels (x texture_weight). Superpixels (SLIC) of about
+    pixels_per_node pixels are the nodes; condensation along their adjacency gives
+    connected regions, condensation of those regions' mean points groups alike regions
+    anywhere into classes, and the default level shows each class as one region, as its
+    pieces or as its separate objects (see :mod:`napari_cuts.levels`).
+    """
+
+    pca_dims: int = param(8, low=1, high=128, advanced=True,
+                          help="principal components of the CUTS vectors that are condensed")
+    whiten: float = param(0.5, low=0, high=1, advanced=True,
+                          help="components scaled by variance**(-w/2): weak ones (hue) count more; "
+                               "0 keeps them, 1 whitens fully")
+    vector_weight: float = param(1.0, low=0, high=1000, advanced=True,
+                                 help="weight of the CUTS vectors (0: intensities only, an ablation)")
+    intensity_weight: float = param(1.5, low=0, high=1000,
+                                    help="weight of the pixel's own intensities beside its vector: "
+                                         "sharper boundaries; lower it for textures")
+    texture_scale: float = param(6.0, low=0, high=64,
+                                 help="window (Gaussian sigma, pixels) of the local mean and spread of "
+                                      "the vectors that describe texture; 0: off")
+    texture_weight: float = param(1.5, low=0, high=1000, advanced=True,
+                                  help="weight of the texture statistics beside vectors and intensities")
+    smoothing: float = param(0.0, low=0, high=50, advanced=True,
+                             help="Gaussian smoothing of the vectors themselves, in pixels")
+    pixels_per_node: int = param(64, low=4, high=100_000, label="superpixel size",
+                                 help="pixels per superpixel, the smallest regions; smaller for tiny objects")
+    compactness: float = param(0.3, low=0, high=100, low_open=True, advanced=True,
+                               help="how round superpixels are (SLIC compactness, in units of the points)")
+    size_penalty: float = param(0.5, low=0, high=4, advanced=True,
+                                help="large regions merge later than fragments (0: by their points only)")
+    knn: int = param(10, low=1, high=200, advanced=True,
+                     help="neighbours per region when alike regions are grouped anywhere")
+    merge_fraction: float = param(0.05, low=0, high=1, low_open=True, advanced=True,
+                                  help="points closer than this fraction of the kernel width merge")
+    epsilon_growth: float = param(1.25, low=1, high=10, low_open=True, advanced=True,
+                                  help="kernel bandwidth factor applied when nothing merges")
+    mass_power: float = param(0.5, low=0, high=2, advanced=True,
+                              help="how much a region's pixel count weighs in diffusion")
+    start_fraction: float = param(0.1, low=0, high=1, low_open=True, advanced=True,
+                                  help="classes are grouped from the connected level with this "
+                                       "fraction of the superpixels left")
+    max_classes: int = param(12, low=2, high=256,
+                             help="the most classes (alike regions anywhere) the default level may show")
+    thing_solidity: float = param(0.8, low=0, high=1, advanced=True,
+                                  help="a class of many pieces this convex (area-weighted solidity) is "
+                                       "shown as separate objects, touching ones split; else as one region")
+    few_pieces: int = param(3, low=0, high=1000, advanced=True,
+                            help="a class of at most this many pieces is shown as its pieces")
+    piece_regions: int = param(64, low=0, high=100_000, advanced=True,
+                               help="pieces are split further along the most persistent connected level "
+                                    "with at most this many regions (0: not split)")
+    fine_levels: int = param(40, low=1, high=64, advanced=True,
+                             help="connected levels offered between the superpixels and one region")
+    max_levels: int = param(64, low=1, high=64, help="levels offered at most")
+    n_salient: int = param(5, low=1, high=64, label="salient levels",
+                           help="how many of the most persistent levels become layers")
+    sample_pixels: int = param(300_000, low=1000, high=100_000_000, advanced=True,
+                               help="images with more pixels are embedded from a sample first")
+    pca_pixels: int = param(50_000, low=100, high=10_000_000, advanced=True,
+                            help="pixels sampled to fit the PCA")
+    sample_tile: int = param(128, low=16, high=4096, advanced=True,
+                             help="side of the tiles the pixel sample is drawn from")
+    tile_size: int = param(512, low=32, high=8192, advanced=True,  # embedding.DEFAULT_TILE
+                           help="side of the tiles the image is embedded in (memory, not result)")
+    seed: int = param(0, low=0, high=INT32_MAX, help="seed of pixel sampling")
+    memory_limit: int | None = param(None, low=10**6, high=2**50, none="auto", advanced=True,
+                                     help="memory allowed, in bytes (auto: what the machine has available)")
+
+    def __post_init__(self):
+        validate(self)
+
+
+# ----------------------------------------------------------------------------- refinement
+
+
+@dataclass
+class RefineConfig:
+    """Features and classifier of scribble refinement.
+
+    ``weight_decay`` is strong by default (1.0 for logistic regression, 0.1 for the MLP):
+    with a few dozen scribbled pixels and tens of features, a weakly regularised
+    classifier fits the strokes and extrapolates wildly elsewhere (e.g. at edges).
+    ``clip``: standardised features are clipped to +-clip, so that extreme responses (at
+    edges, say) cannot outvote the other features.
+    """
+
+    pca_dims: int | None = param(16, low=1, high=512, none="all",
+                                 help="principal components of the CUTS vectors kept (all: keep every one)")
+    intensity: bool = param(True, help="add the image's normalised intensities as features")
+    smoothing: float = param(1.0, low=0, high=50,
+                             help="Gaussian smoothing of the features, in pixels (pools texture)")
+    level_encoding: Literal["mean", "onehot"] = param(
+        "mean", advanced=True,
+        help="how levels, when given, become features: the mean feature vector of the pixel's "
+             "region, or a one-hot code of its region id")
+    classifier: Literal["logistic", "mlp"] = param(
+        "logistic", help="multinomial logistic regression, or an MLP with one hidden layer")
+    hidden: int = param(32, low=1, high=1024, advanced=True, help="hidden units of the MLP")
+    iterations: int = param(300, low=1, high=100_000, advanced=True, help="full-batch Adam steps")
+    learning_rate: float = param(0.05, low=0, high=10, low_open=True, advanced=True, help="Adam step size")
+    weight_decay: float | None = param(None, low=0, high=1000, none="auto", advanced=True,
+                                       help="L2 penalty on the weights (auto: 1 for logistic, 0.1 for mlp)")
+    clip: float | None = param(3.0, low=0, high=1000, low_open=True, none="off", advanced=True,
+                               help="standardised features are clipped to +-clip (off: no clipping)")
+    sample_pixels: int = param(200_000, low=100, high=100_000_000, advanced=True,
+                               help="pixels sampled to fit the PCA and standardise the features")
+    seed: int = param(0, low=0, high=INT32_MAX, help="seeds the PCA sample and the MLP's initial weights")
+
+    def __post_init__(self):
+        validate(self)
+        if self.weight_decay is None:
+            self.weight_decay = 1.0 if self.classifier == "logistic" else 0.1
