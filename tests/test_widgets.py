@@ -63,9 +63,9 @@ def docks(viewer):
 
 
 def set_tiny(widget) -> None:
-    widget.epochs.value = TINY.epochs
-    widget.steps_per_epoch.value = TINY.steps_per_epoch
-    widget.batch_size.value = TINY.batch_size
+    widget.form["epochs"].value = TINY.epochs
+    widget.form["steps_per_epoch"].value = TINY.steps_per_epoch
+    widget.form["batch_size"].value = TINY.batch_size
 
 
 def wait_idle(qtbot, widget) -> None:
@@ -185,8 +185,8 @@ def test_stop_keeps_best_weights(make_napari_viewer, qtbot, notes):
     viewer.add_image(retina_sample(64), name="retina", rgb=True)
     encoder_widget, segment_widget = docks(viewer)
     set_tiny(encoder_widget)
-    encoder_widget.epochs.value = 200
-    encoder_widget.steps_per_epoch.value = 2
+    encoder_widget.form["epochs"].value = 200
+    encoder_widget.form["steps_per_epoch"].value = 2
     encoder_widget.train_button.click()
     qtbot.waitUntil(lambda: len(encoder_widget.loss_plot.epoch_losses) >= 1, timeout=WAIT_MS)
     encoder_widget.stop_button.click()
@@ -296,7 +296,7 @@ def test_second_run_while_running(make_napari_viewer, qtbot, notes, rgb_encoder,
     viewer.add_image(retina_sample(64), name="retina", rgb=True)
     encoder_widget, segment_widget = docks(viewer)
     set_tiny(encoder_widget)
-    encoder_widget.epochs.value = 200
+    encoder_widget.form["epochs"].value = 200
     encoder_widget.train_button.click()
     assert not encoder_widget.train_button.isEnabled()
     encoder_widget.start_training()
@@ -319,7 +319,7 @@ def test_viewer_closed_during_work(make_napari_viewer, qtbot, notes, rgb_encoder
     viewer.add_image(retina_sample(64), name="retina", rgb=True)
     encoder_widget, segment_widget = docks(viewer)
     set_tiny(encoder_widget)
-    encoder_widget.epochs.value = 200
+    encoder_widget.form["epochs"].value = 200
     segment_widget.state.encoder = rgb_encoder
     encoder_widget.train_button.click()
     segment_widget.run_button.click()
@@ -380,7 +380,7 @@ def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
     viewer.add_image(retina_sample(128), name="retina", rgb=True)
     encoder_widget, segment_widget = docks(viewer)
     set_tiny(encoder_widget)
-    encoder_widget.steps_per_epoch.value = 10
+    encoder_widget.form["steps_per_epoch"].value = 10
     segment_widget.state.encoder = rgb_encoder
     # opening the widgets loads torch's lazily imported parts in the background; let it end
     qtbot.waitUntil(_workers.warm_up_done.is_set, timeout=WAIT_MS)

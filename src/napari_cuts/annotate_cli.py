@@ -64,7 +64,9 @@ def _pick_level(labels: np.ndarray, image: np.ndarray, level: int | None, path: 
 def cmd_refine(args: argparse.Namespace, bar) -> None:
     from .encoder import load_encoder
     from .io import to_volume
-    from .refine import RefineConfig, refine
+    from .cli_config import config_from_args
+    from .config import RefineConfig
+    from .refine import refine
 
     encoder = load_encoder(args.encoder)
     image = read_image(args.image)
@@ -95,8 +97,7 @@ def cmd_refine(args: argparse.Namespace, bar) -> None:
         if levels is None:
             raise CutsInputError("--snap needs the levels to snap to: add --levels CUTS.tif")
         snap, levels = levels, None  # the regions are snapped to, not used as features
-    config = RefineConfig(pca_dims=args.pca_dims or None, intensity=args.intensity,
-                          smoothing=args.smoothing, classifier=args.classifier, seed=args.seed)
+    config = config_from_args(RefineConfig, args)
     t0 = time.perf_counter()
     labels = refine(encoder, volume, scribbles, levels=levels, snap=snap, config=config, channel_axis=True,
                     is_stack=True if volume.shape[0] > 1 else None,
@@ -165,7 +166,9 @@ def _level_list(text: str) -> list[int]:
 
 def add_commands(sub) -> None:
     """Add the ``refine``, ``components`` and ``measure`` parsers to `sub`."""
+    from .cli_config import add_config_args
     from .components import ORDERS
+    from .config import RefineConfig
 
     def add_common(p, stack=True):
         if stack:
@@ -189,15 +192,7 @@ def add_commands(sub) -> None:
     p.add_argument("--snap", action="store_true",
                    help="with --levels: strokes pick whole regions, at the level the classifier "
                         "agrees with best; regions without strokes get class 1 (background)")
-    p.add_argument("--classifier", choices=("logistic", "mlp"), default="logistic",
-                   help="logistic regression (default) or a small MLP")
-    p.add_argument("--pca-dims", type=int, default=16,
-                   help="principal components of the CUTS vectors kept (0 = all 128; default 16)")
-    p.add_argument("--smoothing", type=float, default=1.0,
-                   help="Gaussian smoothing of the features, in pixels (default 1.0)")
-    p.add_argument("--no-intensity", dest="intensity", action="store_false",
-                   help="do not add the image's intensities to the features")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_config_args(p, RefineConfig, prefix="refine", title="classifier")
     add_common(p)
 
     p = sub.add_parser("components", help="split a mask into objects numbered and named in order",

@@ -49,18 +49,17 @@ def _load_inputs(paths: Sequence[str]) -> list:
 
 
 def _training_config(args: argparse.Namespace):
-    from .training import TrainingConfig
+    from .cli_config import config_from_args
+    from .config import TrainingConfig
 
-    return TrainingConfig(epochs=args.epochs, seed=args.seed, patch_size=args.patch_size,
-                          steps_per_epoch=args.steps_per_epoch)
+    return config_from_args(TrainingConfig, args)
 
 
 def _segment_config(args: argparse.Namespace):
-    from .pipeline import SegmentConfig
+    from .cli_config import config_from_args
+    from .config import SegmentConfig
 
-    return SegmentConfig(max_regions=args.max_regions, smoothing=args.smoothing,
-                         whiten=args.whiten, intensity_weight=args.intensity_weight,
-                         spatial_weight=args.spatial_weight)
+    return config_from_args(SegmentConfig, args)
 
 
 def _check_parallel(args: argparse.Namespace) -> None:
@@ -179,11 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-cuts {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from .cli_config import add_config_args
+    from .config import SegmentConfig, TrainingConfig
+
     def add_train_args(p):
-        p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
-        p.add_argument("--steps-per-epoch", type=int, default=25, help="steps per epoch (default 25)")
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-        p.add_argument("--patch-size", type=int, default=5, help="patch size, odd (default 5)")
+        add_config_args(p, TrainingConfig, prefix="train", title="training")
 
     def add_common(p):
         p.add_argument("--stack", action="store_true", default=None,
@@ -192,17 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="do not draw a progress bar")
 
     def add_seg_args(p):
-        p.add_argument("--max-regions", type=int, default=64,
-                       help="finest level kept, in regions (default 64)")
-        p.add_argument("--smoothing", type=float, default=0.0,
-                       help="Gaussian pooling of the vectors in pixels, for textures (default 0)")
-        p.add_argument("--whiten", type=float, default=0.5,
-                       help="principal components scaled by variance**(-w/2): 0 keeps them, 1 whitens fully (default 0.5)")
-        p.add_argument("--intensity-weight", type=float, default=1.5,
-                       help="weight of the pixel's own intensities beside its vector (default 1.5; 0: vectors only)")
-        p.add_argument("--spatial-weight", type=float, default=8.0,
-                       help="weight of pixel position: higher gives compact regions, 0 lets alike "
-                            "pixels anywhere share a region (default 8)")
+        add_config_args(p, SegmentConfig, prefix="segment", title="segmentation")
 
     p = sub.add_parser("fit", help="train one encoder on the given images")
     p.add_argument("images", nargs="+", metavar="IMAGE")

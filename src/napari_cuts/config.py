@@ -71,15 +71,25 @@ class Parameter:
         """The allowed values in words, e.g. ``0 to 1`` or ``logistic or mlp``."""
         if self.choices:
             return " or ".join(map(str, self.choices))
+        lo, hi = _number(self.low), _number(self.high)
         if self.low is not None and self.high is not None:
             if not (self.low_open or self.high_open):
-                return f"{self.low:g} to {self.high:g}"
-            return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+                return f"{lo} to {hi}"
+            return f"{'(' if self.low_open else '['}{lo}, {hi}{')' if self.high_open else ']'}"
         if self.low is not None:
-            return f"{'above' if self.low_open else 'at least'} {self.low:g}"
+            return f"{'above' if self.low_open else 'at least'} {lo}"
         if self.high is not None:
-            return f"{'below' if self.high_open else 'at most'} {self.high:g}"
+            return f"{'below' if self.high_open else 'at most'} {hi}"
         return ""
+
+
+def _number(value: float | None) -> str:
+    """A bound for people: whole numbers without exponent, others as %g."""
+    if value is None:
+        return ""
+    if float(value).is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}"
 
 
 def _kind(hint: Any) -> tuple[type, tuple | None, bool]:
@@ -144,9 +154,9 @@ def _check(p: Parameter, value: Any) -> None:
     too_low = p.low is not None and (number <= p.low if p.low_open else number < p.low)
     too_high = p.high is not None and (number >= p.high if p.high_open else number > p.high)
     if too_low and p.low == 0 and not p.low_open:
-        raise CutsInputError(f"{p.label} must not be negative, got {value:g} ({allowed})")
+        raise CutsInputError(f"{p.label} must not be negative, got {_number(number)} ({allowed})")
     if too_low or too_high:
-        raise CutsInputError(f"{p.label} out of range: {value:g} ({allowed})")
+        raise CutsInputError(f"{p.label} out of range: {_number(number)} ({allowed})")
 
 
 def validate(config: Any) -> None:

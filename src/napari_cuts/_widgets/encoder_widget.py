@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from magicgui.widgets import Container, FloatSpinBox, SpinBox
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from ..encoder import Encoder, load_encoder, save_encoder
 from ..io import CutsInputError
-from ..training import TrainingConfig, TrainingProgress
+from ..config import TrainingConfig
+from ..training import TrainingProgress
 from ._common import WidgetLife, column, ask_open_path, ask_save_path, image_layer_combo
+from ._form import ConfigForm
 from ._layers import check_image_layer, whole_layer
 from ._loss_plot import LossPlot
 from ._state import encoder_state
@@ -31,35 +32,10 @@ class EncoderWidget(QWidget):
         self._worker = None
         self._pbar = None
 
-        defaults = TrainingConfig()
         self.image = image_layer_combo(
             napari_viewer, "Image layer to train on: 2D, RGB, or a 3D stack (all slices)"
         )
-        self.epochs = SpinBox(value=defaults.epochs, min=1, max=10_000, label="epochs",
-                              tooltip="Passes over the training data; the best epoch is kept")
-        self.steps_per_epoch = SpinBox(value=defaults.steps_per_epoch, min=1, max=100_000,
-                                       label="steps per epoch",
-                                       tooltip="Optimiser steps (batches of sampled pixels) per epoch")
-        self.batch_size = SpinBox(value=defaults.batch_size, min=1, max=1024, label="batch size",
-                                  tooltip="Images (or slices) sampled per step; smaller is faster")
-        self.patch_size = SpinBox(value=defaults.patch_size, min=1, max=15, step=2,
-                                  label="patch size",
-                                  tooltip="Side of the pixel patch each vector must reconstruct (odd)")
-        self.contrastive_weight = FloatSpinBox(
-            value=defaults.contrastive_weight, min=0.0, max=1.0, step=0.001, label="lambda",
-            tooltip="Weight of the contrastive loss against patch reconstruction (0..1)",
-        )
-        self.contrastive_weight.native.setDecimals(4)
-        self.base_channels = SpinBox(value=defaults.base_channels, min=1, max=256,
-                                     label="kernels k",
-                                     tooltip="Filters in the first conv layer (k, 2k, 4k, 8k); "
-                                             "the pixel vectors have 8k entries")
-        self.seed = SpinBox(value=defaults.seed, min=0, max=2**31 - 1, label="seed",
-                            tooltip="Random seed: the same seed and settings give the same encoder")
-        self.form = Container(widgets=[
-            self.image, self.epochs, self.steps_per_epoch, self.batch_size, self.patch_size,
-            self.contrastive_weight, self.base_channels, self.seed,
-        ])
+        self.form = ConfigForm(TrainingConfig, extra=(self.image,))
 
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train a new encoder on the chosen image")
@@ -97,12 +73,7 @@ class EncoderWidget(QWidget):
 
     def training_config(self) -> TrainingConfig:
         """The parameters in the form (raises CutsInputError when they make no sense)."""
-        return TrainingConfig(
-            epochs=self.epochs.value, steps_per_epoch=self.steps_per_epoch.value,
-            batch_size=self.batch_size.value, patch_size=self.patch_size.value,
-            contrastive_weight=float(self.contrastive_weight.value),
-            base_channels=self.base_channels.value, seed=self.seed.value,
-        )
+        return self.form.config()
 
     def start_training(self) -> None:
         """Train a new encoder on the chosen image layer in a worker thread."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
-from magicgui.widgets import CheckBox, Container
+from magicgui.widgets import CheckBox
 from napari.layers import Image, Labels
 from napari.utils import progress
 from napari.utils.notifications import show_info, show_warning
@@ -12,12 +14,14 @@ from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from ..io import CutsInputError
 from ..pipeline import Progress
-from ..refine import RefineConfig, ScribbleRefiner, image_features_iter, snap_to_levels
+from ..config import RefineConfig
+from ..refine import ScribbleRefiner, image_features_iter, snap_to_levels
 from ._annotation_common import (
     is_level_layer, kind_of, labels_combo, made_layer_kwargs, put_labels, refused, run_job,
     source_image, spatial_shape,
 )
 from ._common import WidgetLife, column, image_layer_combo
+from ._form import ConfigForm
 from ._layers import check_image_layer, n_channels, result_key, result_layers
 from ._state import encoder_state
 from ._workers import Refused, warm_up
@@ -72,8 +76,8 @@ class RefineWidget(QWidget):
             tooltip="Strokes pick whole regions of the image's CUTS levels, at the level the "
                     "classifier agrees with best; regions without strokes get class 1")
         self.auto = CheckBox(value=True, text="auto: refine after every stroke")
-        self.form = Container(widgets=[self.image, self.scribbles, self.use_levels, self.snap,
-                                       self.auto])
+        self.form = ConfigForm(RefineConfig, extra=(self.image, self.scribbles, self.use_levels,
+                                                    self.snap, self.auto))
         self.new_button = QPushButton("New scribble layer")
         self.new_button.setToolTip("Add an empty '<image> scribbles' layer and start painting")
         self.run_button = QPushButton("Refine now")
@@ -141,12 +145,18 @@ class RefineWidget(QWidget):
             return
         if self._features_worker is not None:
             return  # the run starts when the features are ready
+        try:
+            config = self.form.config()
+        except CutsInputError as exc:
+            self._pending = None
+            self._refuse(str(exc), asked)
+            return
         levels, key = self._levels(image)
-        key = (result_key(image), id(encoder)) + key
+        key = (result_key(image), id(encoder), dataclasses.astuple(config)) + key
         if self._cache is not None and self._cache[0] == key:
             self._start_prediction(image, scribbles, self._cache[2])
         else:
-            self._start_features(image, encoder, levels, key)
+            self._start_features(image, encoder, levels, key, config)
 
     # ---- internals --------------------------------------------------------------------
     def _inputs(self) -> tuple[Image, Labels, object]:
@@ -177,11 +187,11 @@ class RefineWidget(QWidget):
         if asked:
             show_warning(f"Cannot refine: {message}.")
 
-    def _start_features(self, image: Image, encoder, levels, key) -> None:
+    def _start_features(self, image: Image, encoder, levels, key, config: RefineConfig) -> None:
         self.status.setText(f"computing the features of {image.name} (once)…")
         self._pbar = progress(total=0, desc=f"napari-cuts: features of {image.name}")
         self._features_worker = run_job(
-            self._life, _features, encoder, image.data, levels, RefineConfig(),
+            self._life, _features, encoder, image.data, levels, config,
             image.ndim == 3, bool(image.rgb),
             on_progress=self._on_progress,
             on_done=lambda outcome: self._features_done(outcome, key, encoder))

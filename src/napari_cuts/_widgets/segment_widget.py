@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox
+from magicgui.widgets import CheckBox, ComboBox
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QSlider, QWidget
 
 from ..io import CutsInputError, save_labels_tiff
-from ..pipeline import Progress, SegmentConfig
+from ..config import SegmentConfig
+from ..pipeline import Progress
 from ._common import WidgetLife, column, ask_save_path, image_layer_combo
+from ._form import ConfigForm
 from ._layers import (
     META_KEY, check_image_layer, current_slice, make_result_layer, n_channels, result_key,
     result_layers, show_only, whole_layer,
@@ -40,33 +42,14 @@ class SegmentWidget(QWidget):
         self._pbar = None
         self._group: str | None = None  # result key of the layers the slider browses
 
-        defaults = SegmentConfig()
         self.image = image_layer_combo(napari_viewer, "Image layer to segment")
         self.extent = ComboBox(
             label="segment", choices=[CURRENT_SLICE, WHOLE_STACK], value=WHOLE_STACK,
             tooltip="For a 3D stack: only the slice on screen, or all slices jointly "
                     "(condensed together, so the labels agree from slice to slice)",
         )
-        self.max_regions = SpinBox(value=defaults.max_regions, min=2, max=10_000,
-                                   label="max regions",
-                                   tooltip="Finest level kept: levels with more regions are left out")
-        self.n_salient = SpinBox(value=defaults.n_salient, min=1, max=100, label="salient levels",
-                                 tooltip="How many of the most persistent levels to show")
-        self.spatial_weight = FloatSpinBox(
-            value=defaults.spatial_weight, min=0.0, max=100.0, step=0.5, label="compactness",
-            tooltip="Weight of pixel position: higher gives compact regions; 0 lets alike "
-                    "pixels anywhere in the image share a region (tissue classes, textures)")
-        self.intensity_weight = FloatSpinBox(
-            value=defaults.intensity_weight, min=0.0, max=100.0, step=0.5, label="intensity weight",
-            tooltip="Weight of the pixel's own intensities beside its CUTS vector: sharper "
-                    "boundaries; 0 for textures")
         self.all_levels = CheckBox(value=False, text="add every level, not only the salient ones")
-        self.seed = SpinBox(value=defaults.seed, min=0, max=2**31 - 1, label="seed",
-                            tooltip="Random seed for pixel sampling and clustering")
-        self.form = Container(widgets=[
-            self.image, self.extent, self.max_regions, self.n_salient, self.spatial_weight,
-            self.intensity_weight, self.all_levels, self.seed,
-        ])
+        self.form = ConfigForm(SegmentConfig, extra=(self.image, self.extent, self.all_levels))
 
         self.run_button = QPushButton("Segment")
         self.run_button.setToolTip("Segment the chosen image with the active encoder")
@@ -112,9 +95,8 @@ class SegmentWidget(QWidget):
         self._refresh_results()
 
     def segment_config(self) -> SegmentConfig:
-        return SegmentConfig(max_regions=self.max_regions.value, n_salient=self.n_salient.value,
-                             spatial_weight=self.spatial_weight.value,
-                             intensity_weight=self.intensity_weight.value, seed=self.seed.value)
+        """The parameters in the form (raises CutsInputError when they make no sense)."""
+        return self.form.config()
 
     def start_segmentation(self) -> None:
         """Segment the chosen image (slice or stack) with the active encoder in a worker."""
@@ -128,6 +110,7 @@ class SegmentWidget(QWidget):
                 raise CutsInputError(
                     "there is no encoder yet; train one with 'Train encoder' or load a file")
             encoder.check_channels(n_channels(layer))
+            config = self.segment_config()
         except CutsInputError as exc:
             show_warning(f"Cannot segment: {exc}.")
             return
@@ -136,7 +119,7 @@ class SegmentWidget(QWidget):
         else:
             piece = current_slice(layer, self.viewer.dims.point)
             image, index = piece.image, piece.index
-        worker = segmentation_worker(encoder, image, self.segment_config(),
+        worker = segmentation_worker(encoder, image, config,
                                      all_levels=bool(self.all_levels.value))
         outcome: dict = {}
         self._pbar = progress(total=0, desc=f"napari-cuts: segmenting {image.name}")
