@@ -10,7 +10,7 @@ import torch
 from napari_cuts.condensation import PCA, condense, kmeans
 from napari_cuts.embedding import embed
 from napari_cuts.encoder import RECEPTIVE_RADIUS, Encoder, load_encoder, save_encoder
-from napari_cuts.hierarchy import build_hierarchy, stable_ids
+from napari_cuts.hierarchy import Level, build_hierarchy, stable_ids
 from napari_cuts.io import CutsInputError, Normalization, to_volume
 from napari_cuts.pipeline import SegmentConfig, segment
 from napari_cuts.training import EncoderTrainer, TrainingConfig, fit_encoder, nt_xent
@@ -154,23 +154,37 @@ def test_condensation_merges_to_one_and_finds_blobs():
     result = condense(pts)
     assert result.n_clusters[-1] == 1
     assert all(a >= b for a, b in zip(result.n_clusters, result.n_clusters[1:]))
-    four = [p for p in result.partitions if p.max() + 1 == 4]
+    four = [p for p in result.partitions().values() if p.max() + 1 == 4]
     assert four, result.n_clusters
     part = four[0]
     for k in range(4):  # each blob is one cluster
         assert len(np.unique(part[truth == k])) == 1
 
 
-def test_hierarchy_nests_and_keeps_ids():
+def test_graph_condensation_merges_only_along_edges():
+    # Two alike groups of points that do not touch in the graph never merge with each
+    # other before each is whole: every cluster stays connected.
+    x = np.array([[0.0], [0.1], [0.2], [5.0], [0.05], [0.15]])
+    edges = np.array([[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]])
+    result = condense(x, edges=edges)
+    for part in result.partitions().values():
+        for c in np.unique(part):
+            members = np.flatnonzero(part == c)
+            assert members.max() - members.min() + 1 == len(members)  # a path segment
+    assert result.n_clusters[-1] == 1
+
+
+def test_hierarchy_orders_levels_and_keeps_ids():
     pts, _ = blobs()
     result = condense(pts)
     weights = np.ones(len(pts))
-    h = build_hierarchy(result, weights, max_regions=50)
-    assert h.n_regions == sorted(h.n_regions) and h.n_regions[0] >= 2
+    levels = [Level(p, "regions", q) for p, q in zip(result.partitions().values(), result.persistence)]
+    h = build_hierarchy(levels, weights, default=len(levels) // 2, max_levels=20)
+    assert h.n_levels <= 20 and h.n_regions == sorted(h.n_regions)
     assert sum(h.salient) >= 1 and h.salient[h.default_level]
     for coarse, fine in zip(h.node_labels, h.node_labels[1:]):
         assert set(np.unique(fine)) == set(range(1, len(np.unique(fine)) + 1))
-        for f in np.unique(fine):  # nesting: each fine region lies in one coarse region
+        for f in np.unique(fine):  # nested partitions: each fine region in one coarse one
             assert len(np.unique(coarse[fine == f])) == 1
         for c in np.unique(coarse):  # continuing regions keep their id
             assert c in fine[coarse == c]
@@ -182,6 +196,10 @@ def test_stable_ids_largest_child_keeps_parent_id():
     ids = stable_ids([coarse, fine], np.ones(5))
     assert ids[0].tolist() == [1, 1, 1, 2, 2]
     assert ids[1].tolist() == [3, 1, 1, 2, 2]
+    # Levels that do not nest: a region's parent is where most of it lies.
+    other = np.array([0, 0, 1, 1, 1])
+    ids = stable_ids([coarse, other], np.ones(5))
+    assert ids[1].tolist() == [1, 1, 2, 2, 2]
 
 
 def test_pca_and_kmeans():
@@ -192,44 +210,74 @@ def test_pca_and_kmeans():
     assert len(centres) == 4
 
 
-def test_segment_stack_jointly_labels_one_tissue_the_same():
+def touching_blobs(pairs=(10, 5), radius=7, seed=0):
+    """100 round blobs of varied brightness in touching pairs on a dark, noisy ground."""
+    rng = np.random.default_rng(seed)
+    cell_y, cell_x = 2 * radius + 6, 4 * radius + 6
+    shape = (pairs[0] * cell_y + 4, pairs[1] * cell_x + 4)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    img = np.full(shape, 20.0)
+    truth = np.zeros(shape, np.int32)
+    k = 0
+    for i in range(pairs[0]):
+        for j in range(pairs[1]):
+            cy = 2 + i * cell_y + cell_y // 2
+            for cx in (2 + j * cell_x + 3 + radius, 2 + j * cell_x + 3 + 3 * radius - 1):
+                k += 1  # the second blob overlaps the first by a pixel: they touch
+                d = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2)
+                free = (d <= radius) & (truth == 0)
+                truth[free] = k
+                img[free] = rng.uniform(110, 240) * (1 - 0.35 * (d[free] / radius) ** 2)
+    img += rng.normal(0, 4, shape)
+    return np.clip(img, 0, 255).astype(np.uint8), truth
+
+
+def test_a_hundred_touching_blobs_are_separated():
+    # The levels, not the encoder, must separate touching objects: no vectors here (an
+    # untrained encoder's vectors are noise).
+    img, truth = touching_blobs()
+    seg = segment(untrained(1), img, SegmentConfig(vector_weight=0))
+    assert seg.n_levels <= 64
+
+    def separated(lab):  # every blob mostly in a region of its own
+        ok = 0
+        for k in range(1, truth.max() + 1):
+            region = np.bincount(lab[truth == k]).argmax()
+            inside = truth[lab == region]
+            ok += (inside == k).mean() > 0.7 and (lab[truth == k] == region).mean() > 0.7
+        return ok
+
+    best = max(separated(lab) for lab in seg.levels())
+    assert best >= 95, best
+    assert separated(seg.level(seg.default_level)) >= 90
+
+
+def test_classes_group_alike_regions_anywhere_and_objects_stay_apart():
     enc = untrained(1)
-    stack = np.zeros((3, 64, 64), np.uint8)
-    stack[[0, 2], :, 32:] = 200
-    stack[1, :, :24] = 200  # the bright tissue sits on the left in slice 1
-    # Without position, alike pixels anywhere in the stack share a region.
-    seg = segment(enc, stack, SegmentConfig(max_nodes=50, spatial_weight=0))
-    assert seg.is_stack and seg.level(0).shape == (3, 64, 64)
-    lab = seg.level(0)
-    assert lab[1, 32, 8] == lab[0, 32, 50] == lab[2, 32, 50]
-    assert lab[0, 32, 8] == lab[1, 32, 50] != lab[0, 32, 50]
-
-
-def test_stack_slices_are_aligned_for_position():
-    enc = untrained(1)
-    stack = np.zeros((4, 64, 64), np.uint8)
-    stack[:, 16:48, 16:48] = 200  # one structure at the same place in every slice
-    seg = segment(enc, stack, SegmentConfig(max_nodes=60))
-    for index in range(seg.n_levels):
-        lab = seg.level(index)
-        assert len(np.unique(lab[:, 32, 32])) == 1
-
-
-def test_position_separates_alike_distant_objects():
-    enc = untrained(1)
-    img = np.zeros((96, 96), np.uint8)
+    img = np.full((96, 96), 30, np.uint8)
     img[10:30, 10:30] = 200
     img[66:86, 66:86] = 200  # the same bright square, far away
-    plain = segment(enc, img, SegmentConfig(max_nodes=60, spatial_weight=0))
-    assert any(lab[20, 20] == lab[76, 76] != lab[50, 50]
-               for lab in plain.levels())
-    compact = segment(enc, img, SegmentConfig(max_nodes=60))
-    # With position, some level tells the two squares apart from each other and from
-    # the background between them.
-    assert any(len({lab[20, 20], lab[76, 76], lab[50, 50]}) == 3 for lab in compact.levels())
+    seg = segment(enc, img)
+    kinds = seg.hierarchy.kinds
+    classes = [seg.level(i) for i in range(seg.n_levels) if kinds[i] == "classes"]
+    assert any(lab[20, 20] == lab[76, 76] != lab[50, 50] for lab in classes)
+    default = seg.level(seg.default_level)
+    assert len({default[20, 20], default[76, 76], default[50, 50]}) == 3
 
 
-def test_segment_is_reproducible_and_levels_nest():
+def test_stack_is_segmented_in_3d():
+    enc = untrained(1)
+    stack = np.full((6, 48, 48), 20, np.uint8)
+    stack[1:5, 8:24, 8:24] = 200  # one cube
+    stack[1:5, 28:44, 28:44] = 200  # another, alike
+    seg = segment(enc, stack, is_stack=True)
+    assert seg.is_stack and seg.level(0).shape == (6, 48, 48)
+    lab = seg.level(seg.default_level)
+    assert len(np.unique(lab[1:5, 10:22, 10:22])) == 1  # a cube is one region through z
+    assert lab[2, 16, 16] != lab[2, 36, 36] != lab[0, 2, 2]
+
+
+def test_segment_is_reproducible():
     enc = untrained(3)
     img = small_image(shape=(64, 64, 3))
     a = segment(enc, img)
@@ -238,6 +286,7 @@ def test_segment_is_reproducible_and_levels_nest():
     levels = a.levels()
     assert levels.shape[1:] == (64, 64) and levels.min() >= 1
     assert [len(np.unique(l)) for l in levels] == a.n_regions
+    assert a.default_level < a.n_levels and a.salient[a.default_level]
 
 
 def test_large_image_path_streams_tiles():
@@ -245,7 +294,7 @@ def test_large_image_path_streams_tiles():
     enc = untrained(1)
     img = np.zeros((96, 96), np.uint8)
     img[:, 48:] = 220
-    cfg = SegmentConfig(sample_pixels=2000, sample_tile=32, tile_size=40, max_nodes=40)
+    cfg = SegmentConfig(sample_pixels=2000, sample_tile=32, tile_size=40)
     seg = segment(enc, img, cfg)
     lab = seg.level(0)
     assert len(np.unique(lab[:, :40])) == 1 and len(np.unique(lab[:, 56:])) == 1
@@ -263,11 +312,11 @@ def test_too_large_input_is_refused_before_work():
         check_memory((64, 512, 512, 1), limit=int(1e9))
     enc = untrained(1)
     with pytest.raises(CutsInputError, match="needs about"):
-        segment(enc, np.zeros((64, 64)), SegmentConfig(memory_limit=1000))
+        segment(enc, np.zeros((64, 64)), SegmentConfig(memory_limit=10**6))
 
 
 def test_negative_weights_are_refused():
-    with pytest.raises(CutsInputError, match="spatial weight must not be negative"):
-        SegmentConfig(spatial_weight=-1)
+    with pytest.raises(CutsInputError, match="texture weight"):
+        SegmentConfig(texture_weight=-1)
     with pytest.raises(CutsInputError, match="intensity weight"):
         SegmentConfig(intensity_weight=-0.5)

@@ -1,13 +1,12 @@
-"""Diffusion condensation on compressed pixel vectors (our own, O(pixels) implementation).
+"""Diffusion condensation on a sparse graph of weighted nodes (our own implementation).
 
-1. :class:`PCA` reduces the vectors; it is fitted on a sample of pixels.
-2. :func:`kmeans` compresses the pixels to at most a few thousand weighted nodes.
-3. :func:`condense` repeatedly diffuses the nodes over their kNN graph with a Gaussian
-   kernel (X <- P X), merges nodes that come closer than a threshold, and grows the
-   bandwidth when nothing merges, until one cluster is left. Every merge is a partition.
-
-Only the nodes are ever compared pairwise, so time and memory grow linearly with the
-number of pixels.
+:func:`condense_graph_iter` repeatedly diffuses the nodes over a graph with a Gaussian
+kernel (X <- P X), merges nodes that come closer than a threshold, and grows the
+bandwidth when nothing merges. The graph is either given (which superpixels touch: every
+cluster stays connected) or the kNN graph of the current points (alike points anywhere
+merge). Every merge is a partition. Graphs are sparse, so cost grows with the number of
+edges, not its square. :class:`PCA` reduces the CUTS vectors; :func:`kmeans` serves the
+benchmarks' baselines.
 """
 
 from __future__ import annotations
@@ -106,114 +105,194 @@ def kmeans(
     return c.numpy()
 
 
+# ---- condensation on a sparse graph ---------------------------------------------------
 @dataclass
-class CondensationResult:
-    """Partitions of the nodes, from the first merge to one cluster.
+class MergeHistory:
+    """What a graph condensation merged: per merge event, each current node's new cluster.
 
-    ``partitions[i]`` gives each node's cluster (0..n-1) and ``persistence[i]`` how many
-    iterations it stayed unchanged; ordered as found (fine to coarse).
+    ``steps[k]`` maps the clusters before event k to those after it, so the partition of
+    the original nodes after event k is the composition of ``steps[0..k]``. Storing the
+    steps rather than full partitions keeps memory proportional to the nodes merged.
     """
 
-    partitions: list[np.ndarray]
-    persistence: list[int]
+    n_nodes: int
+    steps: list[np.ndarray] = field(default_factory=list)
+    persistence: list[int] = field(default_factory=list)  # iterations each partition survived
     epsilons: list[float] = field(default_factory=list)
     iterations: int = 0
 
     @property
     def n_clusters(self) -> list[int]:
-        return [int(p.max()) + 1 for p in self.partitions]
+        return [int(s.max()) + 1 for s in self.steps]
+
+    def partitions(self, events=None) -> dict[int, np.ndarray]:
+        """{event: (n_nodes,) cluster of every original node} for the given events."""
+        wanted = set(range(len(self.steps)) if events is None else events)
+        label = np.arange(self.n_nodes)
+        out = {}
+        for k, step in enumerate(self.steps):
+            label = step[label]
+            if k in wanted:
+                out[k] = label.copy()
+        return out
 
 
-def condense(nodes: np.ndarray, weights: np.ndarray | None = None, **kwargs) -> CondensationResult:
-    """Diffusion condensation of weighted points; see :func:`condense_iter` for parameters."""
-    gen = condense_iter(nodes, weights, **kwargs)
+def _knn_edges(x: torch.Tensor, k: int, chunk: int = 4096) -> np.ndarray:
+    """Symmetric kNN graph of the rows of x as (E, 2) pairs i < j."""
+    n = len(x)
+    k = min(k, n - 1)
+    rows = []
+    for s in range(0, n, chunk):
+        d2 = _sq_dists(x[s : s + chunk], x)
+        idx = torch.topk(d2, k + 1, largest=False).indices.numpy()
+        src = np.repeat(np.arange(s, s + len(idx)), k + 1)
+        rows.append(np.stack([src, idx.ravel()], 1))
+    e = np.concatenate(rows)
+    e = e[e[:, 0] != e[:, 1]]
+    e = np.sort(e, 1).astype(np.int64)
+    keys = np.unique(e[:, 0] * n + e[:, 1])
+    return np.stack([keys // n, keys % n], 1)
+
+
+def condense_graph_iter(
+    nodes: np.ndarray,
+    weights: np.ndarray,
+    edges: np.ndarray | None = None,
+    *,
+    knn: int = 10,
+    merge_fraction: float = 0.05,
+    epsilon_growth: float = 1.25,
+    mass_power: float = 0.5,
+    max_iterations: int = 20000,
+    stop_at: int = 1,
+    spread: np.ndarray | None = None,
+    spread_floor: float = 0.1,
+    boundary: np.ndarray | None = None,
+    faces: np.ndarray | None = None,
+    boundary_weight: float = 1.0,
+    ward: float = 0.0,
+) -> Generator[tuple[int, int], None, MergeHistory]:
+    """Diffusion condensation of weighted points on a sparse graph.
+
+    With `edges` ((E, 2) node pairs, e.g. which superpixels touch), points diffuse and
+    merge only along those edges, and the graph is contracted at every merge: every
+    cluster stays connected in the graph. Without, the graph is the kNN graph of the
+    current points, recomputed every iteration (alike points anywhere can merge).
+    Each iteration: X <- P X with a Gaussian kernel on the graph's edges (bandwidth
+    epsilon, neighbours weighted by mass ** mass_power, the point itself included); pairs
+    closer than ``merge_fraction * epsilon`` merge; epsilon grows when nothing merged.
+    Stops at `stop_at` clusters (or when the graph has no edges left). A generator:
+    yields ``(iteration, n_clusters)``; returns a :class:`MergeHistory`.
+    """
+    from scipy.sparse import csr_matrix
+
+    x = np.array(nodes, np.float64)
+    w = np.asarray(weights, np.float64).copy()
+    n = len(x)
+    history = MergeHistory(n)
+    # Self-tuning kernel: each node's own spread (mean squared deviation of its pixels'
+    # points) sets its local scale, so noisy regions merge more easily than quiet ones.
+    var = None if spread is None else np.asarray(spread, np.float64).copy()
+    if var is not None:
+        floor = spread_floor * float(np.median(var[var > 0])) if (var > 0).any() else 1e-12
+        floor = max(floor, 1e-12)
+
+    def scale2(i, j):
+        if var is None:
+            return 1.0
+        return np.sqrt((var[i] + floor) * (var[j] + floor)) / (np.median(var) + floor)
+    spatial = edges is not None
+    e = np.asarray(edges, np.int64).reshape(-1, 2) if spatial else None
+    # Boundary strength of every edge (spatial graphs): added to the squared distance,
+    # in units of its median, and pooled over the faces two clusters share after merges.
+    bsum = bcount = None
+    if spatial and boundary is not None:
+        bcount = np.ones(len(e)) if faces is None else np.asarray(faces, np.float64)
+        bscale = float(np.median(boundary)) or 1.0
+        bsum = np.asarray(boundary, np.float64) / bscale * bcount
+    if n <= stop_at:
+        return history
+
+    def graph():
+        return e if spatial else _knn_edges(torch.from_numpy(x.astype(np.float32)), knn)
+
+    g = graph()
+    if not len(g):
+        return history
+    d = np.sqrt(((x[g[:, 0]] - x[g[:, 1]]) ** 2).sum(1) / scale2(g[:, 0], g[:, 1]))
+    nearest = np.full(n, np.inf)
+    np.minimum.at(nearest, g[:, 0], d)
+    np.minimum.at(nearest, g[:, 1], d)
+    # Start at the typical nearest-neighbour distance, but not below a thousandth of the
+    # points' spread: differences of rounding size are not structure.
+    floor = 1e-3 * float(np.sqrt(np.average((x - np.average(x, 0, w)) ** 2, 0, w).sum()))
+    eps = float(max(np.median(nearest[np.isfinite(nearest)]), floor, 1e-12))
+    w0 = float(np.median(w))
+    stable, it = 0, 0
+    while len(x) > stop_at and it < max_iterations:
+        it += 1
+        n = len(x)
+        if not len(g):
+            break
+        i, j = g[:, 0], g[:, 1]
+        s2 = scale2(i, j)
+        barrier = 1.0 if bsum is None else 1.0 + boundary_weight * (bsum / bcount) ** 2
+        if ward:  # Ward-like: merging two large regions costs more than absorbing a fragment
+            barrier = barrier * (2 * w[i] * w[j] / (w[i] + w[j]) / w0) ** ward
+        d2 = ((x[i] - x[j]) ** 2).sum(1) / s2 * barrier
+        kern = np.exp(-d2 / eps**2)
+        m = w**mass_power
+        a = csr_matrix((np.concatenate([kern * m[j], kern * m[i], m]),
+                        (np.concatenate([i, j, np.arange(n)]), np.concatenate([j, i, np.arange(n)]))),
+                       shape=(n, n))
+        x = (a @ x) / np.asarray(a.sum(1))
+        d2 = ((x[i] - x[j]) ** 2).sum(1) / s2 * barrier
+        close = d2 < (merge_fraction * eps) ** 2
+        if close.any():
+            from scipy.sparse import coo_matrix
+
+            merge = coo_matrix((np.ones(int(close.sum())), (i[close], j[close])), shape=(n, n))
+            n_comp, comp = connected_components(merge, directed=False)
+            mass = np.bincount(comp, w, minlength=n_comp)
+            xm = np.stack([np.bincount(comp, x[:, f] * w, minlength=n_comp) for f in range(x.shape[1])], 1) / mass[:, None]
+            if var is not None:  # pooled spread: within parts plus between them
+                dev = var + ((x - xm[comp]) ** 2).sum(1)
+                var = np.bincount(comp, dev * w, minlength=n_comp) / mass
+            x, w = xm, mass
+            if history.steps:
+                history.persistence.append(stable)
+            history.steps.append(comp.astype(np.int32))
+            history.epsilons.append(eps)
+            stable = 1
+            if spatial:
+                ci, cj = comp[i], comp[j]
+                keep = ci != cj
+                lo, hi = np.minimum(ci[keep], cj[keep]), np.maximum(ci[keep], cj[keep])
+                keys, inv = np.unique(lo * n_comp + hi, return_inverse=True)
+                e = np.stack([keys // n_comp, keys % n_comp], 1)
+                if bsum is not None:
+                    bsum = np.bincount(inv, bsum[keep], minlength=len(keys))
+                    bcount = np.bincount(inv, bcount[keep], minlength=len(keys))
+            g = graph() if len(x) > 1 else np.zeros((0, 2), np.int64)
+        else:
+            stable += 1
+            eps *= epsilon_growth
+            if not spatial:
+                g = graph()  # the points moved
+        yield it, len(x)
+    if history.steps:
+        history.persistence.append(stable)
+    history.iterations = it
+    return history
+
+
+def condense(nodes: np.ndarray, weights: np.ndarray | None = None, edges: np.ndarray | None = None,
+             **kwargs) -> MergeHistory:
+    """Diffusion condensation to one cluster; see :func:`condense_graph_iter`."""
+    w = np.ones(len(nodes)) if weights is None else weights
+    gen = condense_graph_iter(nodes, w, edges, **kwargs)
     while True:
         try:
             next(gen)
         except StopIteration as stop:
             return stop.value
-
-
-def condense_iter(
-    nodes: np.ndarray,
-    weights: np.ndarray | None = None,
-    *,
-    knn: int = 10,
-    merge_fraction: float = 0.05,
-    epsilon_growth: float = 1.25,
-    max_iterations: int = 5000,
-    mass_power: float = 0.5,
-) -> Generator[tuple[int, int], None, CondensationResult]:
-    """Diffusion condensation of weighted points until one cluster is left.
-
-    A generator: yields ``(iteration, n_clusters)`` after every iteration (so callers can
-    report progress or stop) and returns a :class:`CondensationResult`.
-
-    Parameters
-    ----------
-    nodes : (M, d) array
-        Points (for example k-means centres of pixel vectors).
-    weights : (M,) array, optional
-        Mass of each point (for example its pixel count); the diffusion operator
-        weights neighbours by mass.
-    knn : int
-        Neighbours per point in the graph.
-    merge_fraction : float
-        Points closer than ``merge_fraction * epsilon`` merge.
-    epsilon_growth : float
-        Factor by which the bandwidth grows after an iteration without merges.
-    mass_power : float
-        Neighbours are weighted by mass ** mass_power (0: all alike; 1: by pixel count).
-    """
-    x = torch.from_numpy(np.array(nodes, np.float32))
-    m = len(x)
-    w = torch.ones(m, dtype=torch.float32) if weights is None else torch.as_tensor(
-        np.asarray(weights, np.float32))
-    label = np.arange(m)  # original node -> current cluster
-    partitions: list[np.ndarray] = []
-    persistence: list[int] = []
-    epsilons: list[float] = []
-    if m <= 1:
-        return CondensationResult([np.zeros(m, np.int64)], [1], [0.0], 0)
-    # Start at the typical nearest-neighbour distance, so the first merges are local.
-    d2 = _sq_dists(x, x)
-    nearest = torch.topk(d2, 2, largest=False).values[:, -1]
-    eps = float(nearest.sqrt().median().clamp_min(1e-12))
-    stable = 0
-    it = 0
-    while len(x) > 1 and it < max_iterations:
-        it += 1
-        n = len(x)
-        d2 = _sq_dists(x, x)
-        k = min(knn, n - 1)
-        neighbours = torch.topk(d2, k + 1, largest=False).indices  # includes the point itself
-        mask = torch.zeros(n, n, dtype=torch.bool).scatter_(1, neighbours, True)
-        i, j = torch.nonzero(mask | mask.T, as_tuple=True)  # symmetric kNN graph
-        kern = torch.zeros(n, n, dtype=x.dtype)
-        kern[i, j] = torch.exp(-d2[i, j] / eps**2) * w[j] ** mass_power  # only on the graph
-        x = (kern / kern.sum(1, keepdim=True)) @ x
-        # Merge points that came within the threshold.
-        d2 = _sq_dists(x, x)
-        close = d2 < (merge_fraction * eps) ** 2
-        close.fill_diagonal_(False)
-        if bool(close.any()):
-            i, j = torch.nonzero(close, as_tuple=True)
-            graph = coo_matrix((np.ones(len(i)), (i.numpy(), j.numpy())), shape=(n, n))
-            n_comp, comp = connected_components(graph, directed=False)
-            comp_t = torch.from_numpy(comp)
-            mass = torch.zeros(n_comp, dtype=torch.float32).index_add_(0, comp_t, w)
-            x = torch.zeros(n_comp, x.shape[1], dtype=torch.float32).index_add_(
-                0, comp_t, x * w[:, None]) / mass[:, None]
-            w = mass
-            label = comp[label]
-            if partitions:
-                persistence.append(stable)
-            partitions.append(label.copy())
-            epsilons.append(eps)
-            stable = 1
-        else:
-            stable += 1
-            eps *= epsilon_growth
-        yield it, len(x)
-    persistence.append(stable)
-    return CondensationResult(partitions, persistence, epsilons, it)

@@ -241,9 +241,10 @@ class SegmentConfig:
                                "0 keeps them, 1 whitens fully")
     vector_weight: float = param(1.0, low=0, high=1000, advanced=True,
                                  help="weight of the CUTS vectors (0: intensities only, an ablation)")
-    intensity_weight: float = param(1.5, low=0, high=1000,
-                                    help="weight of the pixel's own intensities beside its vector: "
-                                         "sharper boundaries; lower it for textures")
+    intensity_weight: float = param(3.0, low=0, high=1000,
+                                    help="weight of the pixel's own intensities beside its vector "
+                                         "(sharper boundaries), scaled down by itself where "
+                                         "intensities only vary within textures")
     texture_scale: float = param(6.0, low=0, high=64,
                                  help="window (Gaussian sigma, pixels) of the local mean and spread of "
                                       "the vectors that describe texture; 0: off")

@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
-from .condensation import CondensationResult
 
+def stable_ids(partitions: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """Relabel node partitions (coarse -> fine) with ids that persist from level to level.
 
-def stable_ids(partitions: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
-    """Relabel nested node partitions (coarse -> fine) with ids that persist.
-
-    Level 0's regions get 1..n0, largest first. Going finer, the largest child of every
-    region keeps its parent's id and the other children get the next free ids, so a
-    region that continues keeps its id (and colour) and level k uses ids 1..n_k.
+    Level 0's regions get 1..n0, largest first. Going finer, every region's parent is the
+    coarser region holding most of its mass; the largest child of a parent keeps the
+    parent's id and the other children get the next free ids, so a region that continues
+    keeps its id (and colour). For nested partitions, level k uses ids 1..n_k.
 
     Returns
     -------
     (L, M) uint32 array: the region id of every node at every level.
     """
+    from scipy.sparse import coo_matrix
+
     weights = np.asarray(weights, np.float64)
     out = np.zeros((len(partitions), len(weights)), np.uint32)
     prev = None
     next_id = 1
     for li, part in enumerate(partitions):
+        part = np.asarray(part, np.int64)
         n = int(part.max()) + 1
         mass = np.bincount(part, weights, minlength=n)
         ids = np.zeros(n, np.uint32)
@@ -34,8 +37,8 @@ def stable_ids(partitions: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
                 ids[c] = next_id
                 next_id += 1
         else:
-            parent = np.zeros(n, np.uint32)
-            parent[part] = prev  # nesting: every node of a cluster has the same parent
+            overlap = coo_matrix((weights, (part, prev.astype(np.int64))), shape=(n, int(prev.max()) + 1)).tocsr()
+            parent = np.asarray(overlap.argmax(1)).ravel()
             taken: set[int] = set()
             for c in np.lexsort((np.arange(n), -mass)):
                 if parent[c] not in taken:
@@ -58,6 +61,7 @@ class Hierarchy:
     persistence: list[int]
     salient: list[bool]
     default_level: int
+    kinds: list[str] = field(default_factory=list)  # "classes", "objects" or "regions" per level
     extra: dict = field(default_factory=dict)
 
     @property
@@ -65,11 +69,12 @@ class Hierarchy:
         return len(self.n_regions)
 
     def summary(self) -> dict:
+        kinds = self.kinds or ["regions"] * self.n_levels
         return {
             "default_level": int(self.default_level),
             "levels": [
-                {"n_regions": int(n), "salient": bool(s), "persistence": int(p)}
-                for n, s, p in zip(self.n_regions, self.salient, self.persistence)
+                {"n_regions": int(n), "salient": bool(s), "persistence": int(p), "kind": k}
+                for n, s, p, k in zip(self.n_regions, self.salient, self.persistence, kinds)
             ],
         }
 
@@ -77,36 +82,45 @@ class Hierarchy:
         return json.dumps({**self.summary(), **extra}, indent=2)
 
 
-def build_hierarchy(
-    result: CondensationResult,
-    weights: np.ndarray,
-    *,
-    max_regions: int = 64,
-    n_salient: int = 5,
-) -> Hierarchy:
-    """Order the condensation's partitions coarse -> fine and mark salient levels.
+@dataclass
+class Level:
+    """One candidate level: each node's cluster, what it is and how stable it was."""
 
-    Levels with one region, or more than `max_regions`, are left out (a single region is
-    kept only when nothing else exists). A level is salient when its partition persisted
-    for many iterations: the `n_salient` levels with the highest persistence x
-    log(regions). The default level is the one with the highest such score.
+    partition: np.ndarray  # (M,) cluster 0..n-1 of every node
+    kind: str  # "classes" (alike regions grouped anywhere), "objects" or "regions" (connected)
+    persistence: int = 1
+
+    @property
+    def n_regions(self) -> int:
+        return int(self.partition.max()) + 1 if len(self.partition) else 0
+
+
+def build_hierarchy(levels: Sequence[Level], weights: np.ndarray, default: int, *,
+                    n_salient: int = 5, max_levels: int = 64) -> Hierarchy:
+    """Order candidate levels coarse -> fine, keep at most `max_levels`, mark salient ones.
+
+    `default` indexes `levels`; it is always kept and always salient. Levels are ordered by
+    their number of regions (classes before connected regions of the same count); where
+    there are too many, the most persistent are kept. Salient: the default and the
+    `n_salient - 1` most persistent others.
     """
-    parts = list(result.partitions)
-    pers = list(result.persistence)
-    keep = [i for i, p in enumerate(parts) if 2 <= p.max() + 1 <= max_regions]
-    if not keep:  # uniform image, or everything merged at once
-        keep = [len(parts) - 1] if parts else []
-        if not parts:
-            parts, pers, keep = [np.zeros(len(weights), np.int64)], [1], [0]
-    keep = keep[::-1]  # coarse -> fine
-    partitions = [parts[i] for i in keep]
-    persistence = [int(pers[i]) for i in keep]
-    n_regions = [int(p.max()) + 1 for p in partitions]
-    # Salience: persistence weighted by how much a partition says (log of its regions),
-    # so a long-lived 2-region split does not outrank a nearly as stable detailed one.
-    score = [p * np.log(n) for p, n in zip(persistence, n_regions)]
-    order = sorted(range(len(keep)), key=lambda i: (-score[i], i))
-    top = set(order[: max(1, n_salient)])
-    salient = [i in top for i in range(len(keep))]
-    default = order[0]
-    return Hierarchy(stable_ids(partitions, weights), n_regions, persistence, salient, default)
+    levels = list(levels)
+    if not levels:
+        raise ValueError("no levels")
+    order = sorted(range(len(levels)), key=lambda i: (levels[i].n_regions, levels[i].kind != "classes", i))
+    if len(order) > max_levels:
+        ranked = sorted(order, key=lambda i: (i != default, -levels[i].persistence, i))
+        keep = set(ranked[:max_levels])
+        order = [i for i in order if i in keep]
+    chosen = [levels[i] for i in order]
+    d = order.index(default)
+    others = sorted((k for k in range(len(chosen)) if k != d), key=lambda k: (-chosen[k].persistence, k))
+    top = {d, *others[: max(0, n_salient - 1)]}
+    return Hierarchy(
+        stable_ids([lv.partition for lv in chosen], weights),
+        [lv.n_regions for lv in chosen],
+        [int(lv.persistence) for lv in chosen],
+        [k in top for k in range(len(chosen))],
+        d,
+        [lv.kind for lv in chosen],
+    )

@@ -8,50 +8,14 @@ from typing import Callable, Generator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .condensation import PCA, assign_nearest, condense_iter, kmeans
+from .condensation import PCA
+from .config import SegmentConfig
 from .embedding import DEFAULT_TILE, embed_region, tile_grid
 from .encoder import Encoder
-from .hierarchy import Hierarchy, build_hierarchy
+from .hierarchy import Hierarchy
+from .levels import hierarchy_iter
 from .io import CutsInputError, smallest_label_dtype, to_volume, volume_shape
 from .training import TrainingConfig, fit_encoder
-
-
-@dataclass
-class SegmentConfig:
-    """Parameters of embedding, compression and condensation."""
-
-    pca_dims: int = 8
-    whiten: float = 0.5  # components scaled by variance**-0.25: weak ones (hue) count more; 0: none, 1: full whitening
-    max_nodes: int = 1000
-    pixels_per_node: int = 8
-    knn: int = 10
-    merge_fraction: float = 0.05
-    epsilon_growth: float = 1.25
-    mass_power: float = 0.5
-    max_regions: int = 64
-    n_salient: int = 5
-    smoothing: float = 0.0
-    # Points condensed per pixel: [vectors (unit RMS), intensities x intensity_weight,
-    # position x spatial_weight]. The image's own intensities sharpen boundaries the
-    # 17x17-pixel vectors blur; position keeps regions compact (0: alike pixels anywhere
-    # in the image share a region). Weights are relative to the vectors' RMS spread, and
-    # position runs 0..1 over the image's longest side.
-    intensity_weight: float = 1.5
-    spatial_weight: float = 8.0
-    vector_weight: float = 1.0  # 0: condense intensities and position only (an ablation)
-    sample_pixels: int = 300_000
-    pca_pixels: int = 50_000
-    kmeans_pixels: int = 8_192
-    kmeans_iterations: int = 5
-    sample_tile: int = 128
-    tile_size: int = DEFAULT_TILE
-    seed: int = 0
-    memory_limit: int | None = None  # bytes; None: what the machine has available
-
-    def __post_init__(self):
-        for name in ("intensity_weight", "spatial_weight", "vector_weight", "smoothing"):
-            if getattr(self, name) < 0:
-                raise CutsInputError(f"{name.replace('_', ' ')} must not be negative")
 
 
 @dataclass
@@ -138,46 +102,52 @@ class FeatureScaling:
     vector_scale: float
     intensity_mean: np.ndarray
     intensity_scale: float
-    spatial_scale: float
 
     @classmethod
-    def fit(cls, reduced_sample: np.ndarray, intensity_sample: np.ndarray, extent: int,
-            config: SegmentConfig) -> "FeatureScaling":
-        """Scales from a sample of reduced vectors and of normalised intensities."""
+    def fit(cls, reduced_sample: np.ndarray, intensity_sample: np.ndarray,
+            config: SegmentConfig, regional: float = 1.0) -> "FeatureScaling":
+        """Scales from a sample of reduced vectors and of normalised intensities.
+
+        `regional` is the fraction of the intensities' variance that survives pooling
+        over the texture window: intensities that only flicker within textures weigh
+        less than intensities that tell regions apart.
+        """
         vec_rms = float(np.sqrt(reduced_sample.var(0).sum()))
         # Intensities are normalised to about 0..1; a floor keeps the noise of a nearly
         # uniform image from being blown up to full weight.
         int_rms = max(float(np.sqrt(intensity_sample.var(0).sum())), 0.05)
         return cls(config.vector_weight / max(vec_rms, 1e-12), intensity_sample.mean(0).astype(np.float32),
-                   config.intensity_weight / int_rms, config.spatial_weight / max(extent, 1))
+                   config.intensity_weight * float(np.sqrt(np.clip(regional, 0, 1))) / int_rms)
 
-    def n_features(self, n_vector: int, n_channels: int) -> int:
-        return n_vector + (n_channels if self.intensity_scale else 0) + (2 if self.spatial_scale else 0)
-
-    def __call__(self, reduced: np.ndarray, intensities: np.ndarray, ys: slice,
-                 xs: slice) -> np.ndarray:
-        """(h, w, F) points of a rectangle from its (h, w, d) vectors and (h, w, C) intensities.
-
-        Position is (y, x) within the slice: the slices of a stack are taken as aligned,
-        so a structure at one place keeps one label through the stack.
-        """
+    def __call__(self, reduced: np.ndarray, intensities: np.ndarray) -> np.ndarray:
+        """(..., d + C) points from (..., d) vectors and (..., C) intensities."""
         parts = [reduced * self.vector_scale]
         if self.intensity_scale:
             parts.append((intensities - self.intensity_mean) * self.intensity_scale)
-        if self.spatial_scale:
-            yy, xx = np.meshgrid(np.arange(ys.start, ys.stop), np.arange(xs.start, xs.stop),
-                                 indexing="ij")
-            parts.append(np.stack([yy, xx], -1) * self.spatial_scale)
         return np.concatenate(parts, -1).astype(np.float32, copy=False)
+
+
+def regional_fraction(volume: np.ndarray, encoder: Encoder, sigma: float) -> float:
+    """Fraction of the normalised intensities' variance left after Gaussian pooling over
+    `sigma` pixels (1 without pooling): near 1 where intensities tell regions apart,
+    small where they only vary within textures. Measured on a subsampled volume."""
+    if sigma <= 0:
+        return 1.0
+    step = max(1, int(np.ceil(np.sqrt(volume[0].size / volume.shape[-1] / 250_000))))
+    plane = encoder.normalization(volume[:, ::step, ::step])
+    s = sigma / step
+    pooled = ndimage.gaussian_filter(plane, (0 if len(plane) == 1 else s / 2, s, s, 0), mode="reflect")
+    total = float(plane.var(axis=(0, 1, 2)).sum())
+    return float(pooled.var(axis=(0, 1, 2)).sum()) / total if total > 0 else 1.0
 
 
 def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
                     n_levels: int = 64) -> int:
     """Peak bytes :func:`segment_iter` plus exporting all levels needs for a volume shape.
 
-    `shape` is (Z, Y, X, C). Counts the float32 volume, the reduced vectors, node indices,
-    the full vectors of the sample (or of a small image), one tile's activations, and the
-    stacked levels (one byte per pixel per level for up to 255 regions).
+    `shape` is (Z, Y, X, C). Counts the float32 volume, every pixel's point, SLIC's copy
+    of them, superpixel indices and the texture channels (one at a time), the full vectors of the sample (or of a small image), one tile's
+    activations, and the stacked levels (two bytes per pixel and level).
     """
     cfg = config or SegmentConfig()
     z, y, x, c = shape
@@ -186,15 +156,15 @@ def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
     sampled = n if small else cfg.sample_pixels
     tile = min(cfg.tile_size, y) + 16, min(cfg.tile_size, x) + 16
     tile_bytes = tile[0] * tile[1] * (16 + 32 + 64 + 128) * 4 * 2
-    label_bytes = 1 if cfg.max_regions <= 255 else 2
+    n_points = cfg.pca_dims + c
     return int(
         n * c * 4                      # float32 volume
-        + n * (cfg.pca_dims + c + 2) * 4 * 1.5  # points: vectors, intensities, position
-        + n * 4 * 2                    # node index per pixel (+ remapping)
+        + n * n_points * 4 * 2         # points (and a chunk of temporaries)
+        + n * n_points * 4             # SLIC's copy of the points
+        + n * 8 * 6                    # superpixel per pixel, SLIC's distances, texture channels
         + sampled * 128 * 4 * 1.5      # full vectors of the sample
         + tile_bytes
-        + 16384 * cfg.max_nodes * 4 * 2  # a chunk of pixel-to-node distances
-        + n * n_levels * label_bytes   # all levels stacked for export
+        + n * n_levels * 2             # all levels stacked for export
         + 400e6                        # torch, numpy and the interpreter
     )
 
@@ -275,55 +245,38 @@ def segment_iter(
     pca = PCA.fit(sample, cfg.pca_dims, whiten=cfg.whiten)
     pixels = volume.reshape(-1, volume.shape[-1])
     picked = rng.choice(len(pixels), min(len(pixels), cfg.pca_pixels), replace=False)
-    scaling = FeatureScaling.fit(pca(sample), encoder.normalization(pixels[np.sort(picked)]),
-                                 max(shape[1:]), cfg)
+    scaling = FeatureScaling.fit(pca(sample), encoder.normalization(pixels[np.sort(picked)]), cfg,
+                                 regional_fraction(volume, encoder, cfg.texture_scale))
     del sample, pixels
-    n_features = scaling.n_features(pca.n_components, volume.shape[-1])
+    n_vector = pca.n_components
+    n_features = n_vector + volume.shape[-1]
 
-    # 2. Every pixel's point: reduced (and smoothed) vectors, intensities and position.
-    reduced = np.empty(shape + (n_features,), np.float32)
+    # 2. Every pixel's point: reduced (and smoothed) vectors and intensities.
+    points = np.empty(shape + (n_features,), np.float32)
     if small:
         whole = slice(0, shape[1]), slice(0, shape[2])
         for z in range(shape[0]):
             red = _smooth(pca(full[z].reshape(-1, encoder.dim)).reshape(shape[1:] + (-1,)), cfg.smoothing)
-            reduced[z] = scaling(red, encoder.normalization(volume[z]), *whole)
+            points[z] = scaling(red, encoder.normalization(volume[z]))
         del full
     else:
         for i, (z, ys, xs) in enumerate(tiles):
             vec, (oys, oxs) = embed_region(encoder, volume[z], ys, xs, margin=margin, device=device)
             red = _smooth(pca(vec.reshape(-1, encoder.dim)).reshape(vec.shape[:2] + (-1,)), cfg.smoothing)
             red = red[ys.start - oys.start : ys.stop - oys.start, xs.start - oxs.start : xs.stop - oxs.start]
-            reduced[z, ys, xs] = scaling(red, encoder.normalization(volume[z, ys, xs]), ys, xs)
+            points[z, ys, xs] = scaling(red, encoder.normalization(volume[z, ys, xs]))
             yield Progress("embedding", i + 1, len(tiles), "computing pixel vectors")
-    flat = reduced.reshape(-1, n_features)
 
-    # 3. Compress the pixels to weighted nodes.
-    yield Progress("clustering", 0, 1, "compressing pixels to nodes")
-    n_nodes = max(2, min(cfg.max_nodes, n_pixels // cfg.pixels_per_node))
-    rows = flat if n_pixels <= cfg.kmeans_pixels else flat[rng.choice(n_pixels, cfg.kmeans_pixels, replace=False)]
-    centres = kmeans(rows, n_nodes, iterations=cfg.kmeans_iterations, seed=cfg.seed)
-    pixel_nodes = assign_nearest(flat, centres)
-    del reduced, flat
-    counts = np.bincount(pixel_nodes, minlength=len(centres))
-    used = np.flatnonzero(counts)  # drop nodes that no pixel chose
-    remap = np.zeros(len(centres), np.int32)
-    remap[used] = np.arange(len(used), dtype=np.int32)
-    pixel_nodes = remap[pixel_nodes].reshape(shape)
-    centres, weights = centres[used], counts[used].astype(np.float64)
-    yield Progress("clustering", 1, 1, f"{len(centres)} nodes")
-
-    # 4. Condense the nodes.
-    gen = condense_iter(centres, weights, knn=cfg.knn, merge_fraction=cfg.merge_fraction,
-                        epsilon_growth=cfg.epsilon_growth, mass_power=cfg.mass_power)
+    # 3. Superpixels, condensation along their adjacency, then of alike regions anywhere.
+    texture = n_vector if cfg.vector_weight > 0 else 0
+    gen = hierarchy_iter(points, cfg, n_texture=texture)
     while True:
         try:
-            it, n = next(gen)
+            stage, done, total, message = next(gen)
         except StopIteration as stop:
-            result = stop.value
+            pixel_nodes, hierarchy, info = stop.value
             break
-        yield Progress("condensing", len(centres) - n, len(centres) - 1, f"iteration {it}: {n} clusters")
-    hierarchy = build_hierarchy(result, weights, max_regions=cfg.max_regions, n_salient=cfg.n_salient)
-    info = {"n_nodes": int(len(centres)), "iterations": int(result.iterations)}
+        yield Progress(stage, done, total, message)
     return Segmentation(hierarchy, pixel_nodes, bool(stack), info)
 
 

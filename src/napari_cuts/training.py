@@ -18,41 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import TrainingConfig
 from .encoder import RECEPTIVE_RADIUS, Encoder, default_device, now_iso
 from .io import CutsInputError, Normalization, to_volume
-
-
-@dataclass
-class TrainingConfig:
-    """Training parameters; defaults follow the CUTS paper where it gives them."""
-
-    epochs: int = 10
-    steps_per_epoch: int = 25
-    batch_size: int = 16
-    anchors_per_image: int = 8
-    patch_size: int = 5
-    contrastive_weight: float = 0.001
-    temperature: float = 0.1
-    ssim_threshold: float = 0.5
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_fraction: float = 0.05
-    base_channels: int = 16
-    seed: int = 0
-    #: torch threads while training (0: torch's default). A step works on small crops, so
-    #: one thread is about as fast as two, and it does not collapse when another process
-    #: (or the viewer) wants a core: two threads were 26x slower then (docs/benchmarks.md).
-    threads: int = 1
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.steps_per_epoch < 1 or self.batch_size < 1:
-            raise CutsInputError("epochs, steps per epoch and batch size must be at least 1")
-        if self.patch_size < 1 or self.patch_size % 2 == 0:
-            raise CutsInputError("patch size must be an odd number (3, 5, 7, ...)")
-        if self.anchors_per_image < 2:
-            raise CutsInputError("at least 2 anchors per image are needed for contrast")
-        if not 0.0 <= self.contrastive_weight <= 1.0:
-            raise CutsInputError("the contrastive weight (lambda) must lie in [0, 1]")
 
 
 @dataclass
@@ -141,11 +109,12 @@ class EncoderTrainer:
         self.names = list(names) if names else [f"{len(vols)} image(s)"]
         self.n_images = sum(len(v) for v in vols)
         # Pad each slice so that anchors, positives, patches and receptive fields fit.
-        self.margin = RECEPTIVE_RADIUS + cfg.patch_size + cfg.patch_size // 2
+        reach = cfg.patch_size if cfg.positives == "ssim" else max(cfg.positive_shift, cfg.patch_size // 2)
+        self.margin = RECEPTIVE_RADIUS + reach + cfg.patch_size // 2 + 1
         self._images = [
             torch.from_numpy(
                 np.pad(encoder.normalization(s), ((self.margin,) * 2, (self.margin,) * 2, (0, 0)),
-                       mode="edge").transpose(2, 0, 1).copy()
+                       mode="reflect" if min(s.shape[:2]) > self.margin else "edge").transpose(2, 0, 1).copy()
             )
             for s in _slices(vols)
         ]
@@ -162,8 +131,43 @@ class EncoderTrainer:
         cols = (xs[:, None] + offs)[:, None, :]
         return image[:, rows, cols].permute(1, 0, 2, 3)
 
+    def _augment(self, crops: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Random gain, offset and noise per crop, and random flips: what the vectors
+        should not encode (brightness, orientation), so they encode texture and shape."""
+        cfg = self.config
+        n = crops.shape[0]
+        if cfg.jitter:
+            gain = torch.exp((torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * cfg.jitter)
+            offset = (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * cfg.jitter / 2
+            crops = crops * gain + offset
+        if cfg.noise:
+            crops = crops + torch.randn(crops.shape, generator=gen) * cfg.noise
+        for axis in (-1, -2):
+            flip = torch.rand(n, generator=gen) < 0.5
+            crops[flip] = crops[flip].flip(axis)
+        return crops
+
+    def _sample_nearby(self, index: int, rng: np.random.Generator, gen: torch.Generator):
+        """Anchors and positives up to `positive_shift` pixels away, each augmented."""
+        cfg = self.config
+        image = self._images[index]
+        h, w = self._shapes[index]
+        a, s = cfg.anchors_per_image, cfg.positive_shift
+        ys = torch.from_numpy(rng.integers(0, h, a) + self.margin)
+        xs = torch.from_numpy(rng.integers(0, w, a) + self.margin)
+        py = ys + torch.from_numpy(rng.integers(-s, s + 1, a))
+        px = xs + torch.from_numpy(rng.integers(-s, s + 1, a))
+        r = RECEPTIVE_RADIUS
+        anchors = self._crops(image, ys, xs, r)
+        positives = self._crops(image, py, px, r)
+        crops = torch.cat([self._augment(anchors.clone(), gen), self._augment(positives, gen)])
+        patch = self._crops(image, ys, xs, cfg.patch_size // 2)
+        return crops, patch
+
     def _sample(self, index: int, rng: np.random.Generator, gen: torch.Generator):
         cfg = self.config
+        if cfg.positives == "nearby":
+            return self._sample_nearby(index, rng, gen)
         image = self._images[index]
         h, w = self._shapes[index]
         a, p = cfg.anchors_per_image, cfg.patch_size

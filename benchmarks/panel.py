@@ -1,0 +1,391 @@
+"""napari-cuts against scikit-image baselines on every labelled set of the panel.
+
+Usage (from the repository root):
+
+    .venv/bin/python benchmarks/panel.py [FOLDER ...] [--seeds 0 1] [--no-write]
+
+Each FOLDER holds ``images/<stem>.<ext>`` and ``labels/<stem>.<ext>`` (0 = unlabelled,
+every other id one object); default: every set in ``../shared/data``. Per set and seed:
+
+- **CUTS**: ``napari-cuts run IMAGES -o OUT --seed S`` as a user would type it, scored
+  from the files it writes (the ``default_level`` of each ``.cuts.json``);
+- ablations through the Python API with the same defaults: *untrained* (an encoder fitted
+  with learning rate 0) and *no vectors* (``vector_weight=0``);
+- baselines (seed-independent, run once per set in the same run): Felzenszwalb (a sweep
+  of scales; fixed scale 100 on 0..1 images, per slice for stacks), SLIC-zero (a sweep;
+  fixed 100 segments), k-means on intensities (k = 2..12, fixed 5) and the filter bank
+  ``skimage.feature.multiscale_basic_features`` (sigma 1..16, each feature standardised,
+  k-means k = 2..24, fixed 5).
+
+Protocol per image and level: for every object the region covering most of its pixels is
+its prediction; the image's score is the mean Dice over its objects. Reported: the mean over
+images at the best level (an oracle: chosen per image with the labels; it grows with the
+levels offered, listed beside it) and at the default level (baselines: their fixed setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+PANEL = C.REPO.parent / "shared" / "data"
+FELZ_SCALES = [12800, 6400, 3200, 1600, 800, 400, 200, 100, 50, 25, 12.5]
+SLIC_SEGMENTS = [2, 3, 4, 6, 8, 12, 16, 25, 50, 100, 200]
+KM_RANGE = list(range(2, 13))
+BANK_RANGE = list(range(2, 25))
+
+
+# ---- data -----------------------------------------------------------------------------
+def load_set(folder: Path):
+    """(ids, image paths, images, labels) of a set; images as napari-cuts reads them."""
+    from napari_cuts.io import read_image
+
+    ids, paths, images, labels = [], [], [], []
+    for path in sorted((folder / "images").iterdir()):
+        found = [p for p in (folder / "labels").glob(path.stem + ".*")]
+        if not found:
+            continue
+        img = read_image(path)
+        if img.ndim == 3 and img.shape[-1] == 4:
+            img = img[..., :3]
+        lab = np.asarray(read_image(found[0])).astype(np.int64)
+        ids.append(path.stem)
+        paths.append(path)
+        images.append(img)
+        labels.append(lab)
+    return ids, paths, images, labels
+
+
+def is_stack(image: np.ndarray) -> bool:
+    return image.ndim == 3 and image.shape[-1] > 4
+
+
+# ---- scores ---------------------------------------------------------------------------
+def object_dice(level: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over objects (ids > 0) of the Dice of the region covering most of the object."""
+    from scipy.sparse import coo_matrix
+
+    lab = np.asarray(level).astype(np.int64).ravel()
+    tru = truth.ravel()
+    inside = tru > 0
+    obj_ids, t = np.unique(tru[inside], return_inverse=True)
+    reg_ids, r = np.unique(lab, return_inverse=True)
+    counts = coo_matrix((np.ones(int(inside.sum())), (t, r[inside])),
+                        shape=(len(obj_ids), len(reg_ids))).tocsr()
+    best = np.asarray(counts.argmax(1)).ravel()
+    overlap = np.asarray(counts[np.arange(len(obj_ids)), best]).ravel()
+    obj_size = np.bincount(t, minlength=len(obj_ids))
+    reg_size = np.bincount(r, minlength=len(reg_ids))
+    return float(np.mean(2 * overlap / (obj_size + reg_size[best])))
+
+
+@dataclass
+class Result:
+    """One method on one set: per image the score of every level and the default level."""
+
+    name: str
+    scores: list[list[float]] = field(default_factory=list)
+    default: list[int] = field(default_factory=list)
+    regions: list[int] = field(default_factory=list)  # regions at the default level
+    seconds: float = 0.0
+
+    def add(self, levels, truth, default: int) -> None:
+        levels = list(levels)
+        self.scores.append([object_dice(lv, truth) for lv in levels])
+        self.default.append(int(default))
+        self.regions.append(int(len(np.unique(levels[default]))))
+
+    @property
+    def best(self) -> float:
+        return float(np.mean([max(s) for s in self.scores]))
+
+    @property
+    def fixed(self) -> float:
+        return float(np.mean([s[d] for s, d in zip(self.scores, self.default)]))
+
+    @property
+    def levels(self) -> float:
+        return float(np.mean([len(s) for s in self.scores]))
+
+    def summary(self) -> dict:
+        return {"name": self.name, "best": self.best, "default": self.fixed, "levels": self.levels,
+                "regions": float(np.mean(self.regions)), "seconds": self.seconds,
+                "per_image": self.scores, "default_levels": self.default}
+
+
+# ---- CUTS -----------------------------------------------------------------------------
+def cuts_cli(paths, labels, seed: int, extra: list[str] | None = None) -> Result:
+    """``napari-cuts run`` as a user types it, scored from the files it writes."""
+    from napari_cuts.io import output_stem, read_labels_tiff
+
+    res = Result("CUTS (napari-cuts run)")
+    exe = Path(sys.executable).with_name("napari-cuts")
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [str(exe), "run", *map(str, paths), "-o", out, "--seed", str(seed), "--no-progress",
+               *(extra or [])]
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        res.seconds = time.perf_counter() - t
+        if proc.returncode:
+            raise SystemExit(f"napari-cuts run failed ({proc.returncode}): {proc.stderr.strip()}")
+        for path, truth in zip(paths, labels):
+            stem = output_stem(path)
+            levels = read_labels_tiff(Path(out) / f"{stem}.cuts.tif")
+            meta = json.loads((Path(out) / f"{stem}.cuts.json").read_text())
+            if levels.ndim == truth.ndim:  # a single level
+                levels = levels[None]
+            res.add(levels, truth, meta["default_level"])
+    return res
+
+
+def cuts_api(name, images, labels, encoder, config) -> Result:
+    from napari_cuts.pipeline import segment
+
+    res = Result(name)
+    t = time.perf_counter()
+    for img, truth in zip(images, labels):
+        seg = segment(encoder, img, config, is_stack=is_stack(img) or None)
+        res.add(seg.levels(), truth, seg.default_level)
+    res.seconds = time.perf_counter() - t
+    return res
+
+
+def ablations(images, labels, seed: int) -> list[Result]:
+    """The same pipeline with an encoder that never learned, and without vectors."""
+    from napari_cuts.pipeline import SegmentConfig, fit
+    from napari_cuts.training import TrainingConfig
+
+    stack = any(is_stack(im) for im in images) or None
+    t = time.perf_counter()
+    untrained = fit(images, TrainingConfig(seed=seed, learning_rate=0.0), is_stack=stack)
+    fit_s = time.perf_counter() - t
+    out = [cuts_api("untrained encoder", images, labels, untrained, SegmentConfig(seed=seed))]
+    out[0].seconds += fit_s
+    out.append(cuts_api("no vectors", images, labels, untrained,
+                        replace(SegmentConfig(seed=seed), vector_weight=0.0)))
+    return out
+
+
+# ---- baselines ------------------------------------------------------------------------
+def unit(image: np.ndarray) -> np.ndarray:
+    """Float image scaled to 0..1 (per image, min to max)."""
+    a = np.asarray(image, np.float64)
+    lo, hi = a.min(), a.max()
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
+def kmeans_levels(features: np.ndarray, shape, ks, seed: int) -> list[np.ndarray]:
+    """k-means (30 Lloyd iterations, fitted on <= 20000 pixels) for every k."""
+    from napari_cuts.condensation import assign_nearest, kmeans
+
+    feats = np.ascontiguousarray(features, np.float32)
+    rng = np.random.default_rng(seed)
+    rows = feats if len(feats) <= 20000 else feats[rng.choice(len(feats), 20000, replace=False)]
+    return [assign_nearest(feats, kmeans(rows, k, iterations=30, seed=seed)).reshape(shape) + 1
+            for k in ks]
+
+
+def felzenszwalb_levels(image, stack: bool) -> list[np.ndarray]:
+    from skimage.segmentation import felzenszwalb
+
+    img = unit(image)
+    channel = -1 if img.ndim == 3 + stack else None
+    out = []
+    for s in FELZ_SCALES:
+        if stack:  # 2D only: per slice, ids distinct across slices
+            lab, off = np.zeros(img.shape[:3], np.int64), 0
+            for z in range(img.shape[0]):
+                lab[z] = felzenszwalb(img[z], scale=s, sigma=0.8, min_size=20, channel_axis=channel) + off
+                off = lab[z].max() + 1
+            out.append(lab + 1)
+        else:
+            out.append(felzenszwalb(img, scale=s, sigma=0.8, min_size=20, channel_axis=channel) + 1)
+    return out
+
+
+def slic_levels(image, stack: bool) -> list[np.ndarray]:
+    from skimage.segmentation import slic
+
+    img = unit(image)
+    channel = -1 if img.ndim == 3 + stack else None
+    return [slic(img, n_segments=n, slic_zero=True, start_label=1, channel_axis=channel)
+            for n in SLIC_SEGMENTS]
+
+
+def filter_bank_features(image, stack: bool) -> np.ndarray:
+    from skimage.feature import multiscale_basic_features
+
+    img = unit(image)
+    channel = -1 if img.ndim == 3 + stack else None
+    feats = multiscale_basic_features(img, intensity=True, edges=True, texture=True, sigma_min=1,
+                                      sigma_max=16, channel_axis=channel).astype(np.float32)
+    feats = feats.reshape(-1, feats.shape[-1])
+    return (feats - feats.mean(0)) / np.maximum(feats.std(0), 1e-6)
+
+
+def baselines(images, labels, seed: int = 0) -> list[Result]:
+    felz = Result("Felzenszwalb")
+    slic = Result("SLIC")
+    km = Result("k-means on intensities")
+    bank = Result("filter bank + k-means")
+    for img, truth in zip(images, labels):
+        stack = is_stack(img)
+        shape = img.shape[:3] if stack else img.shape[:2]
+        for res, make, default in (
+            (felz, lambda: felzenszwalb_levels(img, stack), FELZ_SCALES.index(100)),
+            (slic, lambda: slic_levels(img, stack), SLIC_SEGMENTS.index(100)),
+            (km, lambda: kmeans_levels(unit(img).reshape(int(np.prod(shape)), -1), shape, KM_RANGE, seed),
+             KM_RANGE.index(5)),
+            (bank, lambda: kmeans_levels(filter_bank_features(img, stack), shape, BANK_RANGE, seed),
+             BANK_RANGE.index(5)),
+        ):
+            t = time.perf_counter()
+            res.add(make(), truth, default)
+            res.seconds += time.perf_counter() - t
+    return [felz, slic, km, bank]
+
+
+# ---- report ---------------------------------------------------------------------------
+def mean_over_seeds(runs: list[Result]) -> dict:
+    out = {"best": float(np.mean([r.best for r in runs])), "default": float(np.mean([r.fixed for r in runs])),
+           "levels": float(np.mean([r.levels for r in runs])), "regions": float(np.mean([np.mean(r.regions) for r in runs])),
+           "seconds": float(np.mean([r.seconds for r in runs]))}
+    if len(runs) > 1:
+        out["spread"] = (float(np.ptp([r.best for r in runs])), float(np.ptp([r.fixed for r in runs])))
+    return out
+
+
+def cell(s: dict, levels: bool = True) -> str:
+    text = f"{s['best']:.3f} / {s['default']:.3f}"
+    if levels:
+        text += f" ({s['levels']:.0f} lv, {s['regions']:.0f} rg)"
+    return text
+
+
+def checks(name: str, table: dict) -> list[str]:
+    """The issue's targets for one set, as 'yes'/'NO' lines."""
+    c, u, v = table["CUTS (napari-cuts run)"], table["untrained encoder"], table["no vectors"]
+    base = [table[k] for k in table if k not in ("CUTS (napari-cuts run)", "untrained encoder", "no vectors")]
+    best_fixed = max(b["default"] for b in base)
+    best_best = max(b["best"] for b in base)
+    lines = [
+        (f"default {c['default']:.3f} >= best baseline fixed {best_fixed:.3f}", c["default"] >= best_fixed),
+        (f"best {c['best']:.3f} >= best baseline best {best_best:.3f}", c["best"] >= best_best),
+        (f"trained loses to neither ablation by > 0.02 (best {c['best'] - max(u['best'], v['best']):+.3f}, "
+         f"default {c['default'] - max(u['default'], v['default']):+.3f})",
+         c["best"] >= max(u["best"], v["best"]) - 0.02 and c["default"] >= max(u["default"], v["default"]) - 0.02),
+        (f"at most 64 levels ({c['levels']:.1f})", c["levels"] <= 64),
+    ]
+    targets = {"nuclei2d-synth": (0.85, 0.75), "nuclei3d-synth": (0.75, None), "retina-dev": (0.90, 0.80)}
+    if name in targets:
+        b, d = targets[name]
+        lines.append((f"best {c['best']:.3f} >= {b}", c["best"] >= b))
+        if d is not None:
+            lines.append((f"default {c['default']:.3f} >= {d}", c["default"] >= d))
+    if name == "texture-dev":
+        gain_b = c["best"] - max(u["best"], v["best"])
+        gain_d = c["default"] - max(u["default"], v["default"])
+        lines.append((f"trained beats both ablations by >= 0.10 (best {gain_b:+.3f}, default {gain_d:+.3f})",
+                      gain_b >= 0.10 and gain_d >= 0.10))
+    return [f"{'yes' if ok else 'NO '} {text}" for text, ok in lines]
+
+
+ORDER = ["CUTS (napari-cuts run)", "untrained encoder", "no vectors", "Felzenszwalb", "SLIC",
+         "k-means on intensities", "filter bank + k-means"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="*", type=Path, help="sets (default: every set in ../shared/data)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--no-ablations", dest="ablations", action="store_false")
+    parser.add_argument("--no-baselines", dest="baselines", action="store_false")
+    parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--json", type=Path, help="save every per-image score here")
+    args = parser.parse_args(argv)
+    folders = args.folders or sorted(p for p in PANEL.glob("*") if (p / "images").is_dir())
+    if not folders:
+        print(f"panel: no sets found in {PANEL}; skipped")
+        return 0
+    command = "python benchmarks/panel.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
+    started, revision = C.now(), C.git_revision()
+    print(f"panel: {[f.name for f in folders]}, seeds {args.seeds}; load {C.load()}", flush=True)
+    tables, raw = {}, {}
+    for folder in folders:
+        ids, paths, images, labels = load_set(folder)
+        if not ids:
+            continue
+        runs: dict[str, list[Result]] = {}
+        for seed in args.seeds:
+            found = [cuts_cli(paths, labels, seed)]
+            if args.ablations:
+                found += ablations(images, labels, seed)
+            for r in found:
+                runs.setdefault(r.name, []).append(r)
+                print(f"  {folder.name} seed {seed} {r.name}: {r.best:.3f} / {r.fixed:.3f} "
+                      f"({r.levels:.1f} levels, {np.mean(r.regions):.0f} regions, {r.seconds:.1f} s)", flush=True)
+        if args.baselines:
+            for r in baselines(images, labels):
+                runs[r.name] = [r]
+                print(f"  {folder.name} {r.name}: {r.best:.3f} / {r.fixed:.3f} ({r.seconds:.1f} s)", flush=True)
+        tables[folder.name] = {k: mean_over_seeds(v) for k, v in runs.items()}
+        raw[folder.name] = {k: [r.summary() for r in v] for k, v in runs.items()}
+    finished = C.now()
+    names = [n for n in ORDER if any(n in t for t in tables.values())]
+    header = ["set"] + names
+    rows = [[s] + [cell(t[n], n in ORDER[:3]) if n in t else "–" for n in names] for s, t in tables.items()]
+    print()
+    print(C.text_table(header, rows))
+    verdicts = []
+    if args.ablations and args.baselines:
+        for s, t in tables.items():
+            verdicts.append(f"{s}:")
+            verdicts += [f"  {line}" for line in checks(s, t)]
+        print("\n" + "\n".join(verdicts))
+    if args.json:
+        args.json.write_text(json.dumps({"tables": tables, "raw": raw}, indent=1))
+    if args.write and args.ablations and args.baselines:
+        body = f"""Command (from the repository root), {started} to {finished}, commit {revision}, seeds {args.seeds}:
+
+```bash
+.venv/bin/{command}
+```
+
+Mean per-object Dice, **best level / default level** (baselines: best of their sweep / their
+fixed setting), mean over seeds; for CUTS and its ablations also the levels offered (lv) and
+the regions at the default level (rg). *CUTS* is `napari-cuts run IMAGES -o OUT --seed S`
+with defaults, scored from the files it writes; *untrained*: the same pipeline with an
+encoder fitted at learning rate 0; *no vectors*: `vector_weight=0`. Baselines: Felzenszwalb
+(scales {FELZ_SCALES[-1]}..{FELZ_SCALES[0]}, fixed 100, sigma 0.8, min_size 20, per slice for
+stacks), SLIC-zero ({SLIC_SEGMENTS[0]}..{SLIC_SEGMENTS[-1]} segments, fixed 100), k-means on
+intensities (k {KM_RANGE[0]}..{KM_RANGE[-1]}, fixed 5), `multiscale_basic_features`
+(sigma 1..16, standardised) + k-means (k {BANK_RANGE[0]}..{BANK_RANGE[-1]}, fixed 5), all on
+0..1 images. Protocol: per object the region covering most of its pixels; the image's score
+is the mean Dice over its objects.
+
+{C.markdown_table(header, rows)}
+
+Targets of the engine issue (yes / NO):
+
+```
+{chr(10).join(verdicts)}
+```
+"""
+        print(f"wrote {C.write_section('Panel: five labelled sets', body)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

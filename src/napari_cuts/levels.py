@@ -1,0 +1,247 @@
+"""Which levels a segmentation offers, and which one the user sees first.
+
+Condensation runs twice (see :mod:`napari_cuts.pipeline`): first along the superpixels'
+adjacency graph, so its levels are connected regions from the superpixels up; then, from
+a start level of that first run, on the kNN graph of its regions' mean points, so alike
+regions anywhere group into classes. The levels offered are a log-spaced choice of the
+first run's partitions, the second run's classes, and one *objects* level made from the
+most persistent classes: each class becomes one region ("stuff": tissue spread over the
+image), its connected pieces (a class of a few large regions), or its instances with
+touching blobs split apart ("things": compact objects such as nuclei). That level is the
+default: it is what the user looks at first.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .condensation import MergeHistory
+from .hierarchy import Level
+from .regions import node_majority, pieces, split_touching
+
+
+def spread_events(n_clusters: Sequence[int], count: int, low: int = 2) -> list[int]:
+    """Up to `count` merge events whose cluster counts are spread log-evenly from the
+    finest down to `low`."""
+    nc = np.asarray(n_clusters)
+    ok = np.flatnonzero(nc >= low)
+    if not len(ok):
+        return []
+    targets = np.geomspace(nc[ok].max(), max(low, nc[ok].min()), max(count, 1))
+    events = {int(ok[np.argmin(np.abs(np.log(nc[ok]) - np.log(t)))]) for t in targets}
+    return sorted(events)
+
+
+def start_event(history: MergeHistory, fraction: float, minimum: int = 16) -> int | None:
+    """The first-run event with about `fraction` of the nodes left (at least `minimum`)."""
+    nc = np.asarray(history.n_clusters)
+    if not len(nc):
+        return None
+    target = max(minimum, fraction * history.n_nodes)
+    return int(np.argmin(np.abs(np.log(nc) - np.log(target))))
+
+
+def salient_event(history: MergeHistory, max_regions: int) -> int | None:
+    """The partition with 2..max_regions clusters of highest persistence x log(clusters)."""
+    nc = np.asarray(history.n_clusters)
+    cand = [e for e in range(len(nc)) if 2 <= nc[e] <= max_regions]
+    if not cand or max_regions < 2:
+        return None
+    return max(cand, key=lambda e: (history.persistence[e] * np.log(nc[e]), e))
+
+
+def class_event(history: MergeHistory, max_classes: int) -> int | None:
+    """The most persistent second-run partition with 2..max_classes classes (the coarser
+    on ties)."""
+    nc = np.asarray(history.n_clusters)
+    pers = np.asarray(history.persistence)
+    cand = [e for e in range(len(nc)) if 2 <= nc[e] <= max_classes]
+    if not cand:
+        return None
+    return max(cand, key=lambda e: (pers[e], e))
+
+
+def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min_size: int,
+                      thing_solidity: float, few_pieces: int, anisotropy: float = 1.0,
+                      regions: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """Nodes' regions when each class becomes one region, its pieces, or its instances.
+
+    A class with at most `few_pieces` pieces of `min_size` pixels or more is split into
+    its connected pieces; a class of many pieces whose area-weighted solidity reaches
+    `thing_solidity` (compact objects) into instances, touching blobs split apart; other
+    classes (tissue spread over the image) stay one region. Returns the (M,) partition
+    and what became of every class.
+    """
+    classes = class_of_node[pixel_nodes]
+    out = np.zeros(pixel_nodes.shape, np.int64)
+    fate = []
+    offset = 0
+    for c in range(int(class_of_node.max()) + 1):
+        mask = classes == c
+        if not mask.any():
+            continue
+        lab, n_big, solidity = pieces(mask, min_size)
+        if n_big <= few_pieces:
+            fate.append("pieces")
+            if regions is not None:  # within its pieces, the connected regions of `regions`
+                lab = lab * (int(regions.max()) + 1) + regions[pixel_nodes]
+        elif solidity >= thing_solidity:
+            lab = split_touching(mask, anisotropy)
+            fate.append("objects")
+        else:
+            lab = mask.astype(np.int64)
+            fate.append("one region")
+        out[mask] = lab[mask] + offset
+        offset = int(out.max())
+    part = node_majority(pixel_nodes, out, int(pixel_nodes.max()) + 1)
+    _, part = np.unique(part, return_inverse=True)
+    return part.astype(np.int64), fate
+
+
+def candidate_levels(first: MergeHistory, start: int | None, second: MergeHistory | None,
+                     objects: np.ndarray | None, *, fine_levels: int, max_classes: int) -> tuple[list[Level], int]:
+    """The levels to offer and the index of the default among them.
+
+    First-run levels (log-spaced, connected regions), second-run classes (2..max_classes,
+    composed with the start level), and the objects level (the default). Without a
+    second run, the default is the first run's start level.
+    """
+    levels: list[Level] = []
+    pers1 = first.persistence
+    for e, part in first.partitions(spread_events(first.n_clusters, fine_levels)).items():
+        levels.append(Level(part, "regions", pers1[e]))
+    default = None
+    if second is not None and start is not None:
+        start_part = first.partitions([start])[start]
+        ev = [e for e, n in enumerate(second.n_clusters) if 2 <= n <= max_classes]
+        for e, part in second.partitions(ev).items():
+            levels.append(Level(part[start_part], "classes", second.persistence[e]))
+        if objects is not None:
+            levels.append(Level(objects, "objects", max(second.persistence, default=1)))
+            default = len(levels) - 1
+    if default is None:
+        if start is not None and start not in first.partitions(spread_events(first.n_clusters, fine_levels)):
+            levels.append(Level(first.partitions([start])[start], "regions", pers1[start]))
+            default = len(levels) - 1
+        else:
+            default = max(range(len(levels)), key=lambda i: levels[i].n_regions) if levels else 0
+            if start is not None:
+                target = int(first.n_clusters[start])
+                default = min(range(len(levels)), key=lambda i: abs(levels[i].n_regions - target))
+    if not levels:
+        levels.append(Level(np.zeros(first.n_nodes, np.int64), "regions", 1))
+        default = 0
+    return levels, default
+
+
+def texture_channels(points: np.ndarray, channels: int, sigma: float):
+    """Local mean and standard deviation of each of the first `channels` point channels
+    over a Gaussian window of `sigma` pixels (half that along z), one (Z, Y, X) array at
+    a time: what the texture looks like around each pixel, never held all at once."""
+    from scipy import ndimage
+
+    sig = (0 if points.shape[0] == 1 else sigma / 2, sigma, sigma)
+    for c in range(channels):
+        x = points[..., c]
+        mean = ndimage.gaussian_filter(x, sig, mode="reflect")
+        sq = ndimage.gaussian_filter(x * x, sig, mode="reflect")
+        yield mean
+        np.subtract(sq, mean * mean, out=sq)
+        yield np.sqrt(np.clip(sq, 0, None, out=sq), out=sq)
+
+
+def node_points(pixel_nodes: np.ndarray, points: np.ndarray, extra=(), extra_weight: float = 1.0):
+    """Mean point, pixel count and spread (mean squared deviation) of every superpixel.
+
+    `extra` yields further (Z, Y, X) channels (e.g. texture statistics); together they
+    are scaled to an RMS spread of `extra_weight` over the pixels.
+    """
+    from .regions import region_means
+
+    means, counts = region_means(pixel_nodes, points)
+    sq, _ = region_means(pixel_nodes, (points * points).sum(-1, keepdims=True))
+    spread = np.clip(sq[:, 0].astype(np.float64) - (means.astype(np.float64) ** 2).sum(1), 0, None)
+    flat = pixel_nodes.ravel()
+    cols, var_cols, total_var = [], [], 0.0
+    for channel in extra:
+        v = channel.ravel().astype(np.float64)
+        mu, var = v.mean(), v.var()
+        m = np.bincount(flat, v, minlength=len(counts)) / np.maximum(counts, 1)
+        m2 = np.bincount(flat, v * v, minlength=len(counts)) / np.maximum(counts, 1)
+        cols.append(m - mu)
+        var_cols.append(np.clip(m2 - m * m, 0, None))
+        total_var += var
+    if cols:
+        scale = extra_weight / max(np.sqrt(total_var), 1e-12)
+        means = np.concatenate([means, np.stack(cols, 1).astype(np.float32) * scale], 1)
+        spread = spread + np.sum(var_cols, 0) * scale**2
+    return means, counts, spread
+
+
+def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
+    """Superpixels, both condensation runs and the levels, from (Z, Y, X, F) points.
+
+    The first `n_texture` channels (the vectors) also describe the superpixels by
+    their local texture statistics (:func:`texture_channels`) when the config asks.
+
+    A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
+    hierarchy, info)`` where ``pixel_nodes`` is the (Z, Y, X) superpixel of every pixel.
+    """
+    from .condensation import condense_graph_iter
+    from .hierarchy import build_hierarchy
+    from .regions import adjacency, region_means, superpixels
+
+    cfg = config
+    yield "superpixels", 0, 1, "superpixels"
+    pixel_nodes = superpixels(points, cfg.pixels_per_node, cfg.compactness)
+    extra = ()
+    if n_texture and cfg.texture_scale > 0 and cfg.texture_weight > 0:
+        extra = texture_channels(points, n_texture, cfg.texture_scale)
+    means, counts, spread = node_points(pixel_nodes, points, extra, cfg.texture_weight)
+    edges, _ = adjacency(pixel_nodes)
+    n = len(means)
+    yield "superpixels", 1, 1, f"{n} superpixels"
+
+    def drive(gen, stage, total):
+        while True:
+            try:
+                _, left = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield stage, total - left, max(total - 1, 1), f"{left} regions"
+
+    common = dict(merge_fraction=cfg.merge_fraction, epsilon_growth=cfg.epsilon_growth,
+                  mass_power=cfg.mass_power)
+    first = yield from drive(condense_graph_iter(means, counts, edges, spread=spread,
+                                                 ward=cfg.size_penalty, **common), "condensing", n)
+    start = start_event(first, cfg.start_fraction)
+    second = objects = None
+    fate: list[str] = []
+    if start is not None:
+        start_part = first.partitions([start])[start]
+        m = int(start_part.max()) + 1
+        mass = np.bincount(start_part, counts, minlength=m)
+        centres = np.stack([np.bincount(start_part, means[:, f] * counts, minlength=m)
+                            for f in range(means.shape[1])], 1) / mass[:, None]
+        second = yield from drive(condense_graph_iter(centres, mass, None, knn=cfg.knn, **common),
+                                  "grouping", m)
+        k = class_event(second, cfg.max_classes)
+        if k is not None:
+            class_of_node = second.partitions([k])[k][start_part]
+            min_size = max(16, int(pixel_nodes.size * 2e-4))
+            e1 = salient_event(first, cfg.piece_regions)
+            sub = None if e1 is None else first.partitions([e1])[e1]
+            objects, fate = objects_partition(pixel_nodes, class_of_node, min_size=min_size,
+                                              thing_solidity=cfg.thing_solidity,
+                                              few_pieces=cfg.few_pieces, regions=sub)
+    levels, default = candidate_levels(first, start, second, objects, fine_levels=cfg.fine_levels,
+                                       max_classes=cfg.max_classes)
+    hierarchy = build_hierarchy(levels, counts, default, n_salient=cfg.n_salient,
+                                max_levels=cfg.max_levels)
+    info = {"n_superpixels": int(n), "iterations": int(first.iterations), "classes": fate}
+    if second is not None:
+        info["grouping"] = [[int(c), int(p)] for c, p in zip(second.n_clusters, second.persistence)
+                            if c <= cfg.max_classes]
+    return pixel_nodes, hierarchy, info
