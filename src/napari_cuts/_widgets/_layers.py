@@ -128,6 +128,11 @@ def make_result_layer(
 
 
 def show_only(layers: list[Labels], position: int) -> None:
-    """Make the layer at `position` visible and hide the others."""
+    """Make the layer at `position` visible and hide the others.
+
+    Only layers whose visibility changes are touched: each change makes napari update its
+    scene graph and redraw, and this runs whenever layers are added or removed.
+    """
     for i, layer in enumerate(layers):
-        layer.visible = i == position
+        if layer.visible != (i == position):
+            layer.visible = i == position
