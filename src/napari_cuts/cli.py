@@ -165,6 +165,10 @@ def cmd_demo(args: argparse.Namespace, bar: ProgressBar) -> None:
     print(f"sample image: {sample} (scikit-image's fundus photo, downscaled)")
     args.images = [str(sample)]
     cmd_run(args, bar)
+    from ._reader import prefer_this_reader
+
+    if prefer_this_reader():  # else napari asks which plugin reads a .tif
+        print("napari now opens *.cuts.tif files with napari-cuts (napari: Preferences > Plugins)")
     print(f"open the result in napari:  napari {sample} {outdir / 'retina.cuts.tif'}")
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from napari.layers import Image, Labels, Layer
 
 from ..io import CutsInputError, volume_shape
+from .._reader import FILE_GROUP, level_layer_name
 from ..pipeline import Segmentation
 from ._workers import ImageInput, region_table
 
@@ -85,8 +86,6 @@ def result_layers(layers, key: str) -> list[Labels]:
     return sorted(found, key=lambda lay: lay.metadata[META_KEY]["level"])
 
 
-def level_layer_name(image_name: str, level: int, n_regions: int) -> str:
-    return f"{image_name} level {level} ({n_regions} regions)"
 
 
 def make_result_layer(
@@ -136,3 +135,27 @@ def show_only(layers: list[Labels], position: int) -> None:
     for i, layer in enumerate(layers):
         if layer.visible != (i == position):
             layer.visible = i == position
+
+
+def link_file_results(layers) -> list[str]:
+    """Attach level layers read from a ``.cuts.tif`` to the image layer they belong to.
+
+    The reader cannot know the image layer, so its layers carry a ``file:`` group and the
+    image's name. Once an image layer of that name and size is open, the levels join its
+    group (the Segment widget's slider then browses them, and the annotation tools find
+    them) and take its scale and translation. Returns the groups now linked.
+    """
+    linked = []
+    images = [lay for lay in layers if isinstance(lay, Image) and not lay.multiscale]
+    for layer in list(layers):
+        meta = layer.metadata.get(META_KEY, {}) if isinstance(layer, Labels) else {}
+        if not str(meta.get("group", "")).startswith(FILE_GROUP):
+            continue
+        for image in images:
+            spatial = image.data.shape[:-1] if image.rgb else image.data.shape
+            if image.name == meta.get("image") and tuple(spatial) == tuple(layer.data.shape):
+                meta["group"] = result_key(image)
+                layer.scale, layer.translate = image.scale, image.translate
+                linked.append(meta["group"])
+                break
+    return linked

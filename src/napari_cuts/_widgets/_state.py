@@ -49,4 +49,22 @@ def encoder_state(viewer) -> EncoderState:
     state = EncoderState()
     _STATES[key] = (weakref.ref(viewer), state)
     weakref.finalize(viewer, _STATES.pop, key, None)
+    _follow_file_results(viewer)
     return state
+
+
+def _follow_file_results(viewer) -> None:
+    """Levels opened from a ``.cuts.tif`` join their image layer whenever layers come in."""
+    from .._reader import prefer_this_reader
+    from ._layers import link_file_results
+
+    ref = weakref.ref(viewer)
+
+    def link(*_args) -> None:
+        alive = ref()
+        if alive is not None:
+            link_file_results(alive.layers)
+
+    viewer.layers.events.inserted.connect(link)
+    link()
+    prefer_this_reader()

@@ -17,6 +17,7 @@ import numpy as np
 from napari.qt.threading import GeneratorWorker, create_worker
 from qtpy.QtCore import QThreadPool
 
+from .._reader import region_table
 from ..encoder import Encoder
 from ..io import CutsInputError, CutsWarning, to_volume
 from ..pipeline import Progress, SegmentConfig, Segmentation, segment_iter
@@ -78,13 +79,6 @@ class SegmentResult:
     segmentation: Segmentation
     levels: dict[int, np.ndarray]  # level index -> labels, for the levels to show
     tables: dict[int, dict]  # level index -> region table (see region_table)
-
-
-def region_table(labels: np.ndarray) -> dict:
-    """Region id (`index`, as napari expects) and pixel count of every region."""
-    counts = np.bincount(labels.ravel())
-    ids = np.flatnonzero(counts)
-    return {"index": ids, "pixels": counts[ids]}
 
 
 def _segment(

@@ -15,8 +15,8 @@ from ..pipeline import Progress
 from ._common import WidgetLife, column, ask_save_path, image_layer_combo
 from ._form import ConfigForm
 from ._layers import (
-    META_KEY, check_image_layer, current_slice, make_result_layer, n_channels, result_key,
-    result_layers, show_only, whole_layer,
+    META_KEY, check_image_layer, current_slice, link_file_results, make_result_layer, n_channels,
+    result_key, result_layers, show_only, whole_layer,
 )
 from ._state import encoder_state
 from ._workers import Refused, SegmentResult, segmentation_worker, start_worker, warm_up
@@ -92,6 +92,8 @@ class SegmentWidget(QWidget):
     def reset_choices(self, *_args) -> None:
         """Refresh the layer list (napari calls this when layers change in a docked widget)."""
         self.image.reset_choices()
+        link_file_results(self.viewer.layers)  # levels opened from a .cuts.tif join their image
+        self._on_image_changed()
         self._refresh_results()
 
     def segment_config(self) -> SegmentConfig:
@@ -303,10 +305,10 @@ class SegmentWidget(QWidget):
     def _on_image_changed(self, *_args) -> None:
         layer = self.image.value
         self.extent.enabled = layer is not None and layer.ndim == 3
-        if layer is not None and result_layers(self.viewer.layers, result_key(layer)):
-            if self._group != result_key(layer):
-                self._group = result_key(layer)
-                self._refresh_results(0)
+        layers = result_layers(self.viewer.layers, result_key(layer)) if layer is not None else []
+        if layers and self._group != result_key(layer):
+            self._group = result_key(layer)
+            self._refresh_results(_position_on_screen(layers))
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
@@ -315,6 +317,16 @@ class SegmentWidget(QWidget):
     def _show_encoder(self, *_args) -> None:
         if self._life.alive:
             self.encoder_label.setText(self.state.describe())
+
+
+def _position_on_screen(layers: list) -> int:
+    """Slider position of the level shown (else of the default level, else the coarsest)."""
+    for i, layer in enumerate(layers):
+        if layer.visible:
+            return i
+    default = layers[0].metadata[META_KEY].get("default_level")
+    levels = [lay.metadata[META_KEY]["level"] for lay in layers]
+    return levels.index(default) if default in levels else 0
 
 
 def _plain_labels(layer) -> np.ndarray:

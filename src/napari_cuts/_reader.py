@@ -1,0 +1,125 @@
+"""npe2 reader: a ``<stem>.cuts.tif`` written by ``napari-cuts segment`` opens as labels.
+
+The TIFF holds every level, coarse to fine, with shape (levels, Y, X) or
+(levels, Z, Y, X); ``<stem>.cuts.json`` beside it says which levels are salient and which
+is the default. Like after segmenting in the viewer, each salient level (and the
+default) becomes a Labels layer, only the default one visible, with the same
+``metadata["napari_cuts"]`` entries, so the Segment widget's slider browses them once
+an image layer named ``<stem>`` is open (see :func:`napari_cuts._widgets._layers.link_file_results`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+SUFFIXES = (".cuts.tif", ".cuts.tiff")
+META_KEY = "napari_cuts"
+FILE_GROUP = "file:"  # group of levels read from a file, until linked to an image layer
+
+
+def napari_get_reader(path: str | list[str]) -> Callable | None:
+    """The reader function for a ``.cuts.tif`` path (or a list of them), else None."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths or not all(str(p).lower().endswith(SUFFIXES) for p in paths):
+        return None
+    return read_cuts
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def read_summary(path: str | Path, n_levels: int) -> dict:
+    """The ``.cuts.json`` beside `path`, or a summary made from the levels alone."""
+    path = Path(path)
+    meta_path = path.with_name(f"{_stem(path)}.cuts.json")
+    summary: dict[str, Any] = {}
+    if meta_path.is_file():
+        try:
+            summary = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            summary = {}
+    levels = summary.get("levels")
+    if not isinstance(levels, list) or len(levels) != n_levels:
+        summary = {"levels": [{} for _ in range(n_levels)]}
+    default = summary.get("default_level")
+    if not isinstance(default, int) or not 0 <= default < n_levels:
+        summary["default_level"] = n_levels // 2
+    summary.setdefault("image", _stem(path))
+    return summary
+
+
+def region_table(labels: np.ndarray) -> dict:
+    """Region id (`index`, as napari expects) and pixel count of every region."""
+    counts = np.bincount(np.asarray(labels).ravel())
+    ids = np.flatnonzero(counts)
+    return {"index": ids, "pixels": counts[ids]}
+
+
+def level_layer_name(image_name: str, level: int, n_regions: int) -> str:
+    """The name of a level layer, e.g. ``retina level 3 (12 regions)``."""
+    return f"{image_name} level {level} ({n_regions} regions)"
+
+
+def read_cuts(path: str | list[str]) -> list[tuple]:
+    """Layer data of one or more ``.cuts.tif`` files: a Labels layer per salient level."""
+    import tifffile
+
+    out: list[tuple] = []
+    for p in [path] if isinstance(path, (str, Path)) else path:
+        p = Path(p)
+        stack = np.asarray(tifffile.imread(p))
+        if stack.ndim == 2:  # one level
+            stack = stack[None]
+        summary = read_summary(p, len(stack))
+        default, image = int(summary["default_level"]), str(summary["image"])
+        group = FILE_GROUP + str(p.resolve())
+        shown = [i for i, lev in enumerate(summary["levels"]) if lev.get("salient") or i == default]
+        for i in shown:
+            labels = stack[i]
+            n = int(summary["levels"][i].get("n_regions", len(np.unique(labels[labels > 0]))))
+            meta = {
+                "group": group, "image": image, "level": i, "n_levels": len(stack),
+                "n_regions": n, "salient": bool(summary["levels"][i].get("salient", False)),
+                "default_level": default, "slice": [], "file": str(p),
+            }
+            out.append((labels, {
+                "name": level_layer_name(image, i, n),
+                "metadata": {META_KEY: meta},
+                "features": region_table(labels),
+                "visible": i == default,
+                "opacity": 0.6,
+            }, "labels"))
+    return out
+
+
+READER_PATTERNS = ("*.cuts.tif", "*.cuts.tiff")
+
+
+def prefer_this_reader() -> bool:
+    """Make napari open ``*.cuts.tif`` with napari-cuts, unless the user chose otherwise.
+
+    napari's builtin reader also claims ``.tif``; with two readers napari asks which one
+    to use for every file (and ``napari a.png b.cuts.tif`` stops at that dialog). This sets
+    napari's own reader preference (*Preferences > Plugins*, ``extension2reader``) for the
+    patterns the user has no preference for. Returns True when something was set; False
+    when napari is not installed or the preference is already there.
+    """
+    try:
+        from napari.settings import get_settings
+    except ImportError:
+        return False
+    plugins = get_settings().plugins
+    current = dict(plugins.extension2reader)
+    missing = {p: "napari-cuts" for p in READER_PATTERNS if p not in current}
+    if missing:
+        plugins.extension2reader = {**current, **missing}
+    return bool(missing)
