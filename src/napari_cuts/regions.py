@@ -78,16 +78,22 @@ def node_majority(pixel_nodes: np.ndarray, pixel_labels: np.ndarray, n_nodes: in
 
 def pieces(mask: np.ndarray, min_size: int) -> tuple[np.ndarray, int, float]:
     """Connected pieces of a (Z, Y, X) mask: labels, how many have `min_size` pixels or
-    more, and their area-weighted solidity (1: every piece convex)."""
+    more, and their area-weighted solidity (1: every piece convex). For stacks the
+    solidity is that of the pieces' 2D sections, so that it means the same as in 2D."""
     from skimage.measure import label, regionprops
 
-    lab = label(mask[0] if mask.shape[0] == 1 else mask, connectivity=1)
-    props = [p for p in regionprops(lab) if p.area >= min_size]
-    if not props:
-        return lab.reshape(mask.shape), 0, 0.0
-    area = np.array([p.area for p in props], float)
-    solidity = np.array([_solidity(p) for p in props])
-    return lab.reshape(mask.shape), len(props), float((area * solidity).sum() / area.sum())
+    lab = label(mask[0] if mask.shape[0] == 1 else mask, connectivity=1).reshape(mask.shape)
+    n_big = int((np.bincount(lab.ravel())[1:] >= min_size).sum())
+    area, solidity = [], []
+    for plane in lab:
+        for p in regionprops(label(plane > 0, connectivity=1)):
+            if p.area >= max(4, min_size // max(1, mask.shape[0] // 4) if mask.shape[0] > 1 else min_size):
+                area.append(p.area)
+                solidity.append(_solidity(p))
+    if not area:
+        return lab, n_big, 0.0
+    area = np.asarray(area, float)
+    return lab, n_big, float((area * np.asarray(solidity)).sum() / area.sum())
 
 
 def _solidity(prop) -> float:
