@@ -44,7 +44,8 @@ def labels_combo(
 
     def choices(_widget=None):
         found = [lay for lay in viewer.layers if isinstance(lay, Labels) and keep(lay)]
-        found.sort(key=lambda lay: not first(lay))
+        # `first` ones first; among equals, the level on screen before hidden ones
+        found.sort(key=lambda lay: (not first(lay), not (is_level_layer(lay) and lay.visible)))
         return [(lay.name, lay) for lay in found]
 
     return ComboBox(label=label, choices=choices, nullable=nullable, tooltip=tooltip)
@@ -67,6 +68,45 @@ def shown_level(viewer, layer: Labels) -> Labels:
         return layer
     shown = [lay for lay in result_layers(viewer.layers, group) if lay.visible]
     return shown[0] if shown else layer
+
+
+def follow_level_on_screen(viewer, widget: QWidget, on_shown: Callable[[Labels], None]) -> None:
+    """Call ``on_shown(level)`` whenever a level layer becomes the one on screen.
+
+    The Segment widget's slider (or the user's eye button) shows one level at a time; the
+    annotation tools use that one, not a hidden level that happens to be first.
+    """
+    def on_event(event) -> None:
+        if event.type != "visible":
+            return
+        layer = event.sources[0]  # the layer; event.source is the layer list re-emitting
+        if is_level_layer(layer) and layer.visible:
+            on_shown(layer)
+
+    viewer.layers.events.connect(on_event)
+    widget.destroyed.connect(lambda *_: viewer.layers.events.disconnect(on_event))
+
+
+def follows(combo: ComboBox, level: Labels) -> bool:
+    """Whether `combo` should switch to the level on screen: it holds nothing, a level of
+    the same segmentation, or a hidden level (a choice of another layer is kept)."""
+    current = combo.value
+    if current is None:
+        return True
+    if not is_level_layer(current):
+        return False
+    same = current.metadata[META_KEY].get("group") == level.metadata[META_KEY].get("group")
+    return same or not current.visible
+
+
+def choose(combo: ComboBox, layer: Layer | None) -> None:
+    """Make `layer` the combo's value if it is one of its choices (refreshed first)."""
+    if layer is None or combo.value is layer:
+        return
+    if layer not in combo.choices:
+        combo.reset_choices()
+    if layer in combo.choices:
+        combo.value = layer
 
 
 def spatial_shape(image: Image) -> tuple[int, ...]:

@@ -11,8 +11,8 @@ from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 from ..components import ORDERS, ordered_components
 from ..measure import layer_features
 from ._annotation_common import (
-    ask_csv_path, export_csv, find_made_layer, kind_of, labels_combo, made_layer_kwargs,
-    put_labels, refused, run_job,
+    ask_csv_path, choose, export_csv, find_made_layer, follow_level_on_screen, follows, kind_of,
+    labels_combo, made_layer_kwargs, put_labels, refused, run_job,
 )
 from ._common import WidgetLife, column
 
@@ -59,6 +59,7 @@ class ComponentsWidget(QWidget):
         self.export_button.clicked.connect(self.export)
         for event in ("inserted", "removed", "reordered"):
             getattr(napari_viewer.layers.events, event).connect(self.reset_choices)
+        follow_level_on_screen(napari_viewer, self, self._on_level_shown)
 
     # ---- public API --------------------------------------------------------------
     @property
@@ -95,6 +96,10 @@ class ComponentsWidget(QWidget):
         return ask_csv_path(self)
 
     # ---- internals ------------------------------------------------------------------
+    def _on_level_shown(self, level: Labels) -> None:
+        if self._life.alive and follows(self.source, level):
+            choose(self.source, level)
+
     def _done(self, outcome: dict, source: Labels) -> None:
         self._worker = None
         self.run_button.setEnabled(True)

@@ -15,7 +15,10 @@ from qtpy.QtWidgets import (
 
 from ..io import CutsInputError
 from ..measure import layer_features, measure_regions
-from ._annotation_common import ask_csv_path, export_csv, kind_of, labels_combo, refused, run_job
+from ._annotation_common import (
+    ask_csv_path, choose, export_csv, follow_level_on_screen, follows, kind_of, labels_combo,
+    refused, run_job, source_image,
+)
 from ._common import WidgetLife, column, image_layer_combo
 from ._layers import check_image_layer
 
@@ -57,6 +60,7 @@ class MeasureWidget(QWidget):
         self.show_selected.changed.connect(self._on_row)
         for event in ("inserted", "removed", "reordered"):
             getattr(napari_viewer.layers.events, event).connect(self.reset_choices)
+        follow_level_on_screen(napari_viewer, self, self._on_level_shown)
 
     # ---- public API --------------------------------------------------------------
     @property
@@ -99,6 +103,11 @@ class MeasureWidget(QWidget):
         return ask_csv_path(self)
 
     # ---- internals ------------------------------------------------------------------
+    def _on_level_shown(self, level: Labels) -> None:
+        if self._life.alive and follows(self.labels, level):
+            choose(self.labels, level)
+            choose(self.image, source_image(self.viewer, level))
+
     def _done(self, outcome: dict, labels: Labels) -> None:
         self._worker = None
         self.run_button.setEnabled(True)

@@ -11,8 +11,8 @@ from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 from ..annotate import apply_pick, pick_regions
 from ..io import CutsInputError
 from ._annotation_common import (
-    is_level_layer, kind_of, labels_combo, made_layer_kwargs, shown_level, source_image,
-    spatial_shape,
+    choose, follow_level_on_screen, follows, is_level_layer, kind_of, labels_combo,
+    made_layer_kwargs, shown_level, source_image, spatial_shape,
 )
 from ._common import WidgetLife, column
 
@@ -69,6 +69,7 @@ class PickWidget(QWidget):
         self.new_button.clicked.connect(self.new_annotation)
         for event in ("inserted", "removed", "reordered"):
             getattr(napari_viewer.layers.events, event).connect(self.reset_choices)
+        follow_level_on_screen(napari_viewer, self, self._on_level_shown)
         napari_viewer.mouse_drag_callbacks.append(self._on_mouse)
         self.destroyed.connect(lambda *_: _remove_callback(napari_viewer, self._on_mouse))
 
@@ -114,12 +115,17 @@ class PickWidget(QWidget):
             indices = tuple(np.full(edit.n_changed, i) for i in lead) + edit.indices
             with annotation.block_history():
                 annotation.data_setitem(indices, edit.values)
+            self.viewer.layers.selection.active = annotation  # so Ctrl+Z undoes the pick
         verb = "erased" if remove else f"painted as class {self.class_id.value}"
         self.status.setText(f"{edit.n_changed} pixel(s) {verb} in '{annotation.name}' "
-                            f"(from '{level.name}'); Ctrl+Z on the annotation layer undoes it")
+                            f"(from '{level.name}'); Ctrl+Z undoes it")
         return edit.n_changed
 
     # ---- internals ------------------------------------------------------------------
+    def _on_level_shown(self, level: Labels) -> None:
+        if self._life.alive and self.follow.value and follows(self.levels, level):
+            choose(self.levels, level)
+
     def _chosen_layers(self) -> tuple[Labels, Labels]:
         level, annotation = self.levels.value, self.annotation.value
         if level is None:

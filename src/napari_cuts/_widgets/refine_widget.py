@@ -17,8 +17,8 @@ from ..pipeline import Progress
 from ..config import RefineConfig
 from ..refine import ScribbleRefiner, image_features_iter, snap_to_levels
 from ._annotation_common import (
-    is_level_layer, kind_of, labels_combo, made_layer_kwargs, put_labels, refused, run_job,
-    source_image, spatial_shape,
+    choose, follow_level_on_screen, is_level_layer, kind_of, labels_combo, made_layer_kwargs,
+    put_labels, refused, run_job, source_image, spatial_shape,
 )
 from ._common import WidgetLife, column, image_layer_combo
 from ._form import ConfigForm
@@ -101,6 +101,7 @@ class RefineWidget(QWidget):
         self._show_encoder()
         for event in ("inserted", "removed", "reordered"):
             getattr(napari_viewer.layers.events, event).connect(self.reset_choices)
+        follow_level_on_screen(napari_viewer, self, self._on_level_shown)
         self._watch()
 
     # ---- public API --------------------------------------------------------------
@@ -159,6 +160,14 @@ class RefineWidget(QWidget):
             self._start_features(image, encoder, levels, key, config)
 
     # ---- internals --------------------------------------------------------------------
+    def _on_level_shown(self, level: Labels) -> None:
+        """Refine the image whose level is on screen (unless the strokes belong to another)."""
+        image = source_image(self.viewer, level)
+        strokes = self.scribbles.value
+        if self._life.alive and image is not None and (
+                strokes is None or source_image(self.viewer, strokes) in (None, image)):
+            choose(self.image, image)
+
     def _inputs(self) -> tuple[Image, Labels, object]:
         image = check_image_layer(self.image.value)
         scribbles = self.scribbles.value

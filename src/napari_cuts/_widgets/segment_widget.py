@@ -12,6 +12,7 @@ from qtpy.QtWidgets import QLabel, QPushButton, QSlider, QWidget
 from ..io import CutsInputError, save_labels_tiff
 from ..config import SegmentConfig
 from ..pipeline import Progress
+from ._annotation_common import follow_level_on_screen
 from ._common import WidgetLife, column, ask_save_path, image_layer_combo
 from ._form import ConfigForm
 from ._layers import (
@@ -76,11 +77,12 @@ class SegmentWidget(QWidget):
 
         self.run_button.clicked.connect(self.start_segmentation)
         self.cancel_button.clicked.connect(self.cancel)
-        self.level_slider.valueChanged.connect(self.show_level)
+        self.level_slider.valueChanged.connect(lambda value: self.show_level(value, select=True))
         self.export_level_button.clicked.connect(self.export_level)
         self.export_all_button.clicked.connect(self.export_all_levels)
         self.image.changed.connect(self._on_image_changed)
         self.state.changed.connect(self._show_encoder)
+        follow_level_on_screen(napari_viewer, self, self._on_level_shown)
         self._show_encoder()
         self._on_image_changed()
 
@@ -147,14 +149,20 @@ class SegmentWidget(QWidget):
         """The level layers the slider browses, coarse -> fine."""
         return result_layers(self.viewer.layers, self._group) if self._group else []
 
-    def show_level(self, position: int | None = None) -> None:
-        """Show the level layer at slider `position` and hide the other levels."""
+    def show_level(self, position: int | None = None, select: bool = False) -> None:
+        """Show the level layer at slider `position` and hide the other levels.
+
+        With `select` it also becomes the selected layer (as after segmenting, or when the
+        user moves the slider), so what is on screen is what the layer controls edit.
+        """
         layers = self.result_layers()
         if not layers:
             return
         position = self.level_slider.value() if position is None else position
         position = int(np.clip(position, 0, len(layers) - 1))
         show_only(layers, position)
+        if select:
+            self.viewer.layers.selection.active = layers[position]
         meta = layers[position].metadata[META_KEY]
         kind = "salient" if meta["salient"] else "not salient"
         self.level_label.setText(
@@ -267,6 +275,7 @@ class SegmentWidget(QWidget):
             self._group = key
             self._set_running(False)
             self._refresh_results(start)
+            self.show_level(start, select=True)
             self.status.setText(
                 f"{seg.n_levels} levels ({min(seg.n_regions)}–{max(seg.n_regions)} regions); "
                 f"added {len(levels)} layer(s)")
@@ -301,6 +310,15 @@ class SegmentWidget(QWidget):
             self.show_level()
         else:
             self.level_label.setText("no result yet")
+
+    def _on_level_shown(self, level) -> None:
+        """A level shown by its eye button: the slider moves there and the others hide."""
+        layers = self.result_layers()
+        if self._life.alive and level in layers and layers.index(level) != self.level_slider.value():
+            self.level_slider.blockSignals(True)
+            self.level_slider.setValue(layers.index(level))
+            self.level_slider.blockSignals(False)
+            self.show_level()
 
     def _on_image_changed(self, *_args) -> None:
         layer = self.image.value
