@@ -3,11 +3,12 @@
 from .components_widget import ComponentsWidget
 from .encoder_widget import EncoderWidget
 from .measure_widget import MeasureWidget
+from .panel import CutsPanel
 from .pick_widget import PickWidget
 from .refine_widget import RefineWidget
 from .segment_widget import SegmentWidget
 
 __all__ = [
-    "ComponentsWidget", "EncoderWidget", "MeasureWidget", "PickWidget", "RefineWidget",
+    "ComponentsWidget", "CutsPanel", "EncoderWidget", "MeasureWidget", "PickWidget", "RefineWidget",
     "SegmentWidget",
 ]

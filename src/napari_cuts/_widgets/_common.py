@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from magicgui.widgets import ComboBox
 from napari.layers import Image
-from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QFileDialog, QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget,
+)
 
 
 def image_layer_combo(viewer, tooltip: str) -> ComboBox:
@@ -47,13 +50,22 @@ def ask_open_path(parent: QWidget, caption: str, file_filter: str) -> str:
 
 
 def column(parent: QWidget, *items, stretch: bool = True) -> QVBoxLayout:
-    """Lay out a dock widget top to bottom.
+    """Lay out a dock widget top to bottom, in a scroll area.
 
     Items: a widget (or a magicgui widget: its ``.native``); a list of widgets, side by
     side in one row; a string, shown as a label (e.g. ``"<b>Active encoder</b>"``).
-    With `stretch`, empty space goes below the last item.
+    With `stretch`, empty space goes below the last item. The scroll area lets napari
+    stack several docks in a small window: each may get less height than it wants and
+    scrolls instead of pushing the window off the screen.
     """
-    layout = QVBoxLayout(parent)
+    outer = QVBoxLayout(parent)
+    outer.setContentsMargins(0, 0, 0, 0)
+    area = QScrollArea(parent)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    inner = QWidget(area)
+    layout = QVBoxLayout(inner)
     for item in items:
         if isinstance(item, str):
             layout.addWidget(QLabel(item))
@@ -66,4 +78,7 @@ def column(parent: QWidget, *items, stretch: bool = True) -> QVBoxLayout:
             layout.addWidget(getattr(item, "native", item))
     if stretch:
         layout.addStretch(1)
+    area.setWidget(inner)
+    outer.addWidget(area)
+    parent.setMinimumWidth(inner.sizeHint().width() + area.verticalScrollBar().sizeHint().width())
     return layout

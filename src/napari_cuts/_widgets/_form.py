@@ -101,7 +101,10 @@ class ConfigForm:
         if advanced:
             inner = Container(widgets=advanced)
             inner.margins = (0, 0, 0, 0)
-            self.advanced = QCollapsible(advanced_title)
+            self.advanced = QCollapsible(f"{advanced_title} ({len(advanced)})")
+            self.advanced.setCollapsedIcon("▸")
+            self.advanced.setExpandedIcon("▾")
+            self.advanced.setToolTip("Settings most images do not need; the defaults are tested")
             self.advanced.addWidget(inner.native)
             self._advanced_inner = inner
         self.native = QWidget()
