@@ -40,7 +40,7 @@ def _stem(path: Path) -> str:
 def read_summary(path: str | Path, n_levels: int) -> dict:
     """The ``.cuts.json`` beside `path`, or a summary made from the levels alone."""
     path = Path(path)
-    meta_path = path.with_name(f"{_stem(path)}.cuts.json")
+    meta_path = summary_path(path)
     summary: dict[str, Any] = {}
     if meta_path.is_file():
         try:
@@ -48,13 +48,38 @@ def read_summary(path: str | Path, n_levels: int) -> dict:
         except (OSError, ValueError):
             summary = {}
     levels = summary.get("levels")
-    if not isinstance(levels, list) or len(levels) != n_levels:
-        summary = {"levels": [{} for _ in range(n_levels)]}
+    if not isinstance(levels, list) or len(levels) != n_levels:  # no (usable) summary:
+        summary = {"levels": [{"shown": True} for _ in range(n_levels)]}  # show every level
     default = summary.get("default_level")
     if not isinstance(default, int) or not 0 <= default < n_levels:
         summary["default_level"] = n_levels // 2
     summary.setdefault("image", _stem(path))
     return summary
+
+
+def summary_path(path: str | Path) -> Path:
+    """The ``<stem>.cuts.json`` that goes with a ``<stem>.cuts.tif``."""
+    path = Path(path)
+    return path.with_name(f"{_stem(path)}.cuts.json")
+
+
+def write_summary(path: str | Path, image: str, levels: list[dict], default_level: int,
+                  n_levels: int | None = None) -> Path:
+    """Write the ``.cuts.json`` of an exported ``.cuts.tif``.
+
+    `levels` describes the file's levels in order (``n_regions``, ``salient`` and, when
+    the file holds some levels of a hierarchy only, their ``level`` number in it);
+    `default_level` is an index into them, `n_levels` the hierarchy's level count.
+    """
+    from .io import atomic_write
+
+    out = summary_path(path)
+    body = {"image": image, "default_level": int(default_level), "levels": levels}
+    if n_levels is not None:
+        body["n_levels"] = int(n_levels)
+    with atomic_write(out) as tmp:
+        tmp.write_text(json.dumps(body, indent=2))
+    return out
 
 
 def region_table(labels: np.ndarray) -> dict:
@@ -82,17 +107,21 @@ def read_cuts(path: str | list[str]) -> list[tuple]:
         summary = read_summary(p, len(stack))
         default, image = int(summary["default_level"]), str(summary["image"])
         group = FILE_GROUP + str(p.resolve())
-        shown = [i for i, lev in enumerate(summary["levels"]) if lev.get("salient") or i == default]
+        levels = summary["levels"]
+        number = [int(lev.get("level", i)) for i, lev in enumerate(levels)]  # in the hierarchy
+        shown = [i for i, lev in enumerate(levels)
+                 if lev.get("salient") or lev.get("shown") or i == default]
         for i in shown:
             labels = stack[i]
-            n = int(summary["levels"][i].get("n_regions", len(np.unique(labels[labels > 0]))))
+            n = int(levels[i].get("n_regions", len(np.unique(labels[labels > 0]))))
             meta = {
-                "group": group, "image": image, "level": i, "n_levels": len(stack),
-                "n_regions": n, "salient": bool(summary["levels"][i].get("salient", False)),
-                "default_level": default, "slice": [], "file": str(p),
+                "group": group, "image": image, "level": number[i],
+                "n_levels": int(summary.get("n_levels", len(stack))), "n_regions": n,
+                "salient": bool(levels[i].get("salient", False)),
+                "default_level": number[default], "slice": [], "file": str(p),
             }
             out.append((labels, {
-                "name": level_layer_name(image, i, n),
+                "name": level_layer_name(image, number[i], n),
                 "metadata": {META_KEY: meta},
                 "features": region_table(labels),
                 "visible": i == default,

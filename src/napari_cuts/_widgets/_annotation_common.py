@@ -223,6 +223,6 @@ def export_csv(table: dict | None, ask: Callable[[], str]) -> str | None:
     return path
 
 
-def ask_csv_path(parent: QWidget) -> str:
-    """A save dialog for a CSV file; '' when cancelled."""
-    return ask_save_path(parent, "Export table", CSV_FILTER)
+def ask_csv_path(parent: QWidget, suggested: str = "") -> str:
+    """A save dialog for a CSV file, offering the file name `suggested`; '' when cancelled."""
+    return ask_save_path(parent, "Export table", CSV_FILTER, suggested)

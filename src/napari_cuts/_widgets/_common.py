@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from magicgui.widgets import ComboBox
 from napari.layers import Image
 from qtpy.QtCore import Qt
@@ -37,9 +40,23 @@ class WidgetLife:
             worker.quit()
 
 
-def ask_save_path(parent: QWidget, caption: str, file_filter: str) -> str:
-    """A file dialog for saving; '' when cancelled."""
-    path, _ = QFileDialog.getSaveFileName(parent, caption, "", file_filter)
+_LAST_FOLDER: list[str] = []  # the folder of the last file saved in this session
+
+
+def file_name(*parts: str, suffix: str) -> str:
+    """A file name made of `parts` (e.g. a layer name), safe on every system."""
+    stem = " ".join(p for p in parts if p).strip()
+    stem = re.sub(r"[^\w .,()+-]+", "_", stem).strip(" .") or "napari-cuts"
+    return stem + suffix
+
+
+def ask_save_path(parent: QWidget, caption: str, file_filter: str, suggested: str = "") -> str:
+    """A file dialog for saving, offering `suggested` (a file name) in the last folder
+    used; '' when cancelled."""
+    start = os.path.join(_LAST_FOLDER[-1], suggested) if _LAST_FOLDER else suggested
+    path, _ = QFileDialog.getSaveFileName(parent, caption, start, file_filter)
+    if path:
+        _LAST_FOLDER[:] = [os.path.dirname(path)]
     return path
 
 

@@ -14,7 +14,7 @@ from ._annotation_common import (
     ask_csv_path, choose, export_csv, find_made_layer, follow_level_on_screen, follows, kind_of,
     labels_combo, made_layer_kwargs, put_labels, refused, run_job,
 )
-from ._common import WidgetLife, column
+from ._common import WidgetLife, column, file_name
 
 ALL_CLASSES = 0
 
@@ -93,7 +93,12 @@ class ComponentsWidget(QWidget):
 
     # ---- dialogs (tests replace this) -----------------------------------------
     def ask_save_path(self) -> str:
-        return ask_csv_path(self)
+        return ask_csv_path(self, self.suggested_name())
+
+    def suggested_name(self) -> str:
+        """File name the export dialog offers, e.g. '<layer> components.csv'."""
+        layer = self.source.value
+        return file_name(layer.name if layer is not None else "", "components", suffix=".csv")
 
     # ---- internals ------------------------------------------------------------------
     def _on_level_shown(self, level: Labels) -> None:

@@ -10,7 +10,9 @@ from ..encoder import Encoder, load_encoder, save_encoder
 from ..io import CutsInputError
 from ..config import TrainingConfig
 from ..training import TrainingProgress
-from ._common import WidgetLife, column, ask_open_path, ask_save_path, image_layer_combo
+from ._common import (
+    WidgetLife, ask_open_path, ask_save_path, column, file_name, image_layer_combo,
+)
 from ._form import ConfigForm
 from ._layers import check_image_layer, whole_layer
 from ._loss_plot import LossPlot
@@ -142,7 +144,13 @@ class EncoderWidget(QWidget):
 
     # ---- dialogs (tests replace these) ----------------------------------------
     def ask_save_path(self) -> str:
-        return ask_save_path(self, "Save encoder", ENCODER_FILTER)
+        return ask_save_path(self, "Save encoder", ENCODER_FILTER, self.suggested_name())
+
+    def suggested_name(self) -> str:
+        """File name the save dialog offers: the training image's, e.g. 'retina encoder.pt'."""
+        encoder = self.state.encoder
+        trained_on = encoder.info.get("trained_on", "") if encoder is not None else ""
+        return file_name(str(trained_on), "encoder", suffix=".pt")
 
     def ask_open_path(self) -> str:
         return ask_open_path(self, "Load encoder", ENCODER_FILTER)
@@ -151,7 +159,7 @@ class EncoderWidget(QWidget):
     def _on_progress(self, p: TrainingProgress) -> None:
         if not self._life.alive:
             return
-        best = f", best epoch {p.best_loss:.4g}" if p.best_loss is not None else ""
+        best = f", best loss {p.best_loss:.4g}" if p.best_loss is not None else ""
         self.status.setText(
             f"epoch {p.epoch}/{p.epochs}, step {p.step}/{p.total_steps}: loss {p.loss:.4g}{best}"
         )
@@ -179,7 +187,8 @@ class EncoderWidget(QWidget):
             show_warning(f"Cannot train: {result.message}.")
         elif isinstance(result, Encoder):
             self.state.encoder = result
-            self.status.setText(f"done; best epoch loss {result.info.get('best_loss') or 0:.4g}")
+            self.status.setText(f"done; best loss {result.info.get('best_loss') or 0:.4g} "
+                                "(lowest mean loss of an epoch)")
             show_info(f"Encoder trained: {result.describe()}")
         else:  # stopped
             encoder = job.best_so_far()

@@ -19,7 +19,7 @@ from ._annotation_common import (
     ask_csv_path, choose, export_csv, follow_level_on_screen, follows, kind_of, labels_combo,
     refused, run_job, source_image,
 )
-from ._common import WidgetLife, column, image_layer_combo
+from ._common import WidgetLife, column, file_name, image_layer_combo
 from ._layers import check_image_layer
 
 
@@ -100,7 +100,12 @@ class MeasureWidget(QWidget):
 
     # ---- dialogs (tests replace this) -----------------------------------------
     def ask_save_path(self) -> str:
-        return ask_csv_path(self)
+        return ask_csv_path(self, self.suggested_name())
+
+    def suggested_name(self) -> str:
+        """File name the export dialog offers, e.g. '<layer> regions.csv'."""
+        layer = self.labels.value
+        return file_name(layer.name if layer is not None else "", "regions", suffix=".csv")
 
     # ---- internals ------------------------------------------------------------------
     def _on_level_shown(self, level: Labels) -> None:

@@ -9,11 +9,12 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QSlider, QWidget
 
+from .._reader import SUFFIXES, write_summary
 from ..io import CutsInputError, save_labels_tiff
 from ..config import SegmentConfig
 from ..pipeline import Progress
 from ._annotation_common import follow_level_on_screen
-from ._common import WidgetLife, column, ask_save_path, image_layer_combo
+from ._common import WidgetLife, column, ask_save_path, file_name, image_layer_combo
 from ._form import ConfigForm
 from ._layers import (
     META_KEY, check_image_layer, current_slice, link_file_results, make_result_layer, n_channels,
@@ -193,18 +194,37 @@ class SegmentWidget(QWidget):
             return
         path = self.ask_save_path("Export all levels")
         if path:
-            self._write(path, np.stack([_plain_labels(lay) for lay in layers]), levels=True)
+            self._write(path, np.stack([_plain_labels(lay) for lay in layers]), levels=True,
+                        layers=layers)
 
     # ---- dialogs (tests replace this) -----------------------------------------
     def ask_save_path(self, caption: str) -> str:
-        return ask_save_path(self, caption, TIFF_FILTER)
+        return ask_save_path(self, caption, TIFF_FILTER, self.suggested_name(caption))
+
+    def suggested_name(self, caption: str) -> str:
+        """File name an export dialog offers: '<image> level <k>.tif' for the level on
+        screen, '<image>.cuts.tif' (what the reader opens) for all levels."""
+        layer = self.shown_layer()
+        if layer is None:
+            return ""
+        meta = layer.metadata[META_KEY]
+        if caption == "Export all levels":
+            return file_name(meta["image"], suffix=".cuts.tif")
+        return file_name(meta["image"], f"level {meta['level']}", suffix=".tif")
 
     # ---- internals ----------------------------------------------------------------
-    def _write(self, path: str, labels: np.ndarray, levels: bool) -> None:
+    def _write(self, path: str, labels: np.ndarray, levels: bool, layers: list | None = None) -> None:
         if not path.lower().endswith((".tif", ".tiff")):
             path += ".tif"
         try:
             save_labels_tiff(path, labels, levels=levels)
+            if layers and path.lower().endswith(SUFFIXES):  # the reader opens it as levels
+                metas = [lay.metadata[META_KEY] for lay in layers]
+                shown = [lay.visible for lay in layers]
+                write_summary(path, metas[0]["image"],
+                              [{"n_regions": m["n_regions"], "salient": True, "level": m["level"]}
+                               for m in metas], shown.index(True) if any(shown) else 0,
+                              n_levels=metas[0]["n_levels"])
         except CutsInputError as exc:
             show_warning(f"Cannot export: {exc}.")
             return
