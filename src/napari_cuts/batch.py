@@ -36,8 +36,12 @@ def segment_file(
     is_stack: bool | None = None,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    image=None,
 ) -> tuple[str, str, float]:
     """Segment one file; write ``<stem>.cuts.tif`` (all levels) and ``<stem>.cuts.json``.
+
+    `image`: the file's pixels when the caller decoded them already (``run``), so the
+    file is not decoded twice.
 
     `encoder` may be a path, so that dask workers load it themselves. When
     `should_stop()` turns true the task raises :class:`Stopped` and writes nothing; a
@@ -50,7 +54,8 @@ def segment_file(
     if not isinstance(encoder, Encoder):
         encoder = load_encoder(encoder)
     stem = output_stem(path)
-    seg = run_to_end(segment_iter(encoder, read_image(path), config, is_stack=is_stack),
+    pixels = read_image(path) if image is None else image
+    seg = run_to_end(segment_iter(encoder, pixels, config, is_stack=is_stack),
                      progress, should_stop=stop)
     if seg is None or stop():
         raise Stopped(path)

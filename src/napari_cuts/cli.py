@@ -78,7 +78,8 @@ def _check_parallel(args: argparse.Namespace) -> None:
     check_scheduler_address(address)
 
 
-def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False):
+def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False,
+            inputs: list | None = None):
     from .encoder import save_encoder
     from .io import check_output
     from .pipeline import fit
@@ -88,7 +89,8 @@ def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False):
     if not checked:  # before any work: the output, and memory from the files' headers
         check_output(args.output)
         check_training(args.images, is_stack=args.stack)
-    inputs = _load_inputs(args.images)
+    if inputs is None:
+        inputs = _load_inputs(args.images)
     t0 = time.perf_counter()
 
     def show(p):
@@ -103,7 +105,8 @@ def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False):
     return encoder
 
 
-def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> None:
+def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None,
+                decoded: dict | None = None) -> None:
     from .batch import check_inputs, segment_file, segment_files_distributed
     from .encoder import load_encoder
     from .io import check_output, output_stem
@@ -129,7 +132,8 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None) -> Non
     for path in args.images:
         name = output_stem(path)
         result = segment_file(encoder, path, str(outdir), config, args.stack,
-                              progress=lambda p: bar.update(f"{name}: {p.stage}", p.done, p.total))
+                              progress=lambda p: bar.update(f"{name}: {p.stage}", p.done, p.total),
+                              image=(decoded or {}).pop(path, None))  # freed once segmented
         bar.close()
         report(path, result)
 
@@ -148,9 +152,12 @@ def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
     check_segmentation(args.images, _segment_config(args), is_stack=args.stack)
     args.output = str(outdir / "encoder.pt")
     check_output(args.output)
-    encoder = cmd_fit(args, bar, checked=True)
+    inputs = _load_inputs(args.images)  # decoded once, for training and segmenting
+    decoded = {path: image for path, (_, image) in zip(args.images, inputs)}
+    encoder = cmd_fit(args, bar, checked=True, inputs=inputs)
+    del inputs
     args.encoder, args.output = args.output, str(outdir)
-    cmd_segment(args, bar, encoder=encoder)
+    cmd_segment(args, bar, encoder=encoder, decoded=decoded)
 
 
 def cmd_demo(args: argparse.Namespace, bar: ProgressBar) -> None:

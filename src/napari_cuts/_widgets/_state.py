@@ -7,6 +7,7 @@ import weakref
 from qtpy.QtCore import QObject, Signal
 
 from ..encoder import Encoder
+from ._embeddings import EmbeddingCache
 
 
 class EncoderState(QObject):
@@ -17,6 +18,8 @@ class EncoderState(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._encoder: Encoder | None = None
+        #: the vectors of images embedded with the active encoder, shared by the widgets
+        self.embeddings = EmbeddingCache()
 
     @property
     def encoder(self) -> Encoder | None:
@@ -24,6 +27,8 @@ class EncoderState(QObject):
 
     @encoder.setter
     def encoder(self, encoder: Encoder | None) -> None:
+        if encoder is not self._encoder:
+            self.embeddings.drop()  # vectors of another encoder are of no use
         self._encoder = encoder
         self.changed.emit(encoder)
 
@@ -50,7 +55,20 @@ def encoder_state(viewer) -> EncoderState:
     _STATES[key] = (weakref.ref(viewer), state)
     weakref.finalize(viewer, _STATES.pop, key, None)
     _follow_file_results(viewer)
+    _forget_removed_images(viewer, state)
     return state
+
+
+def _forget_removed_images(viewer, state: EncoderState) -> None:
+    """A removed image layer's vectors are freed."""
+    from ._layers import result_key
+
+    def removed(event) -> None:
+        layer = getattr(event, "value", None)
+        if layer is not None and hasattr(layer, "unique_id"):
+            state.embeddings.drop(result_key(layer))
+
+    viewer.layers.events.removed.connect(removed)
 
 
 def _follow_file_results(viewer) -> None:

@@ -9,6 +9,7 @@ show as a plain warning. Real bugs still raise and reach the ``errored`` signal.
 from __future__ import annotations
 
 import gc
+import inspect
 import threading
 from dataclasses import dataclass
 from typing import Generator
@@ -79,15 +80,27 @@ class SegmentResult:
     segmentation: Segmentation
     levels: dict[int, np.ndarray]  # level index -> labels, for the levels to show
     tables: dict[int, dict]  # level index -> region table (see region_table)
+    vectors: np.ndarray | None = None  # the image's full vectors, when the engine handed them
+
+
+#: Whether the engine's segment_iter takes the vectors of an image already embedded
+#: (``vectors=``) and hands out those it computes (``on_vectors=``), so that the widgets
+#: embed an image once for Segment and Refine (see _embeddings.py).
+ENGINE_SHARES_VECTORS = {"vectors", "on_vectors"} <= set(inspect.signature(segment_iter).parameters)
 
 
 def _segment(
-    encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool
+    encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool,
+    vectors: np.ndarray | None = None, keep: bool = False,
 ) -> Generator[Progress, None, SegmentResult | Refused]:
+    made: list[np.ndarray] = []
+    share = {}
+    if ENGINE_SHARES_VECTORS:
+        share = {"vectors": vectors, "on_vectors": made.append if keep and vectors is None else None}
     try:
         data = np.asarray(image.data)
         seg = yield from segment_iter(
-            encoder, data, config, is_stack=image.is_stack, channel_axis=image.rgb
+            encoder, data, config, is_stack=image.is_stack, channel_axis=image.rgb, **share
         )
     except CutsInputError as exc:
         return Refused(str(exc))
@@ -97,7 +110,7 @@ def _segment(
         levels[i] = seg.level(i)
         tables[i] = region_table(levels[i])
         yield Progress("labelling", len(levels), len(shown), f"level {i}")
-    return SegmentResult(seg, levels, tables)
+    return SegmentResult(seg, levels, tables, made[0] if made else None)
 
 
 def start_worker(worker: GeneratorWorker) -> None:
@@ -173,10 +186,13 @@ def training_worker(
 
 
 def segmentation_worker(
-    encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool = False
+    encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool = False,
+    vectors: np.ndarray | None = None, keep: bool = False,
 ) -> GeneratorWorker:
     """A not yet started worker that segments `image`; returns a SegmentResult.
 
-    It prepares the label images of the salient levels, or of every level.
+    It prepares the label images of the salient levels, or of every level. `vectors`:
+    the image's vectors if already embedded; `keep`: hand out the vectors it computes.
     """
-    return create_worker(_segment, encoder, image, config, all_levels, _start_thread=False)
+    return create_worker(_segment, encoder, image, config, all_levels, vectors, keep,
+                         _start_thread=False)

@@ -12,15 +12,16 @@ from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from ..io import CutsInputError
-from ..pipeline import Progress
 from ..config import RefineConfig
-from ..refine import ScribbleRefiner, image_features_iter, snap_to_levels
+from ..io import CutsInputError, to_volume
+from ..pipeline import Progress
+from ..refine import ScribbleRefiner, build_features, image_features_iter, snap_to_levels
 from ._annotation_common import (
     choose, follow_level_on_screen, is_level_layer, kind_of, labels_combo, made_layer_kwargs,
     put_labels, refused, run_job, source_image, spatial_shape,
 )
 from ._common import WidgetLife, column, image_layer_combo
+from ._embeddings import embed_iter, vector_bytes
 from ._form import ConfigForm
 from ._layers import check_image_layer, n_channels, result_key, result_layers
 from ._state import encoder_state
@@ -29,11 +30,27 @@ from ._workers import Refused, warm_up
 DEBOUNCE_MS = 500
 
 
-def _features(encoder, data, levels, config: RefineConfig, is_stack: bool, rgb: bool):
-    """Worker body: the refiner of one image (features computed once)."""
-    features = yield from image_features_iter(encoder, np.asarray(data), levels=levels,
-                                              config=config, is_stack=is_stack, channel_axis=rgb)
-    return ScribbleRefiner(features, config)
+def _features(encoder, data, levels, config: RefineConfig, is_stack: bool, rgb: bool,
+              vectors: np.ndarray | None = None, keep: bool = False):
+    """Worker body: the refiner of one image, and the vectors it embedded (or None).
+
+    With the image's `vectors` (from Segment or an earlier run) the encoder is not run
+    again; with `keep`, the full vectors are computed once and handed back to be kept.
+    """
+    made = None
+    if vectors is None and keep:
+        volume = to_volume(np.asarray(data), channel_axis=rgb, is_stack=is_stack)
+        encoder.check_channels(volume.shape[-1])
+        vectors = made = yield from embed_iter(encoder, volume)
+    if vectors is None:  # too large to keep: tile by tile, as the engine does
+        features = yield from image_features_iter(encoder, np.asarray(data), levels=levels,
+                                                  config=config, is_stack=is_stack, channel_axis=rgb)
+    else:
+        volume = to_volume(np.asarray(data), channel_axis=rgb, is_stack=is_stack)
+        yield Progress("features", 0, 1, "combining features (vectors already computed)")
+        intensities = encoder.normalization(volume) if config.intensity else None
+        features = build_features(vectors, intensities=intensities, levels=levels, config=config)
+    return ScribbleRefiner(features, config), made
 
 
 def _predict_snapped(refiner: ScribbleRefiner, strokes: np.ndarray, levels: list):
@@ -56,7 +73,7 @@ class RefineWidget(QWidget):
         self.state = encoder_state(napari_viewer)
         self._life = WidgetLife(self)
         warm_up()
-        self._cache: tuple | None = None  # (key, encoder, refiner) of the last image
+        self._cache: tuple | None = None  # (key, encoder, refiner, data) of the last image
         self._features_worker = None  # computing features
         self._worker = None  # fitting and predicting
         self._pending: bool | None = None  # a run is wanted; True: asked by the user
@@ -154,7 +171,7 @@ class RefineWidget(QWidget):
             return
         levels, key = self._levels(image)
         key = (result_key(image), id(encoder), dataclasses.astuple(config)) + key
-        if self._cache is not None and self._cache[0] == key:
+        if self._cache is not None and self._cache[0] == key and self._cache[3] is image.data:
             self._start_prediction(image, scribbles, self._cache[2])
         else:
             self._start_features(image, encoder, levels, key, config)
@@ -197,20 +214,27 @@ class RefineWidget(QWidget):
             show_warning(f"Cannot refine: {message}.")
 
     def _start_features(self, image: Image, encoder, levels, key, config: RefineConfig) -> None:
+        embeddings, vec_key, data = self.state.embeddings, (result_key(image), ()), image.data
+        vectors = embeddings.get(vec_key, encoder, data)
+        keep = vectors is None and embeddings.fits(vector_bytes(spatial_shape(image), encoder))
         self.status.setText(f"computing the features of {image.name} (once)…")
         self._pbar = progress(total=0, desc=f"napari-cuts: features of {image.name}")
         self._features_worker = run_job(
-            self._life, _features, encoder, image.data, levels, config,
-            image.ndim == 3, bool(image.rgb),
+            self._life, _features, encoder, data, levels, config,
+            image.ndim == 3, bool(image.rgb), vectors, keep,
             on_progress=self._on_progress,
-            on_done=lambda outcome: self._features_done(outcome, key, encoder))
+            on_done=lambda outcome: self._features_done(outcome, key, encoder, vec_key, data))
 
-    def _features_done(self, outcome: dict, key, encoder) -> None:
+    def _features_done(self, outcome: dict, key, encoder, vec_key, data) -> None:
         self._features_worker = None
         self._close_pbar()
         result = outcome.get("result")
+        if isinstance(result, tuple):
+            result, vectors = result
+            if vectors is not None:
+                self.state.embeddings.put(vec_key, encoder, data, vectors)
         if isinstance(result, ScribbleRefiner):
-            self._cache = (key, encoder, result)
+            self._cache = (key, encoder, result, data)
             self.refine(asked=bool(self._pending))
             return
         asked, self._pending = bool(self._pending), None

@@ -15,6 +15,7 @@ from ..config import SegmentConfig
 from ..pipeline import Progress
 from ._annotation_common import follow_level_on_screen
 from ._common import WidgetLife, column, ask_save_path, file_name, image_layer_combo
+from ._embeddings import vector_bytes
 from ._form import ConfigForm
 from ._layers import (
     META_KEY, check_image_layer, current_slice, link_file_results, make_result_layer, n_channels,
@@ -43,6 +44,7 @@ class SegmentWidget(QWidget):
         self._worker = None
         self._pbar = None
         self._group: str | None = None  # result key of the layers the slider browses
+        self._embedding: tuple = ()  # (key, encoder, data) of the run's image, for its vectors
 
         self.image = image_layer_combo(napari_viewer, "Image layer to segment")
         self.extent = ComboBox(
@@ -124,8 +126,13 @@ class SegmentWidget(QWidget):
         else:
             piece = current_slice(layer, self.viewer.dims.point)
             image, index = piece.image, piece.index
-        worker = segmentation_worker(encoder, image, config,
-                                     all_levels=bool(self.all_levels.value))
+        embeddings, vec_key = self.state.embeddings, (result_key(layer), index)
+        vectors = embeddings.get(vec_key, encoder, layer.data)
+        shape = np.shape(image.data)[:-1] if image.rgb else np.shape(image.data)
+        keep = vectors is None and embeddings.fits(vector_bytes(shape, encoder))
+        worker = segmentation_worker(encoder, image, config, all_levels=bool(self.all_levels.value),
+                                     vectors=vectors, keep=keep)
+        self._embedding = (vec_key, encoder, layer.data)
         outcome: dict = {}
         self._pbar = progress(total=0, desc=f"napari-cuts: segmenting {image.name}")
         worker.yielded.connect(self._on_progress)
@@ -260,6 +267,8 @@ class SegmentWidget(QWidget):
                          "the result was discarded.")
             result = None
         elif isinstance(result, SegmentResult):
+            if result.vectors is not None:  # kept for Refine (and the next run)
+                self.state.embeddings.put(*self._embedding, result.vectors)
             self._publish(layer, result, index)  # stays busy until every layer is in
             return
         self._worker = None
