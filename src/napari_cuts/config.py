@@ -260,10 +260,15 @@ class SegmentConfig:
                                 help="large regions merge later than fragments (0: by their points only)")
     knn: int = param(10, low=1, high=200, advanced=True,
                      help="neighbours per region when alike regions are grouped anywhere")
-    merge_fraction: float = param(0.05, low=0, high=1, low_open=True, advanced=True,
-                                  help="points closer than this fraction of the kernel width merge")
-    epsilon_growth: float = param(1.25, low=1, high=10, low_open=True, advanced=True,
-                                  help="kernel bandwidth factor applied when nothing merges")
+    merge_fraction: float = param(0.1, low=0, high=1, low_open=True, advanced=True,
+                                  help="connected regions whose points come closer than this fraction "
+                                       "of the kernel width merge")
+    epsilon_growth: float = param(1.1, low=1, high=10, low_open=True, advanced=True,
+                                  help="kernel bandwidth factor applied when no connected regions merged")
+    class_merge_fraction: float = param(0.05, low=0, high=1, low_open=True, advanced=True,
+                                        help="the same when alike regions are grouped anywhere")
+    class_epsilon_growth: float = param(1.25, low=1, high=10, low_open=True, advanced=True,
+                                        help="the same when alike regions are grouped anywhere")
     mass_power: float = param(0.5, low=0, high=2, advanced=True,
                               help="how much a region's pixel count weighs in diffusion")
     start_fraction: float = param(0.1, low=0, high=1, low_open=True, advanced=True,
@@ -279,8 +284,16 @@ class SegmentConfig:
     piece_regions: int = param(64, low=0, high=100_000, advanced=True,
                                help="pieces are split further along the most persistent connected level "
                                     "with at most this many regions (0: not split)")
-    fine_levels: int = param(40, low=1, high=64, advanced=True,
+    fine_levels: int = param(32, low=1, high=64, advanced=True,
                              help="connected levels offered between the superpixels and one region")
+    spatial_weight: float = param(8.0, low=0, high=1000, label="compactness of compact levels",
+                                  help="compact levels group alike superpixels that lie near each other "
+                                       "(their position x this weight beside their points); 0: none")
+    compact_levels: int = param(16, low=0, high=64, advanced=True,
+                                help="compact levels offered (0: none)")
+    compact_nodes: int = param(4096, low=16, high=100_000, advanced=True,
+                               help="compact levels start from at most this many regions (cost grows "
+                                    "with its square)")
     max_levels: int = param(64, low=1, high=64, help="levels offered at most")
     n_salient: int = param(5, low=1, high=64, label="salient levels",
                            help="how many of the most persistent levels become layers")

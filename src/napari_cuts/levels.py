@@ -101,14 +101,15 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
 
 
 def candidate_levels(first: MergeHistory, start: int | None, second: MergeHistory | None,
-                     objects: np.ndarray | None, *, fine_levels: int, max_classes: int) -> tuple[list[Level], int]:
+                     objects: np.ndarray | None, *, fine_levels: int, max_classes: int,
+                     compact: list[Level] = ()) -> tuple[list[Level], int]:
     """The levels to offer and the index of the default among them.
 
     First-run levels (log-spaced, connected regions), second-run classes (2..max_classes,
-    composed with the start level), and the objects level (the default). Without a
-    second run, the default is the first run's start level.
+    composed with the start level), the objects level (the default) and the given
+    compact levels. Without a second run, the default is the first run's start level.
     """
-    levels: list[Level] = []
+    levels: list[Level] = list(compact)
     pers1 = first.persistence
     for e, part in first.partitions(spread_events(first.n_clusters, fine_levels)).items():
         levels.append(Level(part, "regions", pers1[e]))
@@ -122,14 +123,15 @@ def candidate_levels(first: MergeHistory, start: int | None, second: MergeHistor
             levels.append(Level(objects, "objects", max(second.persistence, default=1)))
             default = len(levels) - 1
     if default is None:
-        if start is not None and start not in first.partitions(spread_events(first.n_clusters, fine_levels)):
+        if start is not None and start not in spread_events(first.n_clusters, fine_levels):
             levels.append(Level(first.partitions([start])[start], "regions", pers1[start]))
             default = len(levels) - 1
         else:
             default = max(range(len(levels)), key=lambda i: levels[i].n_regions) if levels else 0
             if start is not None:
                 target = int(first.n_clusters[start])
-                default = min(range(len(levels)), key=lambda i: abs(levels[i].n_regions - target))
+                default = min(range(len(levels)), key=lambda i: (levels[i].kind != "regions",
+                                                                 abs(levels[i].n_regions - target)))
     if not levels:
         levels.append(Level(np.zeros(first.n_nodes, np.int64), "regions", 1))
         default = 0
@@ -150,6 +152,15 @@ def texture_channels(points: np.ndarray, channels: int, sigma: float):
         yield mean
         np.subtract(sq, mean * mean, out=sq)
         yield np.sqrt(np.clip(sq, 0, None, out=sq), out=sq)
+
+
+def pooled(partition: np.ndarray, values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mass-weighted mean of node `values` over the clusters of `partition`, and their mass."""
+    m = int(partition.max()) + 1
+    mass = np.bincount(partition, counts, minlength=m)
+    means = np.stack([np.bincount(partition, values[:, f] * counts, minlength=m)
+                      for f in range(values.shape[1])], 1) / mass[:, None]
+    return means, mass
 
 
 def node_points(pixel_nodes: np.ndarray, points: np.ndarray, extra=(), extra_weight: float = 1.0):
@@ -221,11 +232,11 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
     fate: list[str] = []
     if start is not None:
         start_part = first.partitions([start])[start]
-        m = int(start_part.max()) + 1
-        mass = np.bincount(start_part, counts, minlength=m)
-        centres = np.stack([np.bincount(start_part, means[:, f] * counts, minlength=m)
-                            for f in range(means.shape[1])], 1) / mass[:, None]
-        second = yield from drive(condense_graph_iter(centres, mass, None, knn=cfg.knn, **common),
+        centres, mass = pooled(start_part, means, counts)
+        m = len(mass)
+        second = yield from drive(condense_graph_iter(
+            centres, mass, None, knn=cfg.knn, merge_fraction=cfg.class_merge_fraction,
+            epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power),
                                   "grouping", m)
         k = class_event(second, cfg.max_classes)
         if k is not None:
@@ -236,8 +247,24 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
             objects, fate = objects_partition(pixel_nodes, class_of_node, min_size=min_size,
                                               thing_solidity=cfg.thing_solidity,
                                               few_pieces=cfg.few_pieces, regions=sub)
+    compact = []
+    if cfg.spatial_weight > 0 and cfg.compact_levels > 0:
+        # Compact regions: alike and nearby superpixels (or, on large images, connected
+        # regions) merge, whether they touch or not: each node's point with its position.
+        nc1 = np.asarray(first.n_clusters)
+        fit = np.flatnonzero(nc1 <= cfg.compact_nodes)
+        base = np.arange(n) if n <= cfg.compact_nodes or not len(fit) else first.partitions([fit[0]])[fit[0]]
+        grid = np.stack(np.meshgrid(*[np.arange(k, dtype=np.float32) for k in pixel_nodes.shape],
+                                    indexing="ij"), -1) / max(pixel_nodes.shape)
+        position, _ = region_means(pixel_nodes, grid, n)
+        centres, mass = pooled(base, np.concatenate([means, position * cfg.spatial_weight], 1), counts)
+        third = yield from drive(condense_graph_iter(
+            centres, mass, None, knn=cfg.knn, merge_fraction=cfg.class_merge_fraction,
+            epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power), "compact regions", len(mass))
+        for e, part in third.partitions(spread_events(third.n_clusters, cfg.compact_levels)).items():
+            compact.append(Level(part[base], "compact", third.persistence[e]))
     levels, default = candidate_levels(first, start, second, objects, fine_levels=cfg.fine_levels,
-                                       max_classes=cfg.max_classes)
+                                       max_classes=cfg.max_classes, compact=compact)
     hierarchy = build_hierarchy(levels, counts, default, n_salient=cfg.n_salient,
                                 max_levels=cfg.max_levels)
     info = {"n_superpixels": int(n), "iterations": int(first.iterations), "classes": fate}
