@@ -64,7 +64,8 @@ def retina_screens(args) -> None:
     viewer = new_viewer("napari-cuts: from clusters to annotations")
     viewer.add_image(image, name="retina", rgb=True)
     encoder_state(viewer).encoder = train(image, args.epochs, args.quick, "retina")
-    seg_dock, segmenter = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
+    _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "All steps (one panel)")
+    segmenter = panel.show_step("Segment")
     segmenter.run_button.click()
     wait_until(lambda: not segmenter.is_busy)
     level = segmenter.shown_layer()
@@ -72,10 +73,9 @@ def retina_screens(args) -> None:
         sys.exit("the segmentation produced no layers")
     level.contour = 1  # region outlines: what a click picks
     level.opacity = 0.8
-    viewer.window.remove_dock_widget(seg_dock)
 
     # Pick and merge: the optic disc (brightest spot) as class 1, the fovea as class 2.
-    pick_dock, picker = viewer.window.add_plugin_dock_widget(PLUGIN, "Pick and merge")
+    picker = panel.show_step("Pick")
     picker.levels.value = level
     annotation = picker.new_annotation()
     annotation.opacity = 0.6
@@ -92,10 +92,9 @@ def retina_screens(args) -> None:
     picker.pick_at((size / 2, size / 2 + size / 40))  # the fovea, just right of the centre
     viewer.layers.selection.active = annotation
     save_window(viewer, "annotations-pick.png")
-    viewer.window.remove_dock_widget(pick_dock)
 
     # Ordered components: the two annotated structures, named left to right.
-    comp_dock, components = viewer.window.add_plugin_dock_widget(PLUGIN, "Ordered components")
+    components = panel.show_step("Components")
     components.source.value = annotation
     components.order.value = "left-right"
     components.min_size.value = 20
@@ -106,7 +105,6 @@ def retina_screens(args) -> None:
     annotation.visible = False
     viewer.layers["retina annotation components"].opacity = 0.5
     save_window(viewer, "annotations-components.png")
-    viewer.window.remove_dock_widget(comp_dock)
 
     # Measure: every region of the level on screen; a row click selects its region.
     annotation.visible = False
@@ -117,7 +115,7 @@ def retina_screens(args) -> None:
     level.contour = 0
     level.opacity = 0.7
     viewer.layers.selection.active = level
-    _, measurer = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure regions")
+    measurer = panel.show_step("Measure")
     measurer.labels.value = level
     measurer.run_button.click()
     wait_until(lambda: not measurer.is_busy)
@@ -136,7 +134,8 @@ def mosaic_screens(args) -> None:
     viewer = new_viewer("napari-cuts: scribble refinement")
     viewer.add_image(image, name="texture mosaic")
     encoder_state(viewer).encoder = train(image, args.epochs, args.quick, "texture mosaic")
-    _, refiner = viewer.window.add_plugin_dock_widget(PLUGIN, "Scribble refinement")
+    _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "All steps (one panel)")
+    refiner = panel.show_step("Refine")
     scribbles = refiner.new_scribbles()
     n = image.shape[0]
     strokes = [  # (rows, columns, class): brick left, grass right, gravel disc centre

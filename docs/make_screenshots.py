@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 IMAGES = Path(__file__).resolve().parent / "images"
-WINDOW = (1500, 950)
+WINDOW = (1280, 800)  # the small screen napari-cuts must fit
 
 
 def ensure_display() -> None:
@@ -87,27 +87,31 @@ def main() -> None:
     viewer = napari.Viewer(show=True, title="napari-cuts")
     viewer.window.resize(*WINDOW)
     viewer.open_sample("napari-cuts", "retina")
-    _, trainer = viewer.window.add_plugin_dock_widget("napari-cuts", "Train encoder")
-    _, segmenter = viewer.window.add_plugin_dock_widget("napari-cuts", "Segment", tabify=False)
+    _, panel = viewer.window.add_plugin_dock_widget("napari-cuts", "All steps (one panel)")
+    trainer = panel.show_step("Train")
     settle(1.0)
+    save_window(viewer, "panel-train.png")  # the whole window: the panel next to the image
 
     # 1. Train an encoder on the fundus photo (defaults, fewer epochs).
+    form = trainer.form
     if args.quick:
-        trainer.epochs.value, trainer.steps_per_epoch.value, trainer.batch_size.value = 2, 3, 4
+        form["epochs"].value, form["steps_per_epoch"].value, form["batch_size"].value = 2, 3, 4
     else:
-        trainer.epochs.value = args.epochs
+        form["epochs"].value = args.epochs
     started = time.monotonic()
     trainer.train_button.click()
-    total = trainer.epochs.value * trainer.steps_per_epoch.value
+    total = form["epochs"].value * form["steps_per_epoch"].value
     wait_until(lambda: len(trainer.loss_plot.step_losses) >= total // 2 or not trainer.is_busy)
     settle()
-    save_widget(trainer, "train-widget-running.png")
+    save_widget(panel, "train-widget-running.png")
     wait_until(lambda: not trainer.is_busy)
     print(f"trained in {time.monotonic() - started:.0f} s: {trainer.state.describe()}")
+    panel.show_step("Train")  # the panel went on to Segment by itself; show the result first
     settle()
-    save_widget(trainer, "train-widget-done.png")
+    save_widget(panel, "train-widget-done.png")
 
-    # 2. Segment with it; the default (most persistent) level is shown.
+    # 2. Segment with it (the panel moved to its tab); the default level is shown.
+    segmenter = panel.show_step("Segment")
     started = time.monotonic()
     segmenter.run_button.click()
     wait_until(lambda: not segmenter.is_busy)
@@ -120,7 +124,11 @@ def main() -> None:
     viewer.layers.selection.active = segmenter.shown_layer()
     settle(1.0)
     save_window(viewer, "segment-default-level.png")
-    save_widget(segmenter, "segment-widget.png")
+    save_widget(panel, "segment-widget.png")
+    segmenter.form.advanced.expand(animate=False)  # what the Advanced fold holds
+    settle(0.5)
+    save_widget(panel, "segment-advanced.png")
+    segmenter.form.advanced.collapse(animate=False)
 
     # 3. Coarse, middle and fine levels through the slider (canvas only).
     for name, position in (("coarse", 0), ("middle", len(layers) // 2), ("fine", len(layers) - 1)):

@@ -7,7 +7,7 @@ import re
 
 from magicgui.widgets import ComboBox
 from napari.layers import Image
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QSize, Qt
 from qtpy.QtWidgets import (
     QFileDialog, QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget,
 )
@@ -66,6 +66,33 @@ def ask_open_path(parent: QWidget, caption: str, file_filter: str) -> str:
     return path
 
 
+class VerticalScroll(QScrollArea):
+    """A scroll area that scrolls up and down only: as wide as its content needs, as low
+    as napari makes it (then it scrolls)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def _width(self, content: int) -> int:
+        return content + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        if self.widget() is not None:
+            hint.setWidth(self._width(self.widget().minimumSizeHint().width()))
+        return hint
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        if self.widget() is not None:
+            inner = self.widget().sizeHint()
+            hint = QSize(self._width(inner.width()), inner.height() + 2 * self.frameWidth())
+        return hint
+
+
 def column(parent: QWidget, *items, stretch: bool = True) -> QVBoxLayout:
     """Lay out a dock widget top to bottom, in a scroll area.
 
@@ -77,10 +104,7 @@ def column(parent: QWidget, *items, stretch: bool = True) -> QVBoxLayout:
     """
     outer = QVBoxLayout(parent)
     outer.setContentsMargins(0, 0, 0, 0)
-    area = QScrollArea(parent)
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area = VerticalScroll(parent)
     inner = QWidget(area)
     layout = QVBoxLayout(inner)
     for item in items:
@@ -97,5 +121,4 @@ def column(parent: QWidget, *items, stretch: bool = True) -> QVBoxLayout:
         layout.addStretch(1)
     area.setWidget(inner)
     outer.addWidget(area)
-    parent.setMinimumWidth(inner.sizeHint().width() + area.verticalScrollBar().sizeHint().width())
     return layout

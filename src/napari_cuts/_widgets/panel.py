@@ -43,9 +43,7 @@ class CutsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
-        # wide enough for every tab title (and every step's form)
-        width = max([w.minimumWidth() for w in self.steps.values()] + [self.tabs.tabBar().sizeHint().width()])
-        self.setMinimumWidth(width)
+        self.setMinimumWidth(self.tabs.tabBar().sizeHint().width())  # every tab title shows
         # After training, the next step is segmenting.
         self.steps["Train"].state.changed.connect(self._after_training)
 

@@ -67,6 +67,7 @@ class SegmentWidget(QWidget):
         self.level_slider = QSlider(Qt.Orientation.Horizontal)
         self.level_slider.setToolTip("Move from coarse (left) to fine (right) levels")
         self.level_label = QLabel("no result yet")
+        self.level_label.setWordWrap(True)
         self.export_level_button = QPushButton("Export level…")
         self.export_level_button.setToolTip("Write the level on screen to a TIFF file")
         self.export_all_button = QPushButton("Export all levels…")
