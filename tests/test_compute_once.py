@@ -111,7 +111,10 @@ def test_segment_hands_its_vectors_to_refine_given_the_engine_hook(
     from napari_cuts.embedding import embed
     from napari_cuts.io import to_volume
 
-    real = _workers.segment_iter
+    import napari_cuts.pipeline
+    from napari_cuts._widgets import _engine
+
+    real = napari_cuts.pipeline.segment_iter
     handed: list = []
 
     def hooked(encoder, image, config=None, *, vectors=None, on_vectors=None, **kwargs):
@@ -122,7 +125,8 @@ def test_segment_hands_its_vectors_to_refine_given_the_engine_hook(
             on_vectors(handed[-1])
         return (yield from real(encoder, image, config, **kwargs))
 
-    monkeypatch.setattr(_workers, "segment_iter", hooked)
+    monkeypatch.setattr(_engine, "USE_PROCESS", False)  # a stand-in reaches no other process
+    monkeypatch.setattr(napari_cuts.pipeline, "segment_iter", hooked)
     monkeypatch.setattr(_workers, "ENGINE_SHARES_VECTORS", True)
     viewer = make_napari_viewer()
     viewer.add_image(texture_mosaic(48)[0], name="mosaic")

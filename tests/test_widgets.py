@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 from napari.layers import Image, Labels
-from qtpy.QtCore import QElapsedTimer, QTimer
+from qtpy.QtCore import QTimer
 
 from napari_cuts._widgets import _workers
 from napari_cuts.samples import retina_sample, texture_mosaic
@@ -40,19 +40,7 @@ def gray_encoder():
 @pytest.fixture
 def slow_engine(monkeypatch):
     """Segmentation that pauses after each progress report, so a test can act mid-run."""
-    real = _workers.segment_iter
-
-    def slow(*args, **kwargs):
-        gen = real(*args, **kwargs)
-        while True:
-            try:
-                item = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            time.sleep(0.3)
-            yield item
-
-    monkeypatch.setattr(_workers, "segment_iter", slow)
+    monkeypatch.setattr(_workers, "STEP_PAUSE", 0.3)
 
 
 def docks(viewer):
@@ -368,14 +356,47 @@ def test_stack_current_slice_then_whole_stack(make_napari_viewer, qtbot, notes, 
 
 
 # ---- responsiveness -----------------------------------------------------------------
-def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
-    """A 20 ms timer on the main thread keeps ticking while training and condensation run.
+class Ticks:
+    """A 20 ms QTimer on the main thread: when it fired, and the main thread's CPU time then."""
 
-    Training and segmentation run at the same time (two workers on two cores). Afterwards
-    the level layers go in one per event-loop turn; each costs napari a few hundred
-    milliseconds of drawing setup on this software-rendered display, so that phase gets
-    a looser bound that does not grow with the number of layers.
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(20)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.thread_time())
+
+    def run(self, qtbot, until) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tick until `until()`: the tick times, the gaps between them and the main
+        thread's CPU time in each gap, in ms."""
+        self.wall.clear()
+        self.cpu.clear()
+        self.timer.start()
+        qtbot.waitUntil(until, timeout=WAIT_MS)
+        self.timer.stop()
+        wall, cpu = np.array(self.wall) * 1000, np.array(self.cpu) * 1000
+        return wall, np.diff(wall), np.diff(cpu)
+
+
+def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
+    """The main thread keeps ticking while an encoder trains and an image is segmented.
+
+    Training and segmentation run at the same time, in engine processes that keep both
+    cores busy. A baseline measured in this test, with both cores kept as busy by plain
+    spinning processes, says what this machine's load alone does to the timer; the work
+    must not add more than a fraction of it. The main thread's own CPU time between two
+    ticks, which no load changes, must stay small: the work is not done on it. Adding the
+    level layers costs napari 150-450 ms of main-thread work per layer here (the first
+    one the most); they go in one per event-loop turn, so that phase's work between two
+    ticks is one layer's.
     """
+    import subprocess
+    import sys
+
     viewer = make_napari_viewer(show=True)
     viewer.add_image(retina_sample(128), name="retina", rgb=True)
     encoder_widget, segment_widget = docks(viewer)
@@ -384,26 +405,34 @@ def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
     segment_widget.state.encoder = rgb_encoder
     # opening the widgets loads torch's lazily imported parts in the background; let it end
     qtbot.waitUntil(_workers.warm_up_done.is_set, timeout=WAIT_MS)
-    ticks: list[int] = []
-    computed_at: list[int] = []
-    clock = QElapsedTimer()
-    timer = QTimer()
-    timer.setInterval(20)
-    timer.timeout.connect(lambda: ticks.append(clock.elapsed()))
-    segment_widget.adding_layers.connect(lambda n: computed_at.append(clock.elapsed()))
-    clock.start()
-    timer.start()
+    ticks = Ticks()
+
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        end = time.perf_counter() + 3.0
+        _, base_gaps, base_cpu = ticks.run(qtbot, lambda: time.perf_counter() > end)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+    computed_at: list[float] = []
+    segment_widget.adding_layers.connect(lambda n: computed_at.append(time.perf_counter() * 1000))
     encoder_widget.train_button.click()
     segment_widget.run_button.click()
-    wait_idle(qtbot, segment_widget)
-    wait_idle(qtbot, encoder_widget)
-    qtbot.wait(100)
-    timer.stop()
+    wall, gaps, cpu = ticks.run(
+        qtbot, lambda: not segment_widget.is_busy and not encoder_widget.is_busy)
     assert level_layers(viewer) and computed_at, "the segmentation must have run"
     assert encoder_widget.state.encoder is not rgb_encoder, "the training must have run"
-    ticks = np.array(ticks)
-    gaps = np.diff(ticks)
-    working = ticks[1:] <= computed_at[0]  # gaps that ended before the layers went in
+    working = wall[1:] <= computed_at[0]  # gaps that ended before the layers went in
     assert working.sum() > 50
-    assert gaps[working].max() < 300, f"main thread blocked for {gaps[working].max()} ms"
-    assert gaps[~working].max() < 1500, f"adding one layer blocked for {gaps[~working].max()} ms"
+    baseline = base_gaps.max()
+    allowed = 2 * baseline + 200
+    assert gaps[working].max() < allowed, (
+        f"main thread blocked for {gaps[working].max():.0f} ms while working; with the cores "
+        f"as busy it ticked within {baseline:.0f} ms")
+    assert cpu[working].max() < 100, f"{cpu[working].max():.0f} ms of work on the main thread"
+    assert cpu[~working].max() < 700, (
+        f"{cpu[~working].max():.0f} ms of main-thread work between two ticks while adding "
+        "layers (more than one layer per event-loop turn?)")
+    assert base_cpu.max() < 100  # the baseline itself was an idle viewer

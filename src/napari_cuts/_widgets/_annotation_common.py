@@ -134,8 +134,10 @@ def made_layer_kwargs(kind: str, source: Layer, name: str) -> dict:
     }
 
 
-def put_labels(viewer, data: np.ndarray, kind: str, source: Layer, name: str, **kwargs) -> Labels:
-    """Show `data` in the Labels layer of `kind` for `source`: updated in place, or new.
+def put_labels(viewer, data: np.ndarray, kind: str, source: Layer, name: str,
+               below: Layer | None = None, **kwargs) -> Labels:
+    """Show `data` in the Labels layer of `kind` for `source`: updated in place, or new
+    (placed right below the layer `below`, when given, in one insertion).
 
     The viewer's active layer stays the same, so painting goes on where it was.
     """
@@ -150,7 +152,10 @@ def put_labels(viewer, data: np.ndarray, kind: str, source: Layer, name: str, **
         viewer.layers.remove(layer)
     active = viewer.layers.selection.active
     layer = Labels(data, features=features, **made_layer_kwargs(kind, source, name), **kwargs)
-    viewer.add_layer(layer)
+    if below is not None and below in viewer.layers:
+        viewer.layers.insert(viewer.layers.index(below), layer)  # no move afterwards: each redraws
+    else:
+        viewer.add_layer(layer)
     if active is not None and active in viewer.layers:
         viewer.layers.selection.active = active
     return layer

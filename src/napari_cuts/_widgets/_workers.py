@@ -1,9 +1,11 @@
-"""Thread workers for training and segmentation (no Qt widgets here).
+"""Workers for training and segmentation (no Qt widgets here).
 
-napari relays every exception raised in a worker as an error notification with a
-traceback. A user mistake is not a bug, so the worker functions turn the engine's
-:class:`~napari_cuts.io.CutsInputError` into a :class:`Refused` result, which the widgets
-show as a plain warning. Real bugs still raise and reach the ``errored`` signal.
+Training and segmentation run in a helper process (see :mod:`._engine`), driven by a
+napari thread worker, so the viewer's main thread never waits for the interpreter lock
+of a busy worker. napari relays every exception raised in a worker as an error
+notification with a traceback. A user mistake is not a bug, so the engine's
+:class:`~napari_cuts.io.CutsInputError` becomes a :class:`Refused` result, which the
+widgets show as a plain warning. Real bugs still raise and reach the ``errored`` signal.
 """
 
 from __future__ import annotations
@@ -15,14 +17,19 @@ from dataclasses import dataclass
 from typing import Generator
 
 import numpy as np
-from napari.qt.threading import GeneratorWorker, create_worker
+from napari.qt.threading import GeneratorWorker
 from qtpy.QtCore import QThreadPool
 
 from .._reader import region_table
 from ..encoder import Encoder
-from ..io import CutsInputError, CutsWarning, to_volume
+from ..io import CutsWarning, to_volume
+from ..jobs import SegmentJob, TrainJob
 from ..pipeline import Progress, SegmentConfig, Segmentation, segment_iter
-from ..training import EncoderTrainer, TrainingConfig, TrainingProgress
+from ..training import TrainingConfig, TrainingProgress
+from ._engine import prestart, remote_worker, run_job
+
+#: Seconds the engine waits after each step; tests set it to act in the middle of a run.
+STEP_PAUSE = 0.0
 
 
 @dataclass
@@ -47,30 +54,25 @@ class ImageInput:
 
 
 class TrainingJob:
-    """Holds the trainer once the worker thread created it, so *Stop* can keep its weights."""
+    """What a stopped training keeps, so *Stop* can keep the best weights so far."""
 
     def __init__(self) -> None:
-        self.trainer: EncoderTrainer | None = None
+        self.best: Encoder | None = None
 
     def best_so_far(self) -> Encoder | None:
         """The encoder with the best weights so far, or None if no step has run."""
-        if self.trainer is None or not self.trainer.history:
-            return None
-        return self.trainer.result()
+        return self.best
+
+    def _stopped(self, encoder) -> None:
+        self.best = encoder
 
 
 def _train(
     job: TrainingJob, images: list[ImageInput], config: TrainingConfig
 ) -> Generator[TrainingProgress, None, Encoder | Refused]:
-    try:
-        volumes = [im.volume() for im in images]
-        job.trainer = EncoderTrainer(
-            volumes, config, names=[im.name for im in images], volumes=True
-        )
-        yield from job.trainer.run()
-    except CutsInputError as exc:
-        return Refused(str(exc))
-    return job.trainer.result()
+    remote = TrainJob([(np.asarray(im.data), im.rgb, im.is_stack) for im in images], config,
+                      [im.name for im in images], step_pause=STEP_PAUSE)
+    return (yield from run_job(remote, Refused, on_stop=job._stopped))
 
 
 @dataclass
@@ -85,7 +87,8 @@ class SegmentResult:
 
 #: Whether the engine's segment_iter takes the vectors of an image already embedded
 #: (``vectors=``) and hands out those it computes (``on_vectors=``), so that the widgets
-#: embed an image once for Segment and Refine (see _embeddings.py).
+#: embed an image once for Segment and Refine (see _embeddings.py; jobs.SegmentJob uses
+#: the hook whenever segment_iter has it).
 ENGINE_SHARES_VECTORS = {"vectors", "on_vectors"} <= set(inspect.signature(segment_iter).parameters)
 
 
@@ -93,24 +96,14 @@ def _segment(
     encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool,
     vectors: np.ndarray | None = None, keep: bool = False,
 ) -> Generator[Progress, None, SegmentResult | Refused]:
-    made: list[np.ndarray] = []
-    share = {}
-    if ENGINE_SHARES_VECTORS:
-        share = {"vectors": vectors, "on_vectors": made.append if keep and vectors is None else None}
-    try:
-        data = np.asarray(image.data)
-        seg = yield from segment_iter(
-            encoder, data, config, is_stack=image.is_stack, channel_axis=image.rgb, **share
-        )
-    except CutsInputError as exc:
-        return Refused(str(exc))
-    shown = [i for i in range(seg.n_levels) if all_levels or seg.salient[i]]
-    levels, tables = {}, {}
-    for i in shown:
-        levels[i] = seg.level(i)
-        tables[i] = region_table(levels[i])
-        yield Progress("labelling", len(levels), len(shown), f"level {i}")
-    return SegmentResult(seg, levels, tables, made[0] if made else None)
+    remote = SegmentJob(encoder, np.asarray(image.data), config, is_stack=image.is_stack,
+                        rgb=image.rgb, all_levels=all_levels, step_pause=STEP_PAUSE,
+                        vectors=vectors, keep=keep)
+    result = yield from run_job(remote, Refused)
+    if result is None or isinstance(result, Refused):  # stopped, or refused
+        return result
+    seg, levels, made = result
+    return SegmentResult(seg, levels, {i: region_table(lab) for i, lab in levels.items()}, made)
 
 
 def start_worker(worker: GeneratorWorker) -> None:
@@ -174,6 +167,7 @@ def warm_up() -> None:
     """
     if _warm_up_started.acquire(blocking=False):
         threading.Thread(target=_load_lazy_libraries, name="napari-cuts warm-up", daemon=True).start()
+        prestart()  # the engine process loads torch meanwhile
 
 
 def training_worker(
@@ -181,8 +175,7 @@ def training_worker(
 ) -> tuple[GeneratorWorker, TrainingJob]:
     """A not yet started worker that trains an encoder; yields progress after every step."""
     job = TrainingJob()
-    worker = create_worker(_train, job, images, config, _start_thread=False)
-    return worker, job
+    return remote_worker(_train, job, images, config), job
 
 
 def segmentation_worker(
@@ -194,5 +187,4 @@ def segmentation_worker(
     It prepares the label images of the salient levels, or of every level. `vectors`:
     the image's vectors if already embedded; `keep`: hand out the vectors it computes.
     """
-    return create_worker(_segment, encoder, image, config, all_levels, vectors, keep,
-                         _start_thread=False)
+    return remote_worker(_segment, encoder, image, config, all_levels, vectors, keep)

@@ -272,7 +272,7 @@ class RefineWidget(QWidget):
                 self.status.setText("the image was removed; result discarded")
                 return
             layer = put_labels(self.viewer, result, "refined", image, f"{image.name} refined",
-                               opacity=0.5)
+                               below=scribbles, opacity=0.5)
             self._keep_below(layer, scribbles)
             classes = ", ".join(str(c) for c in np.unique(result))
             self.status.setText(f"refined: every pixel labelled (classes {classes}) in '{layer.name}'")

@@ -317,13 +317,15 @@ class SegmentWidget(QWidget):
                 return
             if steps:
                 steps.pop(0)()
-                QTimer.singleShot(0, run_next)
+                # Not 0: Qt runs a chain of zero-delay timers before timers and paints
+                # that fell due meanwhile, which would add every layer in one stall.
+                QTimer.singleShot(1, run_next)
             else:
                 finish()
 
         self.status.setText(f"adding {len(levels)} level layer(s)…")
         self.adding_layers.emit(len(levels))
-        QTimer.singleShot(0, run_next)
+        QTimer.singleShot(1, run_next)
 
     def _refresh_results(self, position: int | None = None) -> None:
         if not self._life.alive:
