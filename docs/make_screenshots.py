@@ -57,6 +57,8 @@ def settle(seconds: float = 0.5) -> None:
 
 def save_window(viewer, name: str) -> Path:
     path = IMAGES / name
+    viewer.reset_view()  # the whole image in the canvas the docks leave
+    settle(0.3)
     viewer.screenshot(path=str(path), canvas_only=False, flash=False)
     print("wrote", path)
     return path
@@ -133,6 +135,7 @@ def main() -> None:
     # 3. Coarse, middle and fine levels through the slider (canvas only).
     for name, position in (("coarse", 0), ("middle", len(layers) // 2), ("fine", len(layers) - 1)):
         segmenter.level_slider.setValue(position)
+        viewer.reset_view()
         settle(1.0)
         path = IMAGES / f"level-{name}.png"
         viewer.screenshot(path=str(path), canvas_only=True, flash=False)
