@@ -167,9 +167,6 @@ def condense_graph_iter(
     stop_at: int = 1,
     spread: np.ndarray | None = None,
     spread_floor: float = 0.1,
-    boundary: np.ndarray | None = None,
-    faces: np.ndarray | None = None,
-    boundary_weight: float = 1.0,
     ward: float = 0.0,
 ) -> Generator[tuple[int, int], None, MergeHistory]:
     """Diffusion condensation of weighted points on a sparse graph.
@@ -181,82 +178,80 @@ def condense_graph_iter(
     Each iteration: X <- P X with a Gaussian kernel on the graph's edges (bandwidth
     epsilon, neighbours weighted by mass ** mass_power, the point itself included); pairs
     closer than ``merge_fraction * epsilon`` merge; epsilon grows when nothing merged.
+
+    `spread` (each node's mean squared deviation of its pixels' points) makes the
+    kernel self-tuning: distances are measured in units of the two nodes' own spread
+    (floored at `spread_floor` x the median), so noisy regions merge more easily than
+    quiet ones. `ward` > 0 makes merging two large clusters cost more than absorbing a
+    fragment (distances x (harmonic mean mass / median mass) ** ward).
     Stops at `stop_at` clusters (or when the graph has no edges left). A generator:
     yields ``(iteration, n_clusters)``; returns a :class:`MergeHistory`.
     """
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import coo_matrix, csr_matrix
 
-    x = np.array(nodes, np.float64)
+    x = np.array(nodes, np.float32)
     w = np.asarray(weights, np.float64).copy()
     n = len(x)
     history = MergeHistory(n)
-    # Self-tuning kernel: each node's own spread (mean squared deviation of its pixels'
-    # points) sets its local scale, so noisy regions merge more easily than quiet ones.
-    var = None if spread is None else np.asarray(spread, np.float64).copy()
-    if var is not None:
-        floor = spread_floor * float(np.median(var[var > 0])) if (var > 0).any() else 1e-12
-        floor = max(floor, 1e-12)
-
-    def scale2(i, j):
-        if var is None:
-            return 1.0
-        return np.sqrt((var[i] + floor) * (var[j] + floor)) / (np.median(var) + floor)
-    spatial = edges is not None
-    e = np.asarray(edges, np.int64).reshape(-1, 2) if spatial else None
-    # Boundary strength of every edge (spatial graphs): added to the squared distance,
-    # in units of its median, and pooled over the faces two clusters share after merges.
-    bsum = bcount = None
-    if spatial and boundary is not None:
-        bcount = np.ones(len(e)) if faces is None else np.asarray(faces, np.float64)
-        bscale = float(np.median(boundary)) or 1.0
-        bsum = np.asarray(boundary, np.float64) / bscale * bcount
     if n <= stop_at:
         return history
+    var = None if spread is None else np.asarray(spread, np.float64).copy()
+    if var is not None:
+        typical = float(np.median(var[var > 0])) if (var > 0).any() else 1.0
+        floor = max(spread_floor * typical, 1e-12)
+    spatial = edges is not None
+    e = np.asarray(edges, np.int64).reshape(-1, 2) if spatial else None
+    w0 = float(np.median(w))
 
     def graph():
-        return e if spatial else _knn_edges(torch.from_numpy(x.astype(np.float32)), knn)
+        return e if spatial else _knn_edges(torch.from_numpy(x), knn)
+
+    def factor(i, j):
+        """What an edge's squared distance is divided by (self-tuning and size)."""
+        f = np.ones(len(i), np.float32)
+        if var is not None:
+            f *= (np.sqrt((var[i] + floor) * (var[j] + floor)) / (typical + floor)).astype(np.float32)
+        if ward:
+            f /= ((2 * w[i] * w[j] / (w[i] + w[j]) / w0) ** ward).astype(np.float32)
+        return f
+
+    def sq(i, j):
+        d = x[i] - x[j]
+        return np.einsum("ij,ij->i", d, d)
 
     g = graph()
     if not len(g):
         return history
-    d = np.sqrt(((x[g[:, 0]] - x[g[:, 1]]) ** 2).sum(1) / scale2(g[:, 0], g[:, 1]))
+    d = np.sqrt(sq(g[:, 0], g[:, 1]) / factor(g[:, 0], g[:, 1]))
     nearest = np.full(n, np.inf)
     np.minimum.at(nearest, g[:, 0], d)
     np.minimum.at(nearest, g[:, 1], d)
     # Start at the typical nearest-neighbour distance, but not below a thousandth of the
     # points' spread: differences of rounding size are not structure.
-    floor = 1e-3 * float(np.sqrt(np.average((x - np.average(x, 0, w)) ** 2, 0, w).sum()))
-    eps = float(max(np.median(nearest[np.isfinite(nearest)]), floor, 1e-12))
-    w0 = float(np.median(w))
+    floor_eps = 1e-3 * float(np.sqrt(np.average((x - np.average(x, 0, w)) ** 2, 0, w).sum()))
+    eps = float(max(np.median(nearest[np.isfinite(nearest)]), floor_eps, 1e-12))
     stable, it = 0, 0
-    while len(x) > stop_at and it < max_iterations:
+    while len(x) > stop_at and it < max_iterations and len(g):
         it += 1
         n = len(x)
-        if not len(g):
-            break
         i, j = g[:, 0], g[:, 1]
-        s2 = scale2(i, j)
-        barrier = 1.0 if bsum is None else 1.0 + boundary_weight * (bsum / bcount) ** 2
-        if ward:  # Ward-like: merging two large regions costs more than absorbing a fragment
-            barrier = barrier * (2 * w[i] * w[j] / (w[i] + w[j]) / w0) ** ward
-        d2 = ((x[i] - x[j]) ** 2).sum(1) / s2 * barrier
-        kern = np.exp(-d2 / eps**2)
-        m = w**mass_power
+        f = factor(i, j)
+        kern = np.exp(-sq(i, j) / f / eps**2)
+        m = (w**mass_power).astype(np.float32)
         a = csr_matrix((np.concatenate([kern * m[j], kern * m[i], m]),
                         (np.concatenate([i, j, np.arange(n)]), np.concatenate([j, i, np.arange(n)]))),
                        shape=(n, n))
-        x = (a @ x) / np.asarray(a.sum(1))
-        d2 = ((x[i] - x[j]) ** 2).sum(1) / s2 * barrier
-        close = d2 < (merge_fraction * eps) ** 2
+        x = (a @ x) / np.asarray(a.sum(1), np.float32)
+        close = sq(i, j) / f < (merge_fraction * eps) ** 2
         if close.any():
-            from scipy.sparse import coo_matrix
-
             merge = coo_matrix((np.ones(int(close.sum())), (i[close], j[close])), shape=(n, n))
             n_comp, comp = connected_components(merge, directed=False)
+            comp = comp.astype(np.int64)
             mass = np.bincount(comp, w, minlength=n_comp)
-            xm = np.stack([np.bincount(comp, x[:, f] * w, minlength=n_comp) for f in range(x.shape[1])], 1) / mass[:, None]
+            pool = csr_matrix((w, (comp, np.arange(n))), shape=(n_comp, n))
+            xm = ((pool @ x.astype(np.float64)) / mass[:, None]).astype(np.float32)
             if var is not None:  # pooled spread: within parts plus between them
-                dev = var + ((x - xm[comp]) ** 2).sum(1)
+                dev = var + sq_rows(x - xm[comp])
                 var = np.bincount(comp, dev * w, minlength=n_comp) / mass
             x, w = xm, mass
             if history.steps:
@@ -267,12 +262,8 @@ def condense_graph_iter(
             if spatial:
                 ci, cj = comp[i], comp[j]
                 keep = ci != cj
-                lo, hi = np.minimum(ci[keep], cj[keep]), np.maximum(ci[keep], cj[keep])
-                keys, inv = np.unique(lo * n_comp + hi, return_inverse=True)
+                keys = np.unique(np.minimum(ci[keep], cj[keep]) * n_comp + np.maximum(ci[keep], cj[keep]))
                 e = np.stack([keys // n_comp, keys % n_comp], 1)
-                if bsum is not None:
-                    bsum = np.bincount(inv, bsum[keep], minlength=len(keys))
-                    bcount = np.bincount(inv, bcount[keep], minlength=len(keys))
             g = graph() if len(x) > 1 else np.zeros((0, 2), np.int64)
         else:
             stable += 1
@@ -284,6 +275,11 @@ def condense_graph_iter(
         history.persistence.append(stable)
     history.iterations = it
     return history
+
+
+def sq_rows(d: np.ndarray) -> np.ndarray:
+    """Squared length of every row."""
+    return np.einsum("ij,ij->i", d, d).astype(np.float64)
 
 
 def condense(nodes: np.ndarray, weights: np.ndarray | None = None, edges: np.ndarray | None = None,

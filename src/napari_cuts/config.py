@@ -254,6 +254,9 @@ class SegmentConfig:
                              help="Gaussian smoothing of the vectors themselves, in pixels")
     pixels_per_node: int = param(64, low=4, high=100_000, label="superpixel size",
                                  help="pixels per superpixel, the smallest regions; smaller for tiny objects")
+    max_superpixels: int = param(16_384, low=16, high=10_000_000, advanced=True,
+                                 help="superpixels at most: on large images they grow beyond the "
+                                      "superpixel size (time grows with their number)")
     compactness: float = param(0.3, low=0, high=100, low_open=True, advanced=True,
                                help="how round superpixels are (SLIC compactness, in units of the points)")
     size_penalty: float = param(0.5, low=0, high=4, advanced=True,

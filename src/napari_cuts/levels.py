@@ -138,17 +138,34 @@ def candidate_levels(first: MergeHistory, start: int | None, second: MergeHistor
     return levels, default
 
 
+LARGE = 1 << 21  # pixels
+
+
 def texture_channels(points: np.ndarray, channels: int, sigma: float):
     """Local mean and standard deviation of each of the first `channels` point channels
     over a Gaussian window of `sigma` pixels (half that along z), one (Z, Y, X) array at
-    a time: what the texture looks like around each pixel, never held all at once."""
+    a time: what the texture looks like around each pixel, never held all at once.
+    On large images (over 2 Mpx), windows of 4 pixels or more are computed on a grid of
+    half the resolution (the time of the biggest filters, for a small loss of detail)."""
     from scipy import ndimage
 
-    sig = (0 if points.shape[0] == 1 else sigma / 2, sigma, sigma)
+    z, y, x = points.shape[:3]
+    step = 2 if sigma >= 4 and z * y * x > LARGE else 1
+    sig = (0 if z == 1 else sigma / 2, sigma / step, sigma / step)
+
+    def smooth(a):
+        if step > 1:  # mean of 2x2 blocks, filtered, then repeated back
+            a = np.pad(a, ((0, 0), (0, y % 2), (0, x % 2)), mode="edge")
+            a = a.reshape(z, a.shape[1] // 2, 2, a.shape[2] // 2, 2).mean((2, 4))
+        a = ndimage.gaussian_filter(a, sig, mode="reflect")
+        if step > 1:
+            a = a.repeat(2, 1).repeat(2, 2)[:, :y, :x]
+        return a
+
     for c in range(channels):
-        x = points[..., c]
-        mean = ndimage.gaussian_filter(x, sig, mode="reflect")
-        sq = ndimage.gaussian_filter(x * x, sig, mode="reflect")
+        v = points[..., c]
+        mean = smooth(v)
+        sq = smooth(v * v)
         yield mean
         np.subtract(sq, mean * mean, out=sq)
         yield np.sqrt(np.clip(sq, 0, None, out=sq), out=sq)
@@ -206,7 +223,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
 
     cfg = config
     yield "superpixels", 0, 1, "superpixels"
-    pixel_nodes = superpixels(points, cfg.pixels_per_node, cfg.compactness)
+    pixel_nodes = superpixels(points, cfg.pixels_per_node, cfg.compactness, max_nodes=cfg.max_superpixels)
     extra = ()
     if n_texture and cfg.texture_scale > 0 and cfg.texture_weight > 0:
         extra = texture_channels(points, n_texture, cfg.texture_scale)

@@ -233,7 +233,7 @@ def segment_iter(
             yield Progress("embedding", i + 1, len(tiles), "computing pixel vectors")
         sample = full.reshape(-1, encoder.dim)
     else:
-        regions = _sample_tiles(shape, cfg.sample_tile, cfg.sample_pixels, rng)
+        regions = _sample_tiles(shape, cfg.sample_tile, min(cfg.sample_pixels, cfg.pca_pixels), rng)
         sample = []
         for i, (z, ys, xs) in enumerate(regions):
             vec = embed_region(encoder, volume[z], ys, xs, device=device)[0]
