@@ -12,7 +12,7 @@ from napari_cuts.embedding import embed
 from napari_cuts.encoder import RECEPTIVE_RADIUS, Encoder, load_encoder, save_encoder
 from napari_cuts.hierarchy import Level, build_hierarchy, stable_ids
 from napari_cuts.io import CutsInputError, Normalization, to_volume
-from napari_cuts.pipeline import SegmentConfig, segment
+from napari_cuts.pipeline import SegmentConfig, run_to_end, segment, segment_iter
 from napari_cuts.training import EncoderTrainer, TrainingConfig, fit_encoder, nt_xent
 
 
@@ -320,3 +320,34 @@ def test_negative_weights_are_refused():
         SegmentConfig(texture_weight=-1)
     with pytest.raises(CutsInputError, match="intensity weight"):
         SegmentConfig(intensity_weight=-0.5)
+
+
+def test_missing_pixels_are_label_0_in_every_level():
+    img = small_image(shape=(48, 56)).astype(np.float32)
+    img[5:9, 5:20] = np.nan
+    img[40, 50] = np.inf
+    with pytest.warns(Warning, match="missing"):
+        seg = segment(untrained(1), img)
+    missing = ~np.isfinite(img)
+    for lab in seg.levels():
+        assert (lab[missing] == 0).all() and (lab[~missing] > 0).all()
+    assert seg.info["missing_pixels"] == int(missing.sum())
+
+
+def test_given_vectors_are_used_instead_of_embedding():
+    enc = untrained(3)
+    img = small_image(shape=(40, 40, 3))
+    handed = []
+    first = segment_iter(enc, img, on_vectors=handed.append)
+    a = run_to_end(first)
+    assert len(handed) == 1 and handed[0].shape == (1, 40, 40, enc.dim)
+    calls = []
+    hook = enc.network.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        b = run_to_end(segment_iter(enc, img, vectors=handed[0]))
+    finally:
+        hook.remove()
+    assert not calls  # the encoder did not run again
+    np.testing.assert_array_equal(a.levels(), b.levels())
+    with pytest.raises(CutsInputError, match="do not fit"):
+        run_to_end(segment_iter(enc, img, vectors=handed[0][:, :20]))

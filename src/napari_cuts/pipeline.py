@@ -14,7 +14,7 @@ from .embedding import DEFAULT_TILE, embed_region, tile_grid
 from .encoder import Encoder
 from .hierarchy import Hierarchy
 from .levels import hierarchy_iter
-from .io import CutsInputError, smallest_label_dtype, to_volume, volume_shape
+from .io import CutsInputError, finite_mask, smallest_label_dtype, to_volume, volume_shape
 from .training import TrainingConfig, fit_encoder
 
 
@@ -59,7 +59,7 @@ class Segmentation:
 
     def level(self, index: int) -> np.ndarray:
         """Label image of one level: (Y, X), or (Z, Y, X) for a stack; ids start at 1."""
-        ids = self.hierarchy.node_labels[index]
+        ids = np.append(self.hierarchy.node_labels[index], 0)  # the last: missing pixels
         labels = ids.astype(smallest_label_dtype(int(ids.max())))[self.pixel_nodes]
         return labels if self.is_stack else labels[0]
 
@@ -199,17 +199,22 @@ def segment_iter(
     is_stack: bool | None = None,
     channel_axis: bool | None = None,
     device=None,
+    vectors: np.ndarray | None = None,
+    on_vectors: Callable[[np.ndarray], None] | None = None,
 ) -> Generator[Progress, None, Segmentation]:
     """Segment an image or stack; a generator that yields :class:`Progress`.
 
     The return value (``StopIteration.value``, or a napari worker's ``returned`` signal)
     is a :class:`Segmentation`. Steps: fit a PCA on the vectors of a pixel sample (the
     whole image when small), stream all tiles through the encoder keeping for every pixel
-    a point made of its reduced (and optionally smoothed) vector, its intensities and its
-    (y, x) position (see :class:`SegmentConfig`), compress the points to k-means nodes,
-    and condense the nodes. A stack is condensed jointly with the slices aligned, so a
-    structure at one place keeps its label through the stack; with ``spatial_weight=0``
-    alike pixels share a label wherever they are.
+    a point made of its reduced (and optionally smoothed) vector and its intensities (see
+    :class:`SegmentConfig`), then superpixels, condensation and the levels
+    (:func:`napari_cuts.levels.hierarchy_iter`). Stacks are segmented in 3D.
+
+    `vectors`, the image's (Z, Y, X, D) CUTS vectors from this encoder, are used instead
+    of embedding again; `on_vectors` receives them once computed (images small enough to
+    be embedded whole), so Refine and Pick can reuse them. NaN or infinite pixels are
+    missing: filled with the channel's median for the encoder, label 0 in every level.
     """
     cfg = config or SegmentConfig()
     raw = np.asarray(image)
@@ -218,19 +223,34 @@ def segment_iter(
     volume = to_volume(raw, channel_axis=channel_axis, is_stack=is_stack)
     stack = volume.shape[0] > 1 or bool(is_stack)
     encoder.check_channels(volume.shape[-1])
+    valid = finite_mask(volume)
+    if not valid.all():
+        volume = volume.copy()
+        for c in range(volume.shape[-1]):
+            channel = volume[..., c]
+            channel[~valid] = np.median(channel[valid])
+    if vectors is not None and tuple(np.shape(vectors)) != volume.shape[:3] + (encoder.dim,):
+        raise CutsInputError(f"vectors of shape {np.shape(vectors)} do not fit an image of "
+                             f"{volume.shape[:3]} and this encoder ({encoder.dim} numbers per pixel)")
     rng = np.random.default_rng(cfg.seed)
     shape = volume.shape[:3]
     n_pixels = int(np.prod(shape))
     margin = int(np.ceil(4 * cfg.smoothing)) if cfg.smoothing > 0 else 0
-    small = n_pixels <= cfg.sample_pixels * 1.5
+    small = n_pixels <= cfg.sample_pixels * 1.5 or vectors is not None
 
     # 1. PCA on the vectors of a pixel sample: the whole image when it is small.
     tiles = tile_grid(shape, cfg.tile_size)
-    if small:
+    if vectors is not None:
+        full = np.asarray(vectors, np.float32)
+        yield Progress("embedding", 1, 1, "pixel vectors computed before")
+        sample = full.reshape(-1, encoder.dim)
+    elif small:
         full = np.empty(shape + (encoder.dim,), np.float32)
         for i, (z, ys, xs) in enumerate(tiles):
             full[z, ys, xs] = embed_region(encoder, volume[z], ys, xs, device=device)[0]
             yield Progress("embedding", i + 1, len(tiles), "computing pixel vectors")
+        if on_vectors is not None:
+            on_vectors(full)
         sample = full.reshape(-1, encoder.dim)
     else:
         regions = _sample_tiles(shape, cfg.sample_tile, min(cfg.sample_pixels, cfg.pca_pixels), rng)
@@ -277,6 +297,9 @@ def segment_iter(
             pixel_nodes, hierarchy, info = stop.value
             break
         yield Progress(stage, done, total, message)
+    if not valid.all():  # missing pixels: the extra node, label 0 everywhere
+        pixel_nodes[~valid] = hierarchy.node_labels.shape[1]
+        info["missing_pixels"] = int((~valid).sum())
     return Segmentation(hierarchy, pixel_nodes, bool(stack), info)
 
 
