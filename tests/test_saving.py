@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import npe2
@@ -53,7 +55,16 @@ def test_all_levels_export_opens_again_as_the_same_levels(make_napari_viewer, tm
     segment.image.value = image
     target = tmp_path / "photo.cuts.tif"
     monkeypatch.setattr(segment, "ask_save_path", lambda caption: str(target))
-    segment.export_all_levels()
+    old = os.umask(0o022)
+    try:
+        segment.export_all_levels()
+        monkeypatch.setattr(segment, "ask_save_path", lambda caption: str(tmp_path / "one.tif"))
+        segment.export_level()
+    finally:
+        os.umask(old)
+    for written in (target, tmp_path / "photo.cuts.json", tmp_path / "one.tif"):
+        assert oct(stat.S_IMODE(written.stat().st_mode)) == "0o644", written  # umask 022
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "one.tif"), fine.data)
     summary = json.loads((tmp_path / "photo.cuts.json").read_text())
     assert summary["default_level"] == 1 and [lev["level"] for lev in summary["levels"]] == [2, 5]
     assert tifffile.imread(target).shape == (2, 64, 64)

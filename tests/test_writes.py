@@ -16,6 +16,7 @@ import pytest
 import skimage.io
 import tifffile
 
+from napari_cuts._writer import write_labels
 from napari_cuts.cli import main
 from napari_cuts.encoder import Encoder, save_encoder
 from napari_cuts.io import CutsWriteError, Normalization, atomic_write, save_labels_tiff
@@ -50,8 +51,13 @@ def test_outputs_honour_the_umask(tmp_path, photo, capsys):
         assert main(["run", photo, "-o", str(out), *FAST]) == 0
         written = [out / "encoder.pt", out / "photo.cuts.tif", out / "photo.cuts.json",
                    save_labels_tiff(tmp_path / "labels.tif", np.ones((4, 4), np.uint8)),
-                   write_csv({"label": [1]}, tmp_path / "table.csv")]
-        assert {p.name: oct(mode(p)) for p in written} == {p.name: "0o644" for p in written}
+                   write_csv({"label": [1]}, tmp_path / "table.csv"),
+                   Path(write_labels(str(tmp_path / "writer"), np.ones((4, 4), np.uint8), {})[0])]
+        again = tmp_path / "again"
+        assert main(["segment", photo, "-e", str(out / "encoder.pt"), "-o", str(again),
+                     "--no-progress"]) == 0
+        written += [again / "photo.cuts.tif", again / "photo.cuts.json"]
+        assert {str(p): oct(mode(p)) for p in written} == {str(p): "0o644" for p in written}
         os.umask(0o077)
         assert mode(save_labels_tiff(tmp_path / "private.tif", np.ones((4, 4), np.uint8))) == 0o600
     finally:
