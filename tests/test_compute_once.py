@@ -83,9 +83,8 @@ def test_refine_embeds_once_while_image_and_encoder_stay(make_napari_viewer, qtb
         calls.handle.remove()
 
 
-@pytest.mark.xfail(not ENGINE_SHARES_VECTORS, strict=True, raises=AssertionError,
-                   reason="needs the engine hook segment_iter(vectors=..., on_vectors=...)")
 def test_refine_after_segment_does_not_embed_again(make_napari_viewer, qtbot, gray_encoder):
+    assert ENGINE_SHARES_VECTORS, "segment_iter lost its vectors=/on_vectors= hook"
     viewer = make_napari_viewer()
     viewer.add_image(texture_mosaic(48)[0], name="mosaic")
     encoder_state(viewer).encoder = gray_encoder

@@ -40,6 +40,54 @@ class WidgetLife:
             worker.quit()
 
 
+class ProgressBar:
+    """A napari progress bar fed by a worker's progress, never re-entered.
+
+    napari's bar runs ``QApplication.processEvents()`` on every change, which delivers the
+    worker's next queued progress inside the update. Updating the bar from there again
+    nests one update in another for as long as progress keeps coming, until Python's
+    recursion limit turns into Qt's abort (a segmentation with many steps did that). Here
+    a nested call only leaves its values; the outer call shows the newest when the bar
+    returns, so the nesting is never deeper than one.
+    """
+
+    def __init__(self) -> None:
+        self.bar = None
+        self._pending: tuple[str, int, int] | None = None
+        self._busy = False
+
+    def start(self, **kwargs) -> None:
+        """Open a bar (``napari.utils.progress`` arguments), closing any open one."""
+        from napari.utils import progress
+
+        self.close()
+        self.bar = progress(**kwargs)
+
+    def show(self, description: str, done: int, total: int) -> None:
+        """Show `done` of `total` steps and the description (the newest call wins)."""
+        self._pending = (description, int(done), int(total))
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            while self._pending is not None and self.bar is not None:
+                bar, (description, done, total) = self.bar, self._pending
+                self._pending = None
+                if bar.total != total:
+                    bar.total = total
+                bar.set_description(description)  # napari processes events here
+                if self.bar is bar:  # not closed meanwhile
+                    bar.n = done
+                    bar.update(0)
+        finally:
+            self._busy = False
+
+    def close(self) -> None:
+        if self.bar is not None:
+            bar, self.bar = self.bar, None
+            bar.close()
+
+
 _LAST_FOLDER: list[str] = []  # the folder of the last file saved in this session
 
 

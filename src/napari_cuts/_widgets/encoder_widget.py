@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
@@ -11,7 +10,7 @@ from ..io import CutsInputError
 from ..config import TrainingConfig
 from ..training import TrainingProgress
 from ._common import (
-    WidgetLife, ask_open_path, ask_save_path, column, file_name, image_layer_combo,
+    ProgressBar, WidgetLife, ask_open_path, ask_save_path, column, file_name, image_layer_combo,
 )
 from ._form import ConfigForm
 from ._layers import check_image_layer, whole_layer
@@ -32,7 +31,7 @@ class EncoderWidget(QWidget):
         self._life = WidgetLife(self)
         warm_up()
         self._worker = None
-        self._pbar = None
+        self._bar = ProgressBar()
 
         self.image = image_layer_combo(
             napari_viewer, "Image layer to train on: 2D, RGB, or a 3D stack (all slices)"
@@ -92,7 +91,7 @@ class EncoderWidget(QWidget):
         outcome: dict = {}
         total = config.epochs * config.steps_per_epoch
         self.loss_plot.reset(total)
-        self._pbar = progress(total=total, desc=f"napari-cuts: training on {layer.name}")
+        self._bar.start(total=total, desc=f"napari-cuts: training on {layer.name}")
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda result: outcome.setdefault("result", result))
         worker.errored.connect(lambda exc: outcome.setdefault("error", exc))
@@ -164,17 +163,12 @@ class EncoderWidget(QWidget):
             f"epoch {p.epoch}/{p.epochs}, step {p.step}/{p.total_steps}: loss {p.loss:.4g}{best}"
         )
         self.loss_plot.add(p.loss, p.epoch_loss)
-        pbar = self._pbar  # napari may process events while updating the bar
-        if pbar is not None:
-            pbar.set_description(f"napari-cuts: training, epoch {p.epoch}/{p.epochs}")
-            pbar.update(1)
+        self._bar.show(f"napari-cuts: training, epoch {p.epoch}/{p.epochs}", p.step, p.total_steps)
 
     def _on_finished(self, worker, job, outcome: dict) -> None:
         self._life.workers.discard(worker)
         self._worker = None
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
+        self._bar.close()
         if not self._life.alive:
             show_info("napari-cuts: training stopped because its viewer was closed.")
             return

@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 from magicgui.widgets import CheckBox
 from napari.layers import Image, Labels
-from napari.utils import progress
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
@@ -20,7 +19,7 @@ from ._annotation_common import (
     choose, follow_level_on_screen, is_level_layer, kind_of, labels_combo, made_layer_kwargs,
     put_labels, refused, run_job, source_image, spatial_shape,
 )
-from ._common import WidgetLife, column, image_layer_combo
+from ._common import ProgressBar, WidgetLife, column, image_layer_combo
 from ._embeddings import embed_iter, vector_bytes
 from ._form import ConfigForm
 from ._layers import check_image_layer, n_channels, result_key, result_layers
@@ -78,7 +77,7 @@ class RefineWidget(QWidget):
         self._worker = None  # fitting and predicting
         self._pending: bool | None = None  # a run is wanted; True: asked by the user
         self._watched: Labels | None = None
-        self._pbar = None
+        self._bar = ProgressBar()
 
         self.image = image_layer_combo(napari_viewer, "Image whose pixels are labelled")
         self.scribbles = labels_combo(
@@ -218,7 +217,7 @@ class RefineWidget(QWidget):
         vectors = embeddings.get(vec_key, encoder, data)
         keep = vectors is None and embeddings.fits(vector_bytes(spatial_shape(image), encoder))
         self.status.setText(f"computing the features of {image.name} (once)…")
-        self._pbar = progress(total=0, desc=f"napari-cuts: features of {image.name}")
+        self._bar.start(total=0, desc=f"napari-cuts: features of {image.name}")
         self._features_worker = run_job(
             self._life, _features, encoder, data, levels, config,
             image.ndim == 3, bool(image.rgb), vectors, keep,
@@ -289,18 +288,10 @@ class RefineWidget(QWidget):
 
     def _on_progress(self, p: Progress) -> None:
         self.status.setText(f"{p.stage}: {p.message} ({p.done}/{p.total})")
-        pbar = self._pbar
-        if pbar is not None:
-            if pbar.total != p.total:
-                pbar.total = p.total
-            pbar.set_description(f"napari-cuts: {p.stage}")
-            pbar.n = p.done
-            pbar.update(0)
+        self._bar.show(f"napari-cuts: {p.stage}", p.done, p.total)
 
     def _close_pbar(self) -> None:
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
+        self._bar.close()
 
     def _watch(self, *_args) -> None:
         """Follow the strokes of the chosen scribble layer."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QSlider, QWidget
@@ -14,7 +13,7 @@ from ..io import CutsInputError, save_labels_tiff
 from ..config import SegmentConfig
 from ..pipeline import Progress
 from ._annotation_common import follow_level_on_screen
-from ._common import WidgetLife, column, ask_save_path, file_name, image_layer_combo
+from ._common import ProgressBar, WidgetLife, column, ask_save_path, file_name, image_layer_combo
 from ._embeddings import vector_bytes
 from ._form import ConfigForm
 from ._layers import (
@@ -42,7 +41,7 @@ class SegmentWidget(QWidget):
         self._life = WidgetLife(self)
         warm_up()
         self._worker = None
-        self._pbar = None
+        self._bar = ProgressBar()
         self._group: str | None = None  # result key of the layers the slider browses
         self._embedding: tuple = ()  # (key, encoder, data) of the run's image, for its vectors
 
@@ -135,7 +134,7 @@ class SegmentWidget(QWidget):
                                      vectors=vectors, keep=keep)
         self._embedding = (vec_key, encoder, layer.data)
         outcome: dict = {}
-        self._pbar = progress(total=0, desc=f"napari-cuts: segmenting {image.name}")
+        self._bar.start(total=0, desc=f"napari-cuts: segmenting {image.name}")
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(lambda result: outcome.setdefault("result", result))
         worker.errored.connect(lambda exc: outcome.setdefault("error", exc))
@@ -245,19 +244,11 @@ class SegmentWidget(QWidget):
         if not self._life.alive:
             return
         self.status.setText(f"{p.stage}: {p.message} ({p.done}/{p.total})")
-        pbar = self._pbar  # napari may process events while updating the bar
-        if pbar is not None:
-            pbar.set_description(f"napari-cuts: {p.stage}")
-            if pbar.total != p.total:
-                pbar.total = p.total
-            pbar.n = p.done
-            pbar.update(0)
+        self._bar.show(f"napari-cuts: {p.stage}", p.done, p.total)
 
     def _on_finished(self, worker, layer, index, outcome: dict) -> None:
         self._life.workers.discard(worker)
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
+        self._bar.close()
         if not self._life.alive:
             self._worker = None
             show_info("napari-cuts: segmentation stopped because its viewer was closed.")
