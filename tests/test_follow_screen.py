@@ -8,6 +8,7 @@ import pytest
 from qtpy.QtCore import Qt
 
 from napari_cuts._widgets._state import encoder_state
+from napari_cuts._widgets.segment_widget import KIND_TEXT, level_line
 from napari_cuts.pipeline import fit
 from napari_cuts.samples import texture_mosaic
 from napari_cuts.training import TrainingConfig
@@ -40,10 +41,16 @@ def test_after_segment_the_level_on_screen_is_selected(make_napari_viewer, qtbot
     shown = widget.shown_layer()
     assert shown is not None and shown.visible
     assert viewer.layers.selection.active is shown
-    assert shown.metadata["napari_cuts"]["level"] == shown.metadata["napari_cuts"]["default_level"]
+    meta = shown.metadata["napari_cuts"]
+    assert meta["level"] == meta["default_level"]
+    assert widget.level_label.text() == level_line(meta, widget.level_slider.value(),
+                                                   len(widget.result_layers()))
+    assert KIND_TEXT[meta["kind"]] in widget.level_label.text() and "the default" in widget.level_label.text()
     other = (widget.level_slider.value() + 1) % len(widget.result_layers())
     widget.level_slider.setValue(other)  # as a user drags the slider
     assert viewer.layers.selection.active is widget.shown_layer() is widget.result_layers()[other]
+    assert f"level {widget.shown_layer().metadata['napari_cuts']['level']} " in widget.level_label.text()
+    assert "the default" not in widget.level_label.text()
     assert [lay.visible for lay in widget.result_layers()].count(True) == 1
 
 

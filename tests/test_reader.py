@@ -55,6 +55,7 @@ def test_open_through_the_plugin_gives_labels_layers(make_napari_viewer, outputs
     assert len(shown) == 1 and shown[0].metadata["napari_cuts"]["level"] == default
     n = summary["levels"][default]["n_regions"]
     assert shown[0].name == f"photo level {default} ({n} regions)"
+    assert shown[0].metadata["napari_cuts"]["kind"] == summary["levels"][default]["kind"]
     assert len(np.unique(shown[0].data[shown[0].data > 0])) == n
     assert list(shown[0].features["index"]) == list(np.unique(shown[0].data[shown[0].data > 0]))
 
@@ -75,6 +76,7 @@ def test_readme_open_command_shows_the_default_level_over_the_image(make_napari_
     widget.image.value = image
     qtbot.waitUntil(lambda: widget.shown_layer() is shown[0], timeout=5000)
     assert f"level {summary['default_level']} " in widget.level_label.text()
+    assert "; the default; " in widget.level_label.text()  # the line says what is shown
     browsed = widget.result_layers()
     assert browsed == sorted(labels_of(viewer), key=lambda lay: lay.metadata["napari_cuts"]["level"])
     widget.level_slider.setValue(0)

@@ -67,8 +67,8 @@ def write_summary(path: str | Path, image: str, levels: list[dict], default_leve
                   n_levels: int | None = None) -> Path:
     """Write the ``.cuts.json`` of an exported ``.cuts.tif``.
 
-    `levels` describes the file's levels in order (``n_regions``, ``salient`` and, when
-    the file holds some levels of a hierarchy only, their ``level`` number in it);
+    `levels` describes the file's levels in order (``n_regions``, ``salient``, ``kind``
+    and, when the file holds some levels of a hierarchy only, their ``level`` number in it);
     `default_level` is an index into them, `n_levels` the hierarchy's level count.
     """
     from .io import atomic_write
@@ -119,6 +119,7 @@ def read_cuts(path: str | list[str]) -> list[tuple]:
                 "n_levels": int(summary.get("n_levels", len(stack))), "n_regions": n,
                 "salient": bool(levels[i].get("salient", False)),
                 "default_level": number[default], "slice": [], "file": str(p),
+                "kind": str(levels[i].get("kind", "")),
             }
             out.append((labels, {
                 "name": level_layer_name(image, number[i], n),

@@ -113,6 +113,7 @@ def make_result_layer(
         "salient": bool(seg.salient[level]),
         "default_level": int(seg.default_level),
         "slice": list(index),
+        "kind": seg.hierarchy.kinds[level] if seg.hierarchy.kinds else "regions",
     }
     return Labels(
         labels,

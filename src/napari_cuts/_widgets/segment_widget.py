@@ -28,6 +28,29 @@ CURRENT_SLICE = "current slice"
 TIFF_FILTER = "TIFF (*.tif *.tiff)"
 
 
+#: What each kind of level is, in the level line (see napari_cuts.levels).
+KIND_TEXT = {
+    "objects": "objects level: each class as one region, its pieces or its objects",
+    "classes": "classes: alike regions anywhere",
+    "regions": "connected regions",
+    "compact": "compact regions: alike superpixels near each other",
+}
+
+
+def level_line(meta: dict, position: int, n_layers: int) -> str:
+    """The line under the slider, e.g. 'level 22 (0 = coarsest, 52 = finest): 31 regions;
+    objects level: ...; the default; salient; layer 5 of 5'."""
+    parts = [f"level {meta['level']} (0 = coarsest, {meta['n_levels'] - 1} = finest): "
+             f"{meta['n_regions']} regions"]
+    if meta.get("kind") in KIND_TEXT:
+        parts.append(KIND_TEXT[meta["kind"]])
+    if meta["level"] == meta.get("default_level"):
+        parts.append("the default")
+    parts.append("salient" if meta["salient"] else "not salient")
+    parts.append(f"layer {position + 1} of {n_layers}")
+    return "; ".join(parts)
+
+
 class SegmentWidget(QWidget):
     """Segment with the active encoder; one Labels layer per level, one visible at a time."""
 
@@ -171,12 +194,8 @@ class SegmentWidget(QWidget):
         show_only(layers, position)
         if select:
             self.viewer.layers.selection.active = layers[position]
-        meta = layers[position].metadata[META_KEY]
-        kind = "salient" if meta["salient"] else "not salient"
-        self.level_label.setText(
-            f"level {meta['level']} (0 = coarsest, {meta['n_levels'] - 1} = finest): "
-            f"{meta['n_regions']} regions "
-            f"({kind}); layer {position + 1} of {len(layers)}")
+        self.level_label.setText(level_line(layers[position].metadata[META_KEY], position,
+                                            len(layers)))
 
     def shown_layer(self):
         """The level layer currently on screen (None without a result)."""
@@ -229,8 +248,9 @@ class SegmentWidget(QWidget):
                 metas = [lay.metadata[META_KEY] for lay in layers]
                 shown = [lay.visible for lay in layers]
                 write_summary(path, metas[0]["image"],
-                              [{"n_regions": m["n_regions"], "salient": True, "level": m["level"]}
-                               for m in metas], shown.index(True) if any(shown) else 0,
+                              [{"n_regions": m["n_regions"], "salient": True, "level": m["level"],
+                                "kind": m.get("kind", "")} for m in metas],
+                              shown.index(True) if any(shown) else 0,
                               n_levels=metas[0]["n_levels"])
         except CutsInputError as exc:
             show_warning(f"Cannot export: {exc}.")
