@@ -1,14 +1,16 @@
 """Which levels a segmentation offers, and which one the user sees first.
 
-Condensation runs twice (see :mod:`napari_cuts.pipeline`): first along the superpixels'
-adjacency graph, so its levels are connected regions from the superpixels up; then, from
-a start level of that first run, on the kNN graph of its regions' mean points, so alike
-regions anywhere group into classes. The levels offered are a log-spaced choice of the
-first run's partitions, the second run's classes, and one *objects* level made from the
-most persistent classes: each class becomes one region ("stuff": tissue spread over the
-image), its connected pieces (a class of a few large regions), or its instances with
-touching blobs split apart ("things": compact objects such as nuclei). That level is the
-default: it is what the user looks at first.
+Condensation runs three times (see :func:`hierarchy_iter`): along the superpixels'
+adjacency graph, so its levels are connected *regions* from the superpixels up; from a
+start level of that run, on the kNN graph of its regions' mean points, so alike regions
+anywhere group into *classes*; and on the superpixels' points with their position, so
+alike regions near each other form *compact* regions. The levels offered are log-spaced
+choices of each run's partitions and one *objects* level made from the most persistent
+classes: each class becomes one region ("stuff": tissue spread over the image), its
+connected pieces (a class of a few large regions, split further along the most
+persistent connected level), or its instances with touching blobs split apart
+("things": compact objects such as nuclei). That level is the default: it is what the
+user looks at first.
 """
 
 from __future__ import annotations
@@ -209,7 +211,7 @@ def node_points(pixel_nodes: np.ndarray, points: np.ndarray, extra=(), extra_wei
 
 
 def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
-    """Superpixels, both condensation runs and the levels, from (Z, Y, X, F) points.
+    """Superpixels, the three condensation runs and the levels, from (Z, Y, X, F) points.
 
     The first `n_texture` channels (the vectors) also describe the superpixels by
     their local texture statistics (:func:`texture_channels`) when the config asks.
