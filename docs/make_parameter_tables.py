@@ -29,7 +29,8 @@ def table(cls) -> list[str]:
     return rows
 
 
-def main() -> None:
+def text() -> str:
+    """The page, as written (a test checks that docs/parameters.md is up to date)."""
     lines = [
         "# Parameters",
         "",
@@ -43,7 +44,11 @@ def main() -> None:
     ]
     for title, cls in SECTIONS:
         lines += [f"## {title}", ""] + table(cls) + [""]
-    OUT.write_text("\n".join(lines))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    OUT.write_text(text())
     print("wrote", OUT)
 
 

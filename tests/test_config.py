@@ -140,3 +140,18 @@ def test_every_field_is_settable_from_the_gui(make_napari_viewer):
             assert config == cls(**{p.name: shown}), p.name
             form[p.name].value = p.default
         assert form.config() == cls()
+
+
+def test_the_parameter_page_is_up_to_date():
+    """docs/parameters.md is written from the fields: a changed default, range or help
+    text without rerunning docs/make_parameter_tables.py fails here."""
+    import importlib.util
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    spec = importlib.util.spec_from_file_location("make_parameter_tables",
+                                                  docs / "make_parameter_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (docs / "parameters.md").read_text() == module.text(), \
+        "docs/parameters.md is out of date: run docs/make_parameter_tables.py"
