@@ -306,61 +306,22 @@ ORDER = ["CUTS (napari-cuts run)", "untrained encoder", "no vectors", "Felzenszw
          "k-means on intensities", "filter bank + k-means"]
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="*", type=Path, help="sets (default: every set in ../shared/data)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--no-ablations", dest="ablations", action="store_false")
-    parser.add_argument("--no-baselines", dest="baselines", action="store_false")
-    parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--json", type=Path, help="save every per-image score here")
-    args = parser.parse_args(argv)
-    folders = args.folders or sorted(p for p in PANEL.glob("*") if (p / "images").is_dir())
-    if not folders:
-        print(f"panel: no sets found in {PANEL}; skipped")
-        return 0
-    command = "python benchmarks/panel.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
-    started, revision = C.now(), C.git_revision()
-    print(f"panel: {[f.name for f in folders]}, seeds {args.seeds}; load {C.load()}", flush=True)
-    tables, raw = {}, {}
-    for folder in folders:
-        ids, paths, images, labels = load_set(folder)
-        if not ids:
-            continue
-        runs: dict[str, list[Result]] = {}
-        for seed in args.seeds:
-            found = [cuts_cli(paths, labels, seed)]
-            if args.ablations:
-                found += ablations(images, labels, seed)
-            for r in found:
-                runs.setdefault(r.name, []).append(r)
-                print(f"  {folder.name} seed {seed} {r.name}: {r.best:.3f} / {r.fixed:.3f} "
-                      f"({r.levels:.1f} levels, {np.mean(r.regions):.0f} regions, {r.seconds:.1f} s)", flush=True)
-        if args.baselines:
-            for r in baselines(images, labels):
-                runs[r.name] = [r]
-                print(f"  {folder.name} {r.name}: {r.best:.3f} / {r.fixed:.3f} ({r.seconds:.1f} s)", flush=True)
-        tables[folder.name] = {k: mean_over_seeds(v) for k, v in runs.items()}
-        raw[folder.name] = {k: [r.summary() for r in v] for k, v in runs.items()}
-    finished = C.now()
+def report(tables: dict, meta: dict) -> tuple[str, str]:
+    """The text table and the docs section of a run (means over seeds per set)."""
     names = [n for n in ORDER if any(n in t for t in tables.values())]
     header = ["set"] + names
     rows = [[s] + [cell(t[n], n in ORDER[:3]) if n in t else "–" for n in names] for s, t in tables.items()]
-    print()
-    print(C.text_table(header, rows))
     verdicts = []
-    if args.ablations and args.baselines:
-        for s, t in tables.items():
+    for s, t in tables.items():
+        if all(n in t for n in ORDER[:3]) and len(t) > 3:
             verdicts.append(f"{s}:")
             verdicts += [f"  {line}" for line in checks(s, t)]
-        print("\n" + "\n".join(verdicts))
-    if args.json:
-        args.json.write_text(json.dumps({"tables": tables, "raw": raw}, indent=1))
-    if args.write and args.ablations and args.baselines:
-        body = f"""Command (from the repository root), {started} to {finished}, commit {revision}, seeds {args.seeds}:
+    text = C.text_table(header, rows) + "\n\n" + "\n".join(verdicts)
+    commands = "\n".join(f".venv/bin/{c}" for c in meta["commands"])
+    body = f"""Command (from the repository root), {meta['started']} to {meta['finished']}, commit {meta['revision']}, seeds {meta['seeds']}:
 
 ```bash
-.venv/bin/{command}
+{commands}
 ```
 
 Mean per-object Dice, **best level / default level** (baselines: best of their sweep / their
@@ -383,6 +344,63 @@ Targets of the engine issue (yes / NO):
 {chr(10).join(verdicts)}
 ```
 """
+    return text, body
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="*", type=Path, help="sets (default: every set in ../shared/data)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--no-ablations", dest="ablations", action="store_false")
+    parser.add_argument("--no-baselines", dest="baselines", action="store_false")
+    parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--json", type=Path, help="save every per-image score (and the run's details) here")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="no new run: print and write the report of a run saved with --json")
+    args = parser.parse_args(argv)
+    command = "python benchmarks/panel.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        meta = dict(saved["meta"], commands=saved["meta"]["commands"] + [command])
+        text, body = report(saved["tables"], meta)
+        print(text)
+        if args.write:
+            print(f"wrote {C.write_section('Panel: five labelled sets', body)}")
+        return 0
+    folders = args.folders or sorted(p for p in PANEL.glob("*") if (p / "images").is_dir())
+    if not folders:
+        print(f"panel: no sets found in {PANEL}; skipped")
+        return 0
+    started, revision = C.now(), C.git_revision()
+    print(f"panel: {[f.name for f in folders]}, seeds {args.seeds}; load {C.load()}", flush=True)
+    tables, raw = {}, {}
+    for folder in folders:
+        ids, paths, images, labels = load_set(folder)
+        if not ids:
+            continue
+        runs: dict[str, list[Result]] = {}
+        for seed in args.seeds:
+            found = [cuts_cli(paths, labels, seed)]
+            if args.ablations:
+                found += ablations(images, labels, seed)
+            for r in found:
+                runs.setdefault(r.name, []).append(r)
+                print(f"  {folder.name} seed {seed} {r.name}: {r.best:.3f} / {r.fixed:.3f} "
+                      f"({r.levels:.1f} levels, {np.mean(r.regions):.0f} regions, {r.seconds:.1f} s)", flush=True)
+        if args.baselines:
+            for r in baselines(images, labels):
+                runs[r.name] = [r]
+                print(f"  {folder.name} {r.name}: {r.best:.3f} / {r.fixed:.3f} ({r.seconds:.1f} s)", flush=True)
+        tables[folder.name] = {k: mean_over_seeds(v) for k, v in runs.items()}
+        raw[folder.name] = {k: [r.summary() for r in v] for k, v in runs.items()}
+    meta = {"started": started, "finished": C.now(), "revision": revision, "seeds": args.seeds,
+            "commands": [command]}
+    text, body = report(tables, meta)
+    print()
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps({"tables": tables, "raw": raw, "meta": meta}, indent=1))
+    if args.write and args.ablations and args.baselines:
         print(f"wrote {C.write_section('Panel: five labelled sets', body)}")
     return 0
 
