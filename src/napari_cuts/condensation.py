@@ -268,8 +268,8 @@ def condense_graph_iter(
         else:
             stable += 1
             eps *= epsilon_growth
-            if not spatial:
-                g = graph()  # the points moved
+            if not spatial and stable % 4 == 0:
+                g = graph()  # the points moved (slowly: every fourth quiet iteration)
         yield it, len(x)
     if history.steps:
         history.persistence.append(stable)

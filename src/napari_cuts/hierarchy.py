@@ -33,20 +33,19 @@ def stable_ids(partitions: Sequence[np.ndarray], weights: np.ndarray) -> np.ndar
         mass = np.bincount(part, weights, minlength=n)
         ids = np.zeros(n, np.uint32)
         if prev is None:
-            for c in np.argsort(-mass, kind="stable"):
-                ids[c] = next_id
-                next_id += 1
+            ids[np.argsort(-mass, kind="stable")] = np.arange(next_id, next_id + n, dtype=np.uint32)
+            next_id += n
         else:
             overlap = coo_matrix((weights, (part, prev.astype(np.int64))), shape=(n, int(prev.max()) + 1)).tocsr()
             parent = np.asarray(overlap.argmax(1)).ravel()
-            taken: set[int] = set()
-            for c in np.lexsort((np.arange(n), -mass)):
-                if parent[c] not in taken:
-                    ids[c] = parent[c]
-                    taken.add(int(parent[c]))
-                else:
-                    ids[c] = next_id
-                    next_id += 1
+            order = np.lexsort((np.arange(n), -mass))  # largest first
+            _, first = np.unique(parent[order], return_index=True)
+            keeps = np.zeros(n, bool)
+            keeps[order[first]] = True  # the largest child of each parent keeps its id
+            ids[keeps] = parent[keeps]
+            others = order[~keeps[order]]
+            ids[others] = np.arange(next_id, next_id + len(others), dtype=np.uint32)
+            next_id += len(others)
         out[li] = ids[part]
         prev = out[li]
     return out
