@@ -10,7 +10,9 @@ import pytest
 from napari.layers import Labels, Points
 from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
 
-from napari_cuts._widgets._layers import META_KEY, result_key
+from napari_cuts._widgets._layers import (
+    META_KEY, PAINT_TOOLS, add_keeping_selection, defer_paint_tools, result_key,
+)
 from napari_cuts._widgets._state import encoder_state
 from napari_cuts.pipeline import fit
 from napari_cuts.samples import texture_mosaic
@@ -291,6 +293,64 @@ def stroke(layer: Labels, rows, cols, value: int) -> None:
         layer.data_setitem((yy.ravel(), xx.ravel()), np.full(yy.size, value, layer.data.dtype))
 
 
+def painting_tools_made(viewer, layer: Labels) -> bool:
+    """Whether napari made the visuals of the layer's brush and polygon tools."""
+    made = viewer.window._qt_viewer.canvas._layer_overlay_to_visual.get(layer, {})
+    return {layer._overlays[k] for k in PAINT_TOOLS} <= set(made)
+
+
+def test_painting_tools_are_made_when_a_result_layer_is_painted_on(make_napari_viewer, qtbot):
+    """Result layers go in without their painting tools (half the cost of adding a layer);
+    napari makes them as soon as the layer's mode paints, and painting works."""
+    viewer = make_napari_viewer(show=True)
+    image = viewer.add_image(texture_mosaic(48)[0], name="mosaic")
+    viewer.add_labels(np.zeros((48, 48), np.uint8), name="plain")
+    assert painting_tools_made(viewer, viewer.layers["plain"])  # napari's default
+    for mode in ("paint", "polygon", "erase"):
+        layer = defer_paint_tools(Labels(np.zeros((48, 48), np.uint8), name=f"result {mode}"))
+        viewer.add_layer(layer)
+        assert not painting_tools_made(viewer, layer)
+        layer.mode = "pan_zoom"
+        assert not painting_tools_made(viewer, layer)
+        layer.mode = mode
+        assert painting_tools_made(viewer, layer), mode
+        assert all(layer._overlays[k].visible for k in PAINT_TOOLS)
+    layer.mode = "paint"
+    layer.paint((10, 10), 3)
+    assert layer.data[10, 10] == 3
+    assert image in viewer.layers
+
+
+def qt_selection(viewer) -> tuple[set, object]:
+    """The layers selected in napari's layer list (Qt side) and the layer whose controls show."""
+    qt = viewer.window._qt_viewer
+    rows = {i.row() for i in qt.layers.selectionModel().selectedIndexes()}
+    n = len(viewer.layers)
+    return {viewer.layers[n - 1 - r] for r in rows}, qt.controls.currentWidget().layer
+
+
+def test_layers_go_in_without_switching_the_selection(make_napari_viewer, qtbot):
+    """add_keeping_selection: the selection, the layer list and the layer controls stay as
+    they were (napari would make each inserted layer the active one)."""
+    viewer = make_napari_viewer(show=True)
+    image = viewer.add_image(texture_mosaic(48)[0], name="mosaic")
+    assert viewer.layers.selection.active is image
+    changes = []
+    viewer.layers.selection.events.active.connect(lambda e: changes.append(e.value))
+    first = add_keeping_selection(viewer, Labels(np.zeros((48, 48), np.uint8), name="a"))
+    add_keeping_selection(viewer, Labels(np.zeros((48, 48), np.uint8), name="b"), index=0)
+    qtbot.wait(50)
+    assert [lay.name for lay in viewer.layers] == ["b", "mosaic", "a"]
+    assert viewer.layers.selection.active is image and set(viewer.layers.selection) == {image}
+    assert qt_selection(viewer) == ({image}, image) and changes == []
+    viewer.layers.selection.active = first  # and selecting still works as usual
+    qtbot.wait(50)
+    assert qt_selection(viewer) == ({first}, first)
+    viewer.layers.selection.clear()
+    add_keeping_selection(viewer, Labels(np.zeros((48, 48), np.uint8), name="c"))
+    assert not viewer.layers.selection
+
+
 def test_refine_from_two_scribbled_classes(make_napari_viewer, qtbot, notes, gray_encoder):
     viewer = make_napari_viewer()
     image, truth = texture_mosaic(64)
@@ -299,7 +359,10 @@ def test_refine_from_two_scribbled_classes(make_napari_viewer, qtbot, notes, gra
     widget = dock(viewer, "Scribble refinement")
     assert "trained" in widget.encoder_label.text()
     scribbles = widget.new_scribbles()
-    assert scribbles.name == "mosaic scribbles" and scribbles.mode == "paint"
+    assert scribbles.name == "mosaic scribbles"
+    qtbot.waitUntil(lambda: scribbles.mode == "paint", timeout=WAIT_MS)  # in the next turn
+    assert viewer.layers.selection.active is scribbles
+    assert painting_tools_made(viewer, scribbles)
 
     stroke(scribbles, (20, 44), (4, 10), 1)  # brick, left
     assert "mosaic refined" not in viewer.layers

@@ -11,6 +11,7 @@ from napari.layers import Image, Labels
 from qtpy.QtCore import QTimer
 
 from napari_cuts._widgets import _workers
+from napari_cuts._widgets._layers import PAINT_TOOLS
 from napari_cuts.samples import retina_sample, texture_mosaic
 from napari_cuts.training import EncoderTrainer, TrainingConfig
 
@@ -129,6 +130,9 @@ def test_train_segment_browse_export(make_napari_viewer, qtbot, notes, tmp_path,
     metas = [lay.metadata["napari_cuts"] for lay in levels]
     assert all(m["salient"] for m in metas)
     assert [m["level"] for m in metas] == sorted(m["level"] for m in metas)
+    made = viewer.window._qt_viewer.canvas._layer_overlay_to_visual
+    for lay in levels:  # made on first paint (test_annotation_widgets), not as they go in
+        assert not {lay._overlays[k] for k in PAINT_TOOLS} & set(made.get(lay, {}))
     for lay, meta in zip(levels, metas):
         assert lay.name == f"retina level {meta['level']} ({meta['n_regions']} regions)"
         assert lay.data.shape == (80, 80)

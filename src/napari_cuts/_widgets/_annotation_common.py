@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QWidget
 from ..io import CutsInputError
 from ..measure import write_csv
 from ._common import WidgetLife, ask_save_path
-from ._layers import META_KEY, result_key, result_layers
+from ._layers import META_KEY, add_keeping_selection, defer_paint_tools, result_key, result_layers
 from ._workers import Refused, start_worker
 
 #: Key in ``layer.metadata`` marking layers made by the annotation widgets.
@@ -150,15 +150,11 @@ def put_labels(viewer, data: np.ndarray, kind: str, source: Layer, name: str,
         return layer
     if layer is not None:
         viewer.layers.remove(layer)
-    active = viewer.layers.selection.active
-    layer = Labels(data, features=features, **made_layer_kwargs(kind, source, name), **kwargs)
-    if below is not None and below in viewer.layers:
-        viewer.layers.insert(viewer.layers.index(below), layer)  # no move afterwards: each redraws
-    else:
-        viewer.add_layer(layer)
-    if active is not None and active in viewer.layers:
-        viewer.layers.selection.active = active
-    return layer
+    layer = defer_paint_tools(
+        Labels(data, features=features, **made_layer_kwargs(kind, source, name), **kwargs))
+    # in one insertion (a move afterwards redraws again)
+    index = viewer.layers.index(below) if below is not None and below in viewer.layers else None
+    return add_keeping_selection(viewer, layer, index)
 
 
 def _guarded(func: Callable, *args):

@@ -115,7 +115,7 @@ def make_result_layer(
         "slice": list(index),
         "kind": seg.hierarchy.kinds[level] if seg.hierarchy.kinds else "regions",
     }
-    return Labels(
+    return defer_paint_tools(Labels(
         labels,
         name=level_layer_name(image.name, level, n),
         scale=scale,
@@ -124,7 +124,63 @@ def make_result_layer(
         features=table if table is not None else region_table(labels),
         visible=False,
         opacity=0.6,
-    )
+    ))
+
+
+#: A Labels layer's painting tools, whose visuals napari makes when the layer goes in.
+PAINT_TOOLS = ("polygon", "brush_stroke")
+#: Modes in which those tools are not used.
+LOOK_MODES = ("pan_zoom", "transform")
+
+
+def defer_paint_tools(layer: Layer) -> Layer:
+    """Let napari make the visuals of a Labels layer's painting tools when it is painted on.
+
+    napari builds the polygon and brush-stroke overlays of every Labels layer as it goes
+    into the viewer: about 50 ms of main-thread work per layer here, close to half of
+    adding it, and several times that while other processes keep the cores busy. Most result layers are only
+    looked at. The overlays are hidden until the layer's mode becomes one that paints;
+    napari then makes them (it makes an overlay's visual once it is visible).
+    """
+    overlays = getattr(layer, "_overlays", None)  # napari's per-layer overlays (0.5+)
+    if not isinstance(layer, Labels) or overlays is None or str(layer.mode) not in LOOK_MODES:
+        return layer
+    hidden = [overlays[k] for k in PAINT_TOOLS if k in overlays and overlays[k].visible]
+    for overlay in hidden:
+        overlay.visible = False
+
+    def restore(event=None) -> None:
+        if str(layer.mode) not in LOOK_MODES:
+            layer.events.mode.disconnect(restore)
+            for overlay in hidden:
+                overlay.visible = True
+
+    if hidden:
+        layer.events.mode.connect(restore)
+    return layer
+
+
+def add_keeping_selection(viewer, layer: Layer, index: int | None = None) -> Layer:
+    """Insert `layer` (at `index`, else on top) and leave the selection as it was.
+
+    napari makes an inserted layer the active one, which switches the layer controls, the
+    layer list's selection and the buttons' style: 20-40 ms of main-thread work, and as
+    much again to switch back. Here the selection's events are held during the insertion
+    and the selection is put back before they resume, so nothing sees a change. Callers
+    that mean a layer to be active select it when they are done.
+    """
+    layers = viewer.layers
+    selection = layers.selection
+    before, active = set(selection), selection.active
+    if len(before) > 1:  # a multiple selection: napari's own way, then put it back
+        layers.insert(len(layers) if index is None else index, layer)
+        selection.clear()
+        selection.update(before)
+        return layer
+    with selection.events.blocker_all():
+        layers.insert(len(layers) if index is None else index, layer)
+        selection.active = active
+    return layer
 
 
 def show_only(layers: list[Labels], position: int) -> None:

@@ -15,6 +15,7 @@ from ._annotation_common import (
     made_layer_kwargs, shown_level, source_image, spatial_shape,
 )
 from ._common import WidgetLife, column
+from ._layers import add_keeping_selection, defer_paint_tools
 
 CLICKED_SLICE = "clicked slice"
 WHOLE_REGION = "whole 3D region"
@@ -93,7 +94,7 @@ class PickWidget(QWidget):
             source, shape, base = level, level.data.shape, level.name
         layer = Labels(np.zeros(shape, np.uint8), opacity=0.7,
                        **made_layer_kwargs("annotation", source, f"{base} annotation"))
-        self.viewer.add_layer(layer)
+        add_keeping_selection(self.viewer, defer_paint_tools(layer))
         self.viewer.layers.selection.active = level
         self.annotation.value = layer
         return layer

@@ -22,7 +22,7 @@ from ._annotation_common import (
 from ._common import ProgressBar, WidgetLife, column, image_layer_combo
 from ._embeddings import embed_iter, vector_bytes
 from ._form import ConfigForm
-from ._layers import check_image_layer, n_channels, result_key, result_layers
+from ._layers import add_keeping_selection, check_image_layer, defer_paint_tools, n_channels, result_key, result_layers
 from ._state import encoder_state
 from ._workers import Refused, warm_up
 
@@ -139,11 +139,22 @@ class RefineWidget(QWidget):
             return None
         layer = Labels(np.zeros(spatial_shape(image), np.uint8),
                        **made_layer_kwargs("scribbles", image, f"{image.name} scribbles"))
-        self.viewer.add_layer(layer)
         layer.brush_size = max(2, min(spatial_shape(image)[-2:]) // 40)
         layer.selected_label = 1
-        layer.mode = "paint"
+        # Each step costs napari 30-60 ms of main-thread work, so each gets its own turn
+        # of the event loop: the layer goes in; it becomes the active layer; it goes into
+        # paint mode (napari makes its painting tools then, see defer_paint_tools).
+        add_keeping_selection(self.viewer, defer_paint_tools(layer))
         self.scribbles.value = layer
+        steps = [lambda: setattr(self.viewer.layers.selection, "active", layer),
+                 lambda: str(layer.mode) == "pan_zoom" and setattr(layer, "mode", "paint")]
+
+        def run_next() -> None:
+            if steps and self._life.alive and layer in self.viewer.layers:
+                steps.pop(0)()
+                QTimer.singleShot(1, run_next)
+
+        QTimer.singleShot(1, run_next)
         self.status.setText("Paint class 1 on one thing and class 2 on another.")
         return layer
 

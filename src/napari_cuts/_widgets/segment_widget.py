@@ -17,7 +17,7 @@ from ._common import ProgressBar, WidgetLife, column, ask_save_path, file_name, 
 from ._embeddings import vector_bytes
 from ._form import ConfigForm
 from ._layers import (
-    META_KEY, check_image_layer, current_slice, link_file_results, make_result_layer, n_channels,
+    META_KEY, add_keeping_selection, check_image_layer, current_slice, link_file_results, make_result_layer, n_channels,
     result_key, result_layers, show_only, whole_layer,
 )
 from ._state import encoder_state
@@ -297,17 +297,23 @@ class SegmentWidget(QWidget):
     def _publish(self, image, result: SegmentResult, index: tuple[int, ...]) -> None:
         """Replace the image's previous result by the new level layers.
 
-        Adding a layer costs napari a few hundred milliseconds of drawing setup, so the
-        layers go in one per turn of the event loop and the viewer stays responsive.
+        Adding a layer costs napari about 100 ms of main-thread work (its visuals, layer
+        controls and list entry; several times that while other processes keep the cores
+        busy), so every step below gets its own turn of the event loop: a layer is made
+        in one (with its painting tools deferred, see defer_paint_tools) and goes in in
+        the next, leaving the selection alone (add_keeping_selection). The level shown is
+        selected at the end.
         """
         self.cancel_button.setEnabled(False)
         seg = result.segmentation
         key = result_key(image)
         steps = [lambda old=old: self.viewer.layers.remove(old)
                  for old in result_layers(self.viewer.layers, key)]
+        made: list = []
         for level, labels in result.levels.items():
-            steps.append(lambda level=level, labels=labels: self.viewer.add_layer(
+            steps.append(lambda level=level, labels=labels: made.append(
                 make_result_layer(image, seg, level, labels, result.tables[level], index)))
+            steps.append(lambda: add_keeping_selection(self.viewer, made.pop(0)))
         levels = list(result.levels)
         start = levels.index(seg.default_level) if seg.default_level in levels else 0
 
