@@ -224,3 +224,34 @@ def test_run_checks_segmentation_memory_before_training(tmp_path, capsys):
     line = refused(["run", str(path), "-o", str(tmp_path / "out"), *FAST], capsys, tmp_path,
                    says="needs about")
     assert "encoder.pt" not in line
+
+
+def _label(name: str) -> str:
+    """A config field's name for people, as its messages give it."""
+    from napari_cuts.config import SegmentConfig, TrainingConfig, parameters
+
+    return next(p.label for cls in (TrainingConfig, SegmentConfig) for p in parameters(cls)
+                if p.name == name)
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("seed", "-1", "must not be negative, got -1 (allowed: 0 to 2147483647)"),
+    ("seed", "99999999999", "out of range: 99999999999 (allowed: 0 to 2147483647)"),
+    ("patch_size", "101", "out of range: 101 (allowed: 1 to 31)"),  # memory grows as p**4
+    ("base_channels", "1000", "out of range: 1000 (allowed: 1 to 64)"),
+    ("spatial_weight", "nan", "must be a finite number, got nan"),
+    ("intensity_weight", "inf", "must be a finite number, got inf"),
+    ("whiten", "nan", "must be a finite number, got nan"),
+    # the old --max-regions 0 / negative: the fields that bound how many regions are shown
+    ("max_classes", "0", "out of range: 0 (allowed: 2 to 256)"),
+    ("max_levels", "-3", "out of range: -3 (allowed: 1 to 64)"),
+    ("n_salient", "0", "out of range: 0 (allowed: 1 to 64)"),
+    ("pixels_per_node", "0", "out of range: 0 (allowed: 4 to 100000)"),
+])
+def test_config_values_are_refused_before_any_work(field, value, says, tmp_path, photo, capsys):
+    """The config fields' own bounds (config.py), as the command line applies them: one
+    line naming the parameter and the allowed range, exit 1, nothing written (not even the
+    encoder, which 'run' trains first)."""
+    flag = "--" + field.replace("_", "-")
+    refused(["run", photo, "-o", str(tmp_path / "out"), *FAST, flag, value], capsys, tmp_path,
+            says=f"error: {_label(field)} {says}")
