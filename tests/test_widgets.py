@@ -409,6 +409,7 @@ def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
     segment_widget.state.encoder = rgb_encoder
     # opening the widgets loads torch's lazily imported parts in the background; let it end
     qtbot.waitUntil(_workers.warm_up_done.is_set, timeout=WAIT_MS)
+    qtbot.wait(300)  # the shown viewer's first draws happen before the baseline
     ticks = Ticks()
 
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
@@ -441,4 +442,6 @@ def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
     assert cpu[~working].max() < 700, (
         f"{cpu[~working].max():.0f} ms of main-thread work between two ticks while adding "
         "layers (more than one layer per event-loop turn?)")
-    assert base_cpu.max() < 100  # the baseline itself was an idle viewer
+    # the baseline itself was an idle viewer (its first gap may still hold a draw that
+    # was pending when the timer started: 109 ms was seen at load 5)
+    assert base_cpu[1:].max() < 100
