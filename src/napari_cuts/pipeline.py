@@ -14,7 +14,8 @@ from .embedding import DEFAULT_TILE, embed_region, tile_grid
 from .encoder import Encoder
 from .hierarchy import Hierarchy
 from .levels import hierarchy_iter
-from .io import CutsInputError, finite_mask, smallest_label_dtype, to_volume, volume_shape
+from .io import (CutsInputError, available_memory, finite_mask, smallest_label_dtype, to_volume,
+                 volume_shape)
 from .training import TrainingConfig, fit_encoder
 
 
@@ -167,13 +168,6 @@ def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
         + n * n_levels * 2             # all levels stacked for export
         + 400e6                        # torch, numpy and the interpreter
     )
-
-
-def available_memory() -> int:
-    """Bytes of memory available to this process now (psutil's ``available``)."""
-    from .io import available_memory as _available
-
-    return _available()
 
 
 def check_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
