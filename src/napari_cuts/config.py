@@ -270,7 +270,7 @@ class SegmentConfig:
                                   help="kernel bandwidth factor applied when no connected regions merged")
     class_merge_fraction: float = param(0.05, low=0, high=1, low_open=True, advanced=True,
                                         help="the same when alike regions are grouped anywhere")
-    class_epsilon_growth: float = param(1.25, low=1, high=10, low_open=True, advanced=True,
+    class_epsilon_growth: float = param(1.15, low=1, high=10, low_open=True, advanced=True,
                                         help="the same when alike regions are grouped anywhere")
     mass_power: float = param(0.5, low=0, high=2, advanced=True,
                               help="how much a region's pixel count weighs in diffusion")
