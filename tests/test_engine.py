@@ -277,6 +277,31 @@ def test_stack_is_segmented_in_3d():
     assert lab[2, 16, 16] != lab[2, 36, 36] != lab[0, 2, 2]
 
 
+def _mean_z_extent(nodes: np.ndarray) -> float:
+    """Mean number of slices a superpixel spans."""
+    from scipy import ndimage
+
+    boxes = ndimage.find_objects(nodes + 1)
+    return float(np.mean([b[0].stop - b[0].start for b in boxes if b is not None]))
+
+
+def test_z_spacing_shapes_superpixels_of_a_stack():
+    """Thick slices (z spacing 4): superpixels span fewer slices; 2D ignores it."""
+    enc = untrained(1)
+    rng = np.random.default_rng(0)
+    from scipy import ndimage
+
+    stack = ndimage.gaussian_filter(rng.normal(size=(16, 64, 64)), 2)
+    stack = ((stack - stack.min()) / np.ptp(stack) * 255).astype(np.uint8)
+    iso = segment(enc, stack, SegmentConfig(z_spacing=1.0), is_stack=True)
+    thick = segment(enc, stack, SegmentConfig(z_spacing=4.0), is_stack=True)
+    assert _mean_z_extent(thick.pixel_nodes) < 0.75 * _mean_z_extent(iso.pixel_nodes)
+    assert thick.level(thick.default_level).shape == (16, 64, 64)
+    flat = stack[8]
+    np.testing.assert_array_equal(segment(enc, flat, SegmentConfig(z_spacing=4.0)).levels(),
+                                  segment(enc, flat).levels())
+
+
 def test_segment_is_reproducible():
     enc = untrained(3)
     img = small_image(shape=(64, 64, 3))

@@ -335,6 +335,7 @@ def test_stack_current_slice_then_whole_stack(make_napari_viewer, qtbot, notes, 
     _, segment_widget = docks(viewer)
     segment_widget.state.encoder = gray_encoder
     assert segment_widget.extent.enabled
+    assert segment_widget.form["z_spacing"].value == pytest.approx(2.0)  # from the layer's scale
     viewer.dims.set_current_step(0, 2)
 
     segment_widget.extent.value = "current slice"
@@ -356,6 +357,26 @@ def test_stack_current_slice_then_whole_stack(make_napari_viewer, qtbot, notes, 
     assert whole and all(lay.data.shape == (3, 48, 48) for lay in whole)
     assert not any(lay in viewer.layers for lay in sliced)  # replaced, not piled up
     assert sum(lay.visible for lay in whole) == 1
+    assert not notes.errors()
+
+
+def test_z_spacing_comes_from_the_layer_scale(make_napari_viewer, notes):
+    """Choosing a stack shows its voxel depth / width as z spacing; a value the user typed
+    stays until another layer is chosen."""
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((4, 32, 32), np.uint8), name="thick", scale=(3.0, 0.5, 0.5))
+    _, segment_widget = docks(viewer)
+    segment_widget.image.value = viewer.layers["thick"]
+    assert segment_widget.form["z_spacing"].value == pytest.approx(6.0)
+    segment_widget.form["z_spacing"].value = 2.5
+    viewer.add_image(np.zeros((32, 32), np.uint8), name="flat")  # the layer list changes
+    assert segment_widget.image.value is viewer.layers["thick"]
+    assert segment_widget.segment_config().z_spacing == pytest.approx(2.5)
+    segment_widget.image.value = viewer.layers["flat"]  # 2D: no z, the value stays
+    assert segment_widget.form["z_spacing"].value == pytest.approx(2.5)
+    viewer.add_image(np.zeros((4, 32, 32), np.uint8), name="cubic")
+    segment_widget.image.value = viewer.layers["cubic"]
+    assert segment_widget.segment_config().z_spacing == pytest.approx(1.0)
     assert not notes.errors()
 
 

@@ -225,7 +225,9 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
 
     cfg = config
     yield "superpixels", 0, 1, "superpixels"
-    pixel_nodes = superpixels(points, cfg.pixels_per_node, cfg.compactness, max_nodes=cfg.max_superpixels)
+    spacing = (cfg.z_spacing if points.shape[0] > 1 else 1.0, 1.0, 1.0)  # voxel size, in pixel widths
+    pixel_nodes = superpixels(points, cfg.pixels_per_node, cfg.compactness, max_nodes=cfg.max_superpixels,
+                              spacing=spacing)
     extra = ()
     if n_texture and cfg.texture_scale > 0 and cfg.texture_weight > 0:
         extra = texture_channels(points, n_texture, cfg.texture_scale)
@@ -265,7 +267,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
             sub = None if e1 is None else first.partitions([e1])[e1]
             objects, fate = objects_partition(pixel_nodes, class_of_node, min_size=min_size,
                                               thing_solidity=cfg.thing_solidity,
-                                              few_pieces=cfg.few_pieces, regions=sub)
+                                              few_pieces=cfg.few_pieces, regions=sub,
+                                              anisotropy=cfg.z_spacing)
     compact = []
     if cfg.spatial_weight > 0 and cfg.compact_levels > 0:
         # Compact regions: alike and nearby superpixels (or, on large images, connected
@@ -273,8 +276,9 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
         nc1 = np.asarray(first.n_clusters)
         fit = np.flatnonzero(nc1 <= cfg.compact_nodes)
         base = np.arange(n) if n <= cfg.compact_nodes or not len(fit) else first.partitions([fit[0]])[fit[0]]
-        grid = np.stack(np.meshgrid(*[np.arange(k, dtype=np.float32) for k in pixel_nodes.shape],
-                                    indexing="ij"), -1) / max(pixel_nodes.shape)
+        extent = [k * d for k, d in zip(pixel_nodes.shape, spacing)]
+        grid = np.stack(np.meshgrid(*[np.arange(k, dtype=np.float32) * d for k, d in
+                                      zip(pixel_nodes.shape, spacing)], indexing="ij"), -1) / max(extent)
         position, _ = region_means(pixel_nodes, grid, n)
         centres, mass = pooled(base, np.concatenate([means, position * cfg.spatial_weight], 1), counts)
         third = yield from drive(condense_graph_iter(

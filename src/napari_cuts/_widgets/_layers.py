@@ -216,3 +216,13 @@ def link_file_results(layers) -> list[str]:
                 linked.append(meta["group"])
                 break
     return linked
+
+
+def z_spacing_of(layer) -> float | None:
+    """A 3D image layer's z step over its pixel width (from ``layer.scale``), else None."""
+    if getattr(layer, "rgb", False) or layer.ndim != 3:
+        return None
+    z, _, x = (abs(float(v)) for v in layer.scale[-3:])
+    if not (z > 0 and x > 0):
+        return None
+    return float(np.clip(round(z / x, 3), 0.01, 100))

@@ -18,7 +18,7 @@ from ._embeddings import vector_bytes
 from ._form import ConfigForm
 from ._layers import (
     META_KEY, add_keeping_selection, check_image_layer, current_slice, link_file_results, make_result_layer, n_channels,
-    result_key, result_layers, show_only, whole_layer,
+    result_key, result_layers, show_only, whole_layer, z_spacing_of,
 )
 from ._state import encoder_state
 from ._workers import Refused, SegmentResult, segmentation_worker, start_worker, warm_up
@@ -67,6 +67,7 @@ class SegmentWidget(QWidget):
         self._bar = ProgressBar()
         self._group: str | None = None  # result key of the layers the slider browses
         self._embedding: tuple = ()  # (key, encoder, data) of the run's image, for its vectors
+        self._spacing_of = None  # the layer whose scale the z spacing was read from
 
         self.image = image_layer_combo(napari_viewer, "Image layer to segment")
         self.extent = ComboBox(
@@ -372,6 +373,11 @@ class SegmentWidget(QWidget):
     def _on_image_changed(self, *_args) -> None:
         layer = self.image.value
         self.extent.enabled = layer is not None and layer.ndim == 3
+        if layer is not None and layer is not self._spacing_of:  # a newly chosen layer
+            self._spacing_of = layer
+            spacing = z_spacing_of(layer)
+            if spacing is not None:
+                self.form.set_values(z_spacing=spacing)
         layers = result_layers(self.viewer.layers, result_key(layer)) if layer is not None else []
         if layers and self._group != result_key(layer):
             self._group = result_key(layer)
