@@ -67,6 +67,23 @@ def test_run_on_a_stack(tmp_path):
     check_outputs(out, "stack", (3, 40, 40))
 
 
+def test_a_stack_s_voxel_size_is_read_from_its_tiff(tmp_path):
+    """z spacing 'auto' takes an ImageJ TIFF's voxel depth / width; --z-spacing overrides it."""
+    rng = np.random.default_rng(1)
+    stack = rng.normal(50, 5, (4, 40, 40)).astype(np.float32)
+    stack[1:3, 10:25, 10:25] += 100
+    path = tmp_path / "thick.tif"
+    tifffile.imwrite(path, stack, imagej=True, resolution=(2.0, 2.0),  # 0.5 um pixels
+                     metadata={"spacing": 2.0, "unit": "um", "axes": "ZYX"})
+    out = tmp_path / "run"
+    assert main(["run", str(path), "-o", str(out), *FAST]) == 0
+    assert check_outputs(out, "thick", (4, 40, 40))["z_spacing"] == pytest.approx(4.0)
+    again = tmp_path / "again"
+    assert main(["segment", str(path), "-e", str(out / "encoder.pt"), "-o", str(again),
+                 "--z-spacing", "1.5", "--no-progress"]) == 0
+    assert check_outputs(again, "thick", (4, 40, 40))["z_spacing"] == pytest.approx(1.5)
+
+
 def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
     paths = make_images(tmp_path)
     enc = tmp_path / "enc.pt"

@@ -110,3 +110,19 @@ def test_read_image_formats_and_errors(tmp_path):
     (tmp_path / "broken.png").write_text("not a png")
     with pytest.raises(CutsInputError, match="cannot read"):
         read_image(tmp_path / "broken.png")
+
+
+def test_voxel_spacing_from_imagej_and_ome_tiff(tmp_path):
+    from napari_cuts.io import voxel_spacing
+
+    v = np.zeros((4, 16, 16), np.uint8)
+    tifffile.imwrite(tmp_path / "ij.tif", v, imagej=True, resolution=(2.0, 2.0),
+                     metadata={"spacing": 2.0, "unit": "um", "axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "o.ome.tif", v, ome=True,
+                     metadata={"axes": "ZYX", "PhysicalSizeZ": 1.5, "PhysicalSizeX": 0.25,
+                               "PhysicalSizeY": 0.25})
+    tifffile.imwrite(tmp_path / "plain.tif", v)
+    assert voxel_spacing(tmp_path / "ij.tif") == pytest.approx(4.0)
+    assert voxel_spacing(tmp_path / "o.ome.tif") == pytest.approx(6.0)
+    assert voxel_spacing(tmp_path / "plain.tif") is None
+    assert voxel_spacing(tmp_path / "missing.png") is None

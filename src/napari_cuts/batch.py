@@ -8,11 +8,14 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from .encoder import Encoder, load_encoder
-from .io import CutsInputError, atomic_write, output_stem, read_image, save_labels_tiff
+from .io import CutsInputError, atomic_write, output_stem, read_image, save_labels_tiff, voxel_spacing
 from .pipeline import Progress, SegmentConfig, run_to_end, segment_iter
 from .preflight import check_segmentation
 
@@ -55,6 +58,9 @@ def segment_file(
         encoder = load_encoder(encoder)
     stem = output_stem(path)
     pixels = read_image(path) if image is None else image
+    config = config or SegmentConfig()
+    if config.z_spacing is None and (spacing := voxel_spacing(path)):  # the file's voxel size
+        config = replace(config, z_spacing=float(np.clip(spacing, 0.1, 100)))
     seg = run_to_end(segment_iter(encoder, pixels, config, is_stack=is_stack),
                      progress, should_stop=stop)
     if seg is None or stop():
@@ -64,7 +70,8 @@ def segment_file(
     meta = out / f"{stem}.cuts.json"
     try:
         with atomic_write(meta) as tmp:
-            tmp.write_text(json.dumps({"image": stem, **seg.summary(), **seg.info}, indent=2))
+            stack = {"z_spacing": config.z_spacing or 1.0} if seg.is_stack else {}
+            tmp.write_text(json.dumps({"image": stem, **seg.summary(), **seg.info, **stack}, indent=2))
     except BaseException:
         tif.unlink(missing_ok=True)  # both outputs or neither
         raise

@@ -254,10 +254,11 @@ class SegmentConfig:
                              help="Gaussian smoothing of the vectors themselves, in pixels")
     pixels_per_node: int = param(64, low=4, high=100_000, label="superpixel size",
                                  help="pixels per superpixel, the smallest regions; smaller for tiny objects")
-    z_spacing: float = param(1.0, low=0.01, high=100, label="z spacing",
-                             help="a stack's z step over its pixel size in y and x (voxel depth / "
-                                  "width): superpixels, compact levels and the splitting of touching "
-                                  "objects follow it; the viewer reads it from the layer's scale")
+    z_spacing: float | None = param(None, low=0.1, high=100, none="auto", label="z spacing",
+                                    help="a stack's z step over its pixel size in y and x (voxel "
+                                         "depth / width): superpixels, compact levels and the splitting "
+                                         "of touching objects follow it; auto: the file's voxel size "
+                                         "(ImageJ or OME TIFF) or the layer's scale, else 1")
     max_superpixels: int = param(16_384, low=16, high=10_000_000, advanced=True,
                                  help="superpixels at most: on large images they grow beyond the "
                                       "superpixel size (time grows with their number)")

@@ -155,6 +155,39 @@ def image_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype]:
     return tuple(int(n) for n in shape), np.dtype(dtype)
 
 
+_UNITS = {"nm": 1e-3, "um": 1.0, "\u00b5m": 1.0, "micron": 1.0, "mm": 1e3, "m": 1e6}
+
+
+def voxel_spacing(path: str | os.PathLike) -> float | None:
+    """A TIFF stack's z step over its pixel width, from its ImageJ or OME metadata;
+    None when the file records none (or is not a TIFF)."""
+    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+        return None
+    import re
+
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            ome, imagej = tif.ome_metadata, tif.imagej_metadata
+            xres = tif.pages[0].tags.get("XResolution")
+            xres = xres.value if xres is not None else None
+    except Exception:
+        return None
+    if ome:
+        def size(axis):
+            m = re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', ome)
+            u = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', ome)
+            return (float(m.group(1)) * _UNITS.get(u.group(1) if u else "um", np.nan)) if m else None
+        z, x = size("Z"), size("X")
+        if z and x and np.isfinite(z / x):
+            return float(z / x)
+    if imagej and imagej.get("spacing") and xres and xres[0] > 0:
+        width = xres[1] / xres[0]  # XResolution: pixels per unit
+        return float(imagej["spacing"]) / width if width > 0 else None
+    return None
+
+
 def output_stem(path: str | os.PathLike) -> str:
     """The file name without its suffix (and without .ome for OME-TIFF)."""
     name = Path(path).name

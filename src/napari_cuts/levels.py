@@ -225,7 +225,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
 
     cfg = config
     yield "superpixels", 0, 1, "superpixels"
-    spacing = (cfg.z_spacing if points.shape[0] > 1 else 1.0, 1.0, 1.0)  # voxel size, in pixel widths
+    z_spacing = cfg.z_spacing or 1.0  # None: not known, cubic voxels
+    spacing = (z_spacing if points.shape[0] > 1 else 1.0, 1.0, 1.0)  # voxel size, in pixel widths
     pixel_nodes = superpixels(points, cfg.pixels_per_node, cfg.compactness, max_nodes=cfg.max_superpixels,
                               spacing=spacing)
     extra = ()
@@ -268,7 +269,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
             objects, fate = objects_partition(pixel_nodes, class_of_node, min_size=min_size,
                                               thing_solidity=cfg.thing_solidity,
                                               few_pieces=cfg.few_pieces, regions=sub,
-                                              anisotropy=cfg.z_spacing)
+                                              anisotropy=z_spacing)
     compact = []
     if cfg.spatial_weight > 0 and cfg.compact_levels > 0:
         # Compact regions: alike and nearby superpixels (or, on large images, connected

@@ -225,4 +225,4 @@ def z_spacing_of(layer) -> float | None:
     z, _, x = (abs(float(v)) for v in layer.scale[-3:])
     if not (z > 0 and x > 0):
         return None
-    return float(np.clip(round(z / x, 3), 0.01, 100))
+    return float(np.clip(round(z / x, 3), 0.1, 100))
