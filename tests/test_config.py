@@ -102,6 +102,8 @@ def test_out_of_range_is_one_line_naming_the_parameter(cls, p):
         assert p.label in message and "\n" not in message
         if bad == bad:  # a number out of range names the allowed range
             assert p.range_text() in message
+    with pytest.raises(CutsInputError, match="must be a number"):  # text that looks like one
+        cls(**{p.name: str(p.default if p.default is not None else p.low)})
 
 
 def test_run_shares_one_seed_and_the_cli_refuses_in_one_line(capsys):

@@ -144,6 +144,8 @@ def _check(p: Parameter, value: Any) -> None:
             raise CutsInputError(f"unknown {p.label} '{value}' ({allowed})")
         return
     try:
+        if isinstance(value, (str, bytes)):  # float("2") would pass, and fail deep in numpy
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
         raise CutsInputError(f"{p.label} must be a number, got {value!r}") from None

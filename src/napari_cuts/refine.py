@@ -23,8 +23,7 @@ says stop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Generator, Literal, Sequence
+from typing import Callable, Generator, Sequence
 
 import numpy as np
 import torch

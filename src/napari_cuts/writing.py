@@ -1,0 +1,195 @@
+"""Writing outputs safely (atomic replace, one-line errors) and label images to TIFF."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import CutsInputError, CutsWriteError
+
+
+def write_error(path: str | os.PathLike, exc: OSError) -> CutsWriteError:
+    """The one-line error for a failed write of the output `path`."""
+    if isinstance(exc, CutsWriteError):
+        return exc
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    if exc.errno is None and "written" in reason:  # numpy's short write: "N requested and M written"
+        reason = f"the disk is full or the file too large ({reason})"
+    return CutsWriteError(exc.errno, reason, str(path))
+
+
+def _missing_dirs(folder: Path) -> list[Path]:
+    """`folder` and its ancestors that do not exist yet, innermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+#: Temporary files being written now (see :func:`remove_partial_writes`).
+_ACTIVE_TEMPS: set[Path] = set()
+
+
+def remove_partial_writes() -> None:
+    """Delete the temporary files of writes in progress (before a process ends abruptly)."""
+    for tmp in list(_ACTIVE_TEMPS):
+        _remove(tmp)
+
+
+def _new_temp(path: Path) -> Path:
+    """An empty file beside `path`, created with the mode the umask gives (0644 for 022)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it over `path` only on success.
+
+    A failure (or an interrupt) removes the temporary file and the folders made for it,
+    so nothing half-written is ever left behind. A failed write (full disk, read-only,
+    permissions) raises :class:`CutsWriteError` naming `path`. Files get the mode the
+    umask allows, as ``open()`` would.
+    """
+    path = Path(path)
+    made = _missing_dirs(path.parent)
+    tmp = None
+    try:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _new_temp(path)
+            _ACTIVE_TEMPS.add(tmp)
+            yield tmp
+            os.replace(tmp, path)
+            _ACTIVE_TEMPS.discard(tmp)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+    except BaseException:
+        if tmp is not None:
+            _ACTIVE_TEMPS.discard(tmp)
+            _remove(tmp)
+        for folder in made:
+            try:
+                folder.rmdir()  # only if empty
+            except OSError:
+                break
+        raise
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def check_output(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Refuse, before any work, an output path that cannot be written.
+
+    `folder`: the output is a folder (it may exist); else a file, which must not be an
+    existing folder. The nearest existing ancestor must be a writable folder.
+    """
+    if not str(path).strip():
+        raise CutsInputError("the output path is empty")
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise CutsInputError(f"the output folder {path} is a file")
+    if not folder and path.is_dir():
+        raise CutsInputError(f"the output {path} is a folder; give a file name")
+    parent = path if folder else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CutsInputError(f"cannot write {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CutsInputError(f"cannot write {path}: permission denied for {parent}")
+    return path
+
+
+def label_image(data, what: str = "labels", *, ndims: tuple[int, ...] | None = (2, 3)) -> np.ndarray:
+    """Check a label image and return it as integers: the one validator of every face.
+
+    Accepts booleans and integers, and floats that hold finite whole numbers; refuses
+    other dtypes, negative labels and (with `ndims`) other numbers of dimensions.
+    `what` names the data in messages (e.g. "the mask", "scribbles").
+    """
+    data = np.asarray(data)
+    if ndims is not None and data.ndim not in ndims:
+        kinds = {2: "2D (Y, X)", 3: "a stack (Z, Y, X)", 4: "levels of a stack (L, Z, Y, X)"}
+        allowed = " or ".join(kinds.get(n, f"{n}D") for n in ndims)
+        raise CutsInputError(f"{what} must be {allowed}; got shape {data.shape}")
+    if data.dtype == bool:
+        return data.astype(np.uint8)
+    if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
+        raise CutsInputError(f"{what} must hold whole numbers (a label image), not {data.dtype}")
+    if not np.issubdtype(data.dtype, np.integer):
+        if not np.all(np.isfinite(data)) or np.any(data != np.round(data)):
+            raise CutsInputError(f"{what} must hold whole numbers (a label image)")
+        data = data.astype(np.int64)
+    if data.size and np.issubdtype(data.dtype, np.signedinteger) and data.min() < 0:
+        raise CutsInputError(f"{what} must not be negative")
+    return data
+
+
+def smallest_label_dtype(max_label: int) -> np.dtype:
+    """The smallest unsigned integer dtype that holds `max_label`."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if max_label <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.uint64)
+
+
+def save_labels_tiff(
+    path: str | os.PathLike, labels: np.ndarray, *, levels: bool = False
+) -> Path:
+    """Write labels to a TIFF atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    labels : ndarray
+        One label image (Y, X) or (Z, Y, X); or with ``levels=True`` a stack of levels
+        (L, Y, X) or (L, Z, Y, X), which gets ImageJ axes metadata (levels as frames, T)
+        so that Fiji and napari open it with the right axes.
+    """
+    path = Path(path)
+    labels = label_image(labels, ndims=None)
+    dtype = smallest_label_dtype(int(labels.max()) if labels.size else 0)
+    data = labels.astype(dtype, copy=False)
+    kwargs: dict = {}
+    if dtype != np.uint64:
+        if levels:
+            axes = "TYX" if data.ndim == 3 else "TZYX"
+        else:
+            axes = "YX" if data.ndim == 2 else "ZYX"
+        if data.ndim != len(axes):
+            raise CutsInputError(f"cannot write labels of shape {labels.shape} as {axes}")
+        if dtype == np.uint32:  # ImageJ hyperstacks hold 8/16-bit or float only
+            kwargs = {"metadata": {"axes": axes}}
+        else:
+            kwargs = {"imagej": True, "metadata": {"axes": axes}}
+    import tifffile
+
+    with atomic_write(path) as tmp:
+        tifffile.imwrite(tmp, data, **kwargs)
+    return path
+
+
+def read_labels_tiff(path: str | os.PathLike) -> np.ndarray:
+    """Read labels written by :func:`save_labels_tiff` (or any integer TIFF)."""
+    import tifffile
+
+    path = Path(path)
+    if not path.is_file():
+        raise CutsInputError(f"no such file: {path}")
+    return tifffile.imread(path)
