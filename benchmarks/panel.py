@@ -162,7 +162,7 @@ def cuts_api(name, images, labels, encoder, config) -> Result:
     return res
 
 
-def ablations(images, labels, seed: int) -> list[Result]:
+def ablations(images, labels, seed: int, settings: dict | None = None) -> list[Result]:
     """The same pipeline with an encoder that never learned, and without vectors."""
     from napari_cuts.pipeline import SegmentConfig, fit
     from napari_cuts.training import TrainingConfig
@@ -171,10 +171,10 @@ def ablations(images, labels, seed: int) -> list[Result]:
     t = time.perf_counter()
     untrained = fit(images, TrainingConfig(seed=seed, learning_rate=0.0), is_stack=stack)
     fit_s = time.perf_counter() - t
-    out = [cuts_api("untrained encoder", images, labels, untrained, SegmentConfig(seed=seed))]
+    config = replace(SegmentConfig(seed=seed), **(settings or {}))
+    out = [cuts_api("untrained encoder", images, labels, untrained, config)]
     out[0].seconds += fit_s
-    out.append(cuts_api("no vectors", images, labels, untrained,
-                        replace(SegmentConfig(seed=seed), vector_weight=0.0)))
+    out.append(cuts_api("no vectors", images, labels, untrained, replace(config, vector_weight=0.0)))
     return out
 
 
@@ -302,6 +302,11 @@ def checks(name: str, table: dict) -> list[str]:
     return [f"{'yes' if ok else 'NO '} {text}" for text, ok in lines]
 
 
+def section_title(settings: list[str]) -> str:
+    """The docs section of a run: the panel, or the panel with some settings."""
+    return f"Panel with {', '.join(settings)}" if settings else "Panel: five labelled sets"
+
+
 ORDER = ["CUTS (napari-cuts run)", "untrained encoder", "no vectors", "Felzenszwalb", "SLIC",
          "k-means on intensities", "filter bank + k-means"]
 
@@ -318,6 +323,8 @@ def report(tables: dict, meta: dict) -> tuple[str, str]:
             verdicts += [f"  {line}" for line in checks(s, t)]
     text = C.text_table(header, rows) + "\n\n" + "\n".join(verdicts)
     commands = "\n".join(f".venv/bin/{c}" for c in meta["commands"])
+    settings_text = ("defaults but " + ", ".join(f"`{x}`" for x in meta.get("settings", []))
+                     + " (for the ablations too)") if meta.get("settings") else "defaults"
     body = f"""Command (from the repository root), {meta['started']} to {meta['finished']}, commit {meta['revision']}, seeds {meta['seeds']}:
 
 ```bash
@@ -327,7 +334,7 @@ def report(tables: dict, meta: dict) -> tuple[str, str]:
 Mean per-object Dice, **best level / default level** (baselines: best of their sweep / their
 fixed setting), mean over seeds; for CUTS and its ablations also the levels offered (lv) and
 the regions at the default level (rg). *CUTS* is `napari-cuts run IMAGES -o OUT --seed S`
-with defaults, scored from the files it writes; *untrained*: the same pipeline with an
+with {settings_text}, scored from the files it writes; *untrained*: the same pipeline with an
 encoder fitted at learning rate 0; *no vectors*: `vector_weight=0`. Baselines: Felzenszwalb
 (scales {FELZ_SCALES[-1]}..{FELZ_SCALES[0]}, fixed 100, sigma 0.8, min_size 20, per slice for
 stacks), SLIC-zero ({SLIC_SEGMENTS[0]}..{SLIC_SEGMENTS[-1]} segments, fixed 100), k-means on
@@ -347,6 +354,21 @@ Targets of the engine issue (yes / NO):
     return text, body
 
 
+def parse_settings(items: list[str]) -> tuple[dict, list[str]]:
+    """``FIELD=VALUE`` segmentation settings: as config values and as CLI flags."""
+    from napari_cuts.config import SegmentConfig, parameters
+
+    known = {p.name: p for p in parameters(SegmentConfig)}
+    values, flags = {}, []
+    for item in items:
+        name, _, text = item.partition("=")
+        if name not in known:
+            raise SystemExit(f"panel: --set {item}: not a segmentation setting")
+        values[name] = known[name].kind(text)
+        flags += [known[name].flag, text]
+    return values, flags
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="*", type=Path, help="sets (default: every set in ../shared/data)")
@@ -355,9 +377,13 @@ def main(argv=None) -> int:
     parser.add_argument("--no-baselines", dest="baselines", action="store_false")
     parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", type=Path, help="save every per-image score (and the run's details) here")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a segmentation setting for CUTS and its ablations (e.g. z_spacing=2.7); "
+                             "the docs section is then named after the settings")
     parser.add_argument("--report", type=Path, metavar="JSON",
                         help="no new run: print and write the report of a run saved with --json")
     args = parser.parse_args(argv)
+    settings, flags = parse_settings(args.settings)
     command = "python benchmarks/panel.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
     if args.report:
         saved = json.loads(args.report.read_text())
@@ -365,7 +391,7 @@ def main(argv=None) -> int:
         text, body = report(saved["tables"], meta)
         print(text)
         if args.write:
-            print(f"wrote {C.write_section('Panel: five labelled sets', body)}")
+            print(f"wrote {C.write_section(section_title(saved['meta'].get('settings', [])), body)}")
         return 0
     folders = args.folders or sorted(p for p in PANEL.glob("*") if (p / "images").is_dir())
     if not folders:
@@ -380,9 +406,9 @@ def main(argv=None) -> int:
             continue
         runs: dict[str, list[Result]] = {}
         for seed in args.seeds:
-            found = [cuts_cli(paths, labels, seed)]
+            found = [cuts_cli(paths, labels, seed, flags)]
             if args.ablations:
-                found += ablations(images, labels, seed)
+                found += ablations(images, labels, seed, settings)
             for r in found:
                 runs.setdefault(r.name, []).append(r)
                 print(f"  {folder.name} seed {seed} {r.name}: {r.best:.3f} / {r.fixed:.3f} "
@@ -394,14 +420,14 @@ def main(argv=None) -> int:
         tables[folder.name] = {k: mean_over_seeds(v) for k, v in runs.items()}
         raw[folder.name] = {k: [r.summary() for r in v] for k, v in runs.items()}
     meta = {"started": started, "finished": C.now(), "revision": revision, "seeds": args.seeds,
-            "commands": [command]}
+            "commands": [command], "settings": args.settings}
     text, body = report(tables, meta)
     print()
     print(text)
     if args.json:
         args.json.write_text(json.dumps({"tables": tables, "raw": raw, "meta": meta}, indent=1))
     if args.write and args.ablations and args.baselines:
-        print(f"wrote {C.write_section('Panel: five labelled sets', body)}")
+        print(f"wrote {C.write_section(section_title(args.settings), body)}")
     return 0
 
 
