@@ -380,6 +380,19 @@ def test_z_spacing_comes_from_the_layer_scale(make_napari_viewer, notes):
     assert not notes.errors()
 
 
+def test_z_spacing_of_a_file_napari_opened(make_napari_viewer, tmp_path):
+    """napari's reader leaves an ImageJ stack's scale cubic; the widget reads the file's
+    voxel size (2 um slices of 0.5 um pixels: 4)."""
+    path = tmp_path / "thick.tif"
+    tifffile.imwrite(path, np.zeros((4, 32, 32), np.uint8), imagej=True, resolution=(2.0, 2.0),
+                     metadata={"spacing": 2.0, "unit": "um", "axes": "ZYX"})
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari")
+    _, segment_widget = docks(viewer)
+    segment_widget.image.value = viewer.layers[0]
+    assert segment_widget.form["z_spacing"].value == pytest.approx(4.0)
+
+
 # ---- responsiveness -----------------------------------------------------------------
 class Ticks:
     """A 20 ms QTimer on the main thread: when it fired, and the main thread's CPU time then."""

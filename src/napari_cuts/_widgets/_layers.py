@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
-from ..io import CutsInputError, volume_shape
+from ..io import CutsInputError, volume_shape, voxel_spacing
 from .._reader import FILE_GROUP, level_layer_name
 from ..pipeline import Segmentation
 from ._workers import ImageInput, region_table
@@ -219,10 +219,16 @@ def link_file_results(layers) -> list[str]:
 
 
 def z_spacing_of(layer) -> float | None:
-    """A 3D image layer's z step over its pixel width (from ``layer.scale``), else None."""
+    """A 3D image layer's z step over its pixel width, else None: from ``layer.scale``, or
+    where that is cubic (napari's own reader leaves it so), from the voxel size its TIFF
+    file records."""
     if getattr(layer, "rgb", False) or layer.ndim != 3:
         return None
     z, _, x = (abs(float(v)) for v in layer.scale[-3:])
     if not (z > 0 and x > 0):
         return None
-    return float(np.clip(round(z / x, 3), 0.1, 100))
+    ratio = z / x
+    path = getattr(layer.source, "path", None)
+    if ratio == 1 and path:
+        ratio = voxel_spacing(path) or ratio
+    return float(np.clip(round(ratio, 3), 0.1, 100))
