@@ -302,9 +302,13 @@ def checks(name: str, table: dict) -> list[str]:
     return [f"{'yes' if ok else 'NO '} {text}" for text, ok in lines]
 
 
-def section_title(settings: list[str]) -> str:
-    """The docs section of a run: the panel, or the panel with some settings."""
-    return f"Panel with {', '.join(settings)}" if settings else "Panel: five labelled sets"
+def section_title(settings: list[str], sets: list[str]) -> str:
+    """The docs section of a run: the whole panel with defaults has its own; a run with
+    settings, or on some sets only, is named after them (and leaves that one alone)."""
+    whole = sorted(sets) == sorted(p.name for p in PANEL.glob("*") if (p / "images").is_dir())
+    if whole and not settings:
+        return "Panel: five labelled sets"
+    return "Panel" + ("" if whole else f" on {', '.join(sets)}") + (f" with {', '.join(settings)}" if settings else "")
 
 
 ORDER = ["CUTS (napari-cuts run)", "untrained encoder", "no vectors", "Felzenszwalb", "SLIC",
@@ -391,7 +395,7 @@ def main(argv=None) -> int:
         text, body = report(saved["tables"], meta)
         print(text)
         if args.write:
-            print(f"wrote {C.write_section(section_title(saved['meta'].get('settings', [])), body)}")
+            print(f"wrote {C.write_section(section_title(saved['meta'].get('settings', []), list(saved['tables'])), body)}")
         return 0
     folders = args.folders or sorted(p for p in PANEL.glob("*") if (p / "images").is_dir())
     if not folders:
@@ -427,7 +431,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"tables": tables, "raw": raw, "meta": meta}, indent=1))
     if args.write and args.ablations and args.baselines:
-        print(f"wrote {C.write_section(section_title(args.settings), body)}")
+        print(f"wrote {C.write_section(section_title(args.settings, list(tables)), body)}")
     return 0
 
 
