@@ -151,8 +151,6 @@ def voxel_spacing(path: str | os.PathLike) -> float | None:
     None when the file records none (or is not a TIFF)."""
     if Path(path).suffix.lower() not in (".tif", ".tiff"):
         return None
-    import re
-
     import tifffile
 
     try:
@@ -160,13 +158,17 @@ def voxel_spacing(path: str | os.PathLike) -> float | None:
             ome, imagej = tif.ome_metadata, tif.imagej_metadata
             xres = tif.pages[0].tags.get("XResolution")
             xres = xres.value if xres is not None else None
+        image = tifffile.xml2dict(ome)["OME"]["Image"] if ome else None
     except Exception:
         return None
-    if ome:
-        def size(axis):
-            m = re.search(rf'PhysicalSize{axis}="([0-9.eE+-]+)"', ome)
-            u = re.search(rf'PhysicalSize{axis}Unit="([^"]+)"', ome)
-            return (float(m.group(1)) * _UNITS.get(u.group(1) if u else "um", np.nan)) if m else None
+    if image:
+        pixels = (image[0] if isinstance(image, list) else image).get("Pixels", {})
+
+        def size(axis):  # in micrometres
+            value = pixels.get(f"PhysicalSize{axis}")
+            return None if value is None else float(value) * _UNITS.get(
+                pixels.get(f"PhysicalSize{axis}Unit", "\u00b5m"), np.nan)
+
         z, x = size("Z"), size("X")
         if z and x and np.isfinite(z / x):
             return float(z / x)
