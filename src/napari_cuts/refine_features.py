@@ -126,7 +126,6 @@ def image_features_iter(
     is_stack: bool | None = None,
     channel_axis: bool | None = None,
     device=None,
-    snap: np.ndarray | Sequence[np.ndarray] | None = None,
 ) -> Generator[Progress, None, np.ndarray]:
     """Refinement features of an image, as a generator of :class:`Progress`.
 
