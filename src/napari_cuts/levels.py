@@ -65,6 +65,49 @@ def class_event(history: MergeHistory, max_classes: int) -> int | None:
     return max(cand, key=lambda e: (pers[e], e))
 
 
+def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: float,
+                        few_pieces: int, enclosed: float = 0.5) -> tuple[np.ndarray, dict[int, int]]:
+    """Classes that are parts of compact objects joined to the class around them.
+
+    A class whose boundary mostly (`enclosed`) touches one other class joins it when the
+    two together are things: many pieces (more than `few_pieces` of `min_size` pixels)
+    of solidity `thing_solidity` or more, such as nuclei whose bright cores and dimmer
+    rims came out as two classes. Tissue classes that border each other form a few large
+    pieces together and stay apart. Returns the (Z, Y, X) classes and {joined: into}.
+    """
+    from .regions import adjacency
+
+    classes = classes.astype(np.int32, copy=True)
+    merged: dict[int, int] = {}
+    refused: set[tuple[int, int]] = set()
+    while True:
+        k = int(classes.max()) + 1
+        pairs, faces = adjacency(classes)
+        share = np.zeros((k, k))
+        np.add.at(share, (pairs[:, 0], pairs[:, 1]), faces)
+        share = share + share.T
+        total = share.sum(1)
+        present = np.flatnonzero(total > 0)
+        sizes = np.bincount(classes.ravel(), minlength=k)
+        moves = [(int(c), int(np.argmax(share[c]))) for c in present
+                 if share[c].max() >= enclosed * total[c]]
+        moves = sorted((m for m in moves if m not in refused), key=lambda m: sizes[m[0]])
+        for c, d in moves:  # smallest class first
+            _, n_big, solidity = pieces((classes == c) | (classes == d), min_size)
+            if n_big > few_pieces and solidity >= thing_solidity:
+                classes[classes == c] = d
+                merged[c] = d
+                break
+            refused.add((c, d))
+        else:
+            break
+    for c, d in list(merged.items()):  # chains: the class everything went into
+        while d in merged:
+            d = merged[d]
+        merged[c] = d
+    return classes, merged
+
+
 def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min_size: int,
                       thing_solidity: float, few_pieces: int, anisotropy: float = 1.0,
                       regions: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
@@ -77,10 +120,15 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
     and what became of every class.
     """
     classes = class_of_node[pixel_nodes]
+    classes, merged = merge_nested_things(classes, min_size=min_size, thing_solidity=thing_solidity,
+                                          few_pieces=few_pieces)
     out = np.zeros(pixel_nodes.shape, np.int64)
     fate = []
     offset = 0
     for c in range(int(class_of_node.max()) + 1):
+        if c in merged:
+            fate.append(f"objects with class {merged[c]}")
+            continue
         mask = classes == c
         if not mask.any():
             continue

@@ -1,0 +1,38 @@
+"""The objects level: what becomes of every class (no Qt needed)."""
+
+import numpy as np
+
+from napari_cuts.levels import merge_nested_things, objects_partition
+
+
+def cored_discs(n_side=6, size=20):
+    """A (1, Y, X) class map: background 0, discs whose rim is class 1 and core class 2."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    r = np.hypot(yy, xx)
+    tile = np.where(r < 4, 2, np.where(r < 8, 1, 0))
+    return np.tile(tile, (n_side, n_side))[None].astype(np.int32)
+
+
+def test_cores_join_their_rims_and_the_discs_are_objects():
+    classes = cored_discs()
+    joined, merged = merge_nested_things(classes, min_size=16, thing_solidity=0.8, few_pieces=3)
+    assert merged == {2: 1}
+    assert set(np.unique(joined)) == {0, 1}
+    # pixels as nodes: each disc, core and rim, is one object of its own
+    nodes = np.arange(classes.size).reshape(classes.shape)
+    part, fate = objects_partition(nodes, classes.ravel(), min_size=16, thing_solidity=0.8,
+                                   few_pieces=3)
+    assert fate == ["pieces", "objects", "objects with class 1"]
+    part = part.reshape(classes.shape)[0]
+    centres = [part[10 + 20 * i, 10 + 20 * j] for i in range(6) for j in range(6)]
+    assert len(set(centres)) == 36
+    assert part[10, 10] == part[10, 16]  # core and rim of one disc together
+
+
+def test_tissue_classes_that_border_each_other_stay_apart():
+    yy, xx = np.mgrid[:96, :96]
+    wave = np.sin(xx / 7.0) + np.sin(yy / 11.0)
+    classes = np.digitize(wave, [-0.6, 0.6])[None].astype(np.int32)  # three interleaved classes
+    joined, merged = merge_nested_things(classes, min_size=16, thing_solidity=0.8, few_pieces=3)
+    assert merged == {}
+    np.testing.assert_array_equal(joined, classes)
