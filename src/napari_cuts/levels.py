@@ -78,29 +78,31 @@ def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: f
     from .regions import adjacency
 
     classes = classes.astype(np.int32, copy=True)
+    k = int(classes.max()) + 1
+    pairs, faces = adjacency(classes)
+    share = np.zeros((k, k))  # boundary faces between every two classes
+    np.add.at(share, (pairs[:, 0], pairs[:, 1]), faces)
+    share += share.T
+    sizes = np.bincount(classes.ravel(), minlength=k)
     merged: dict[int, int] = {}
     refused: set[tuple[int, int]] = set()
-    while True:
-        k = int(classes.max()) + 1
-        pairs, faces = adjacency(classes)
-        share = np.zeros((k, k))
-        np.add.at(share, (pairs[:, 0], pairs[:, 1]), faces)
-        share = share + share.T
+    joined = True
+    while joined:
+        joined = False
         total = share.sum(1)
-        present = np.flatnonzero(total > 0)
-        sizes = np.bincount(classes.ravel(), minlength=k)
-        moves = [(int(c), int(np.argmax(share[c]))) for c in present
+        moves = [(int(c), int(np.argmax(share[c]))) for c in np.flatnonzero(total > 0)
                  if share[c].max() >= enclosed * total[c]]
-        moves = sorted((m for m in moves if m not in refused), key=lambda m: sizes[m[0]])
-        for c, d in moves:  # smallest class first
+        for c, d in sorted((m for m in moves if m not in refused), key=lambda m: sizes[m[0]]):
             _, n_big, solidity = pieces((classes == c) | (classes == d), min_size)
-            if n_big > few_pieces and solidity >= thing_solidity:
+            if n_big > few_pieces and solidity >= thing_solidity:  # smallest class first
                 classes[classes == c] = d
-                merged[c] = d
+                merged[c], sizes[d] = d, sizes[d] + sizes[c]
+                share[d] += share[c]
+                share[:, d] += share[:, c]
+                share[c], share[:, c], share[d, d] = 0, 0, 0
+                joined = True
                 break
             refused.add((c, d))
-        else:
-            break
     for c, d in list(merged.items()):  # chains: the class everything went into
         while d in merged:
             d = merged[d]
