@@ -36,3 +36,11 @@ def test_tissue_classes_that_border_each_other_stay_apart():
     joined, merged = merge_nested_things(classes, min_size=16, thing_solidity=0.8, few_pieces=3)
     assert merged == {}
     np.testing.assert_array_equal(joined, classes)
+
+
+def test_a_class_of_few_pieces_does_not_join_the_objects_around_it():
+    classes = cored_discs()
+    classes[0, :20, :40][classes[0, :20, :40] == 2] = 3  # the cores of two discs: a class of 2 pieces
+    joined, merged = merge_nested_things(classes, min_size=16, thing_solidity=0.8, few_pieces=3)
+    assert merged == {2: 1}
+    assert (joined == 3).sum() == (classes == 3).sum()

@@ -65,15 +65,23 @@ def class_event(history: MergeHistory, max_classes: int) -> int | None:
     return max(cand, key=lambda e: (pers[e], e))
 
 
+def count_pieces(mask: np.ndarray, min_size: int) -> int:
+    """How many connected pieces of `min_size` pixels or more a (Z, Y, X) mask has."""
+    from skimage.measure import label
+
+    lab = label(mask[0] if mask.shape[0] == 1 else mask, connectivity=1)
+    return int((np.bincount(lab.ravel())[1:] >= min_size).sum())
+
+
 def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: float,
                         few_pieces: int, enclosed: float = 0.5) -> tuple[np.ndarray, dict[int, int]]:
     """Classes that are parts of compact objects joined to the class around them.
 
-    A class whose boundary mostly (`enclosed`) touches one other class joins it when the
-    two together are things: many pieces (more than `few_pieces` of `min_size` pixels)
-    of solidity `thing_solidity` or more, such as nuclei whose bright cores and dimmer
-    rims came out as two classes. Tissue classes that border each other form a few large
-    pieces together and stay apart. Returns the (Z, Y, X) classes and {joined: into}.
+    A class of many pieces (more than `few_pieces` of `min_size` pixels) whose boundary
+    mostly (`enclosed`) touches one other class joins it when the two together are
+    things: many pieces of solidity `thing_solidity` or more, such as nuclei whose bright
+    cores and dimmer rims came out as two classes. Tissue classes that border each
+    other form a few large pieces together and stay apart. Returns the (Z, Y, X) classes and {joined: into}.
     """
     from .regions import adjacency
 
@@ -93,15 +101,16 @@ def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: f
         moves = [(int(c), int(np.argmax(share[c]))) for c in np.flatnonzero(total > 0)
                  if share[c].max() >= enclosed * total[c]]
         for c, d in sorted((m for m in moves if m not in refused), key=lambda m: sizes[m[0]]):
-            _, n_big, solidity = pieces((classes == c) | (classes == d), min_size)
-            if n_big > few_pieces and solidity >= thing_solidity:  # smallest class first
-                classes[classes == c] = d
-                merged[c], sizes[d] = d, sizes[d] + sizes[c]
-                share[d] += share[c]
-                share[:, d] += share[:, c]
-                share[c], share[:, c], share[d, d] = 0, 0, 0
-                joined = True
-                break
+            if count_pieces(classes == c, min_size) > few_pieces:  # parts of many objects
+                _, n_big, solidity = pieces((classes == c) | (classes == d), min_size)
+                if n_big > few_pieces and solidity >= thing_solidity:  # smallest class first
+                    classes[classes == c] = d
+                    merged[c], sizes[d] = d, sizes[d] + sizes[c]
+                    share[d] += share[c]
+                    share[:, d] += share[:, c]
+                    share[c], share[:, c], share[d, d] = 0, 0, 0
+                    joined = True
+                    break
             refused.add((c, d))
     for c, d in list(merged.items()):  # chains: the class everything went into
         while d in merged:
