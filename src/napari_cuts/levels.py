@@ -21,7 +21,7 @@ import numpy as np
 
 from .condensation import MergeHistory
 from .hierarchy import Level
-from .regions import node_majority, pieces, split_touching
+from .regions import labelled_pieces, node_majority, pieces, split_touching
 
 
 def spread_events(n_clusters: Sequence[int], count: int, low: int = 2) -> list[int]:
@@ -65,14 +65,6 @@ def class_event(history: MergeHistory, max_classes: int) -> int | None:
     return max(cand, key=lambda e: (pers[e], e))
 
 
-def count_pieces(mask: np.ndarray, min_size: int) -> int:
-    """How many connected pieces of `min_size` pixels or more a (Z, Y, X) mask has."""
-    from skimage.measure import label
-
-    lab = label(mask[0] if mask.shape[0] == 1 else mask, connectivity=1)
-    return int((np.bincount(lab.ravel())[1:] >= min_size).sum())
-
-
 def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: float,
                         few_pieces: int, enclosed: float = 0.5) -> tuple[np.ndarray, dict[int, int]]:
     """Classes that are parts of compact objects joined to the class around them.
@@ -81,7 +73,8 @@ def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: f
     mostly (`enclosed`) touches one other class joins it when the two together are
     things: many pieces of solidity `thing_solidity` or more, such as nuclei whose bright
     cores and dimmer rims came out as two classes. Tissue classes that border each
-    other form a few large pieces together and stay apart. Returns the (Z, Y, X) classes and {joined: into}.
+    other form a few large pieces together and stay apart. Returns the (Z, Y, X)
+    classes and {joined: into}.
     """
     from .regions import adjacency
 
@@ -100,10 +93,11 @@ def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: f
         total = share.sum(1)
         moves = [(int(c), int(np.argmax(share[c]))) for c in np.flatnonzero(total > 0)
                  if share[c].max() >= enclosed * total[c]]
+        # the smallest class first
         for c, d in sorted((m for m in moves if m not in refused), key=lambda m: sizes[m[0]]):
-            if count_pieces(classes == c, min_size) > few_pieces:  # parts of many objects
+            if labelled_pieces(classes == c, min_size)[1] > few_pieces:  # parts of many objects
                 _, n_big, solidity = pieces((classes == c) | (classes == d), min_size)
-                if n_big > few_pieces and solidity >= thing_solidity:  # smallest class first
+                if n_big > few_pieces and solidity >= thing_solidity:
                     classes[classes == c] = d
                     merged[c], sizes[d] = d, sizes[d] + sizes[c]
                     share[d] += share[c]

@@ -78,14 +78,21 @@ def node_majority(pixel_nodes: np.ndarray, pixel_labels: np.ndarray, n_nodes: in
     return np.asarray(counts.argmax(1)).ravel()
 
 
+def labelled_pieces(mask: np.ndarray, min_size: int) -> tuple[np.ndarray, int]:
+    """Connected pieces of a (Z, Y, X) mask (labels) and how many have `min_size` pixels or more."""
+    from skimage.measure import label
+
+    lab = label(mask[0] if mask.shape[0] == 1 else mask, connectivity=1).reshape(mask.shape)
+    return lab, int((np.bincount(lab.ravel())[1:] >= min_size).sum())
+
+
 def pieces(mask: np.ndarray, min_size: int) -> tuple[np.ndarray, int, float]:
     """Connected pieces of a (Z, Y, X) mask: labels, how many have `min_size` pixels or
     more, and their area-weighted solidity (1: every piece convex). For stacks the
     solidity is that of the pieces' 2D sections, so that it means the same as in 2D."""
     from skimage.measure import label, regionprops
 
-    lab = label(mask[0] if mask.shape[0] == 1 else mask, connectivity=1).reshape(mask.shape)
-    n_big = int((np.bincount(lab.ravel())[1:] >= min_size).sum())
+    lab, n_big = labelled_pieces(mask, min_size)
     area, solidity = [], []
     for plane in lab:
         for p in regionprops(label(plane > 0, connectivity=1)):
