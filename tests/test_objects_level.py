@@ -44,3 +44,27 @@ def test_a_class_of_few_pieces_does_not_join_the_objects_around_it():
     joined, merged = merge_nested_things(classes, min_size=16, thing_solidity=0.8, few_pieces=3)
     assert merged == {2: 1}
     assert (joined == 3).sum() == (classes == 3).sum()
+
+
+def test_cored_nuclei_of_a_stack_are_one_object_each():
+    """End to end: 9 ellipsoids with a bright core and a dim rim, segmented in 3D."""
+    from napari_cuts.encoder import Encoder
+    from napari_cuts.io import Normalization
+    from napari_cuts.pipeline import SegmentConfig, segment
+
+    zz, yy, xx = np.mgrid[:12, :72, :72]
+    stack = np.full((12, 72, 72), 20.0)
+    centres = [(6, 12 + 24 * i, 12 + 24 * j) for i in range(3) for j in range(3)]
+    for cz, cy, cx in centres:
+        r = np.sqrt(((zz - cz) / 4) ** 2 + ((yy - cy) / 9) ** 2 + ((xx - cx) / 9) ** 2)
+        stack[r < 1] = 110
+        stack[r < 0.5] = 230
+    stack = np.clip(stack + np.random.default_rng(0).normal(0, 6, stack.shape), 0, 255).astype(np.uint8)
+    encoder = Encoder.create(1, Normalization(np.zeros(1, np.float32), np.full(1, 255, np.float32)), seed=0)
+    seg = segment(encoder, stack, SegmentConfig(vector_weight=0), is_stack=True)
+    lab = seg.level(seg.default_level)
+    cores = [lab[c] for c in centres]
+    rims = [lab[cz, cy, cx + 7] for cz, cy, cx in centres]
+    assert len(set(cores)) == 9
+    assert cores == rims
+    assert lab[0, 0, 0] not in cores
