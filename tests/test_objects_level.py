@@ -68,3 +68,44 @@ def test_cored_nuclei_of_a_stack_are_one_object_each():
     assert len(set(cores)) == 9
     assert cores == rims
     assert lab[0, 0, 0] not in cores
+
+
+def flat_nuclei_pairs(n_pairs=4):
+    """A (16, 48, 48 * n) class map: pairs of flat nuclei (3 slices deep, 9 pixels wide)
+    overlapping obliquely, one a little above and beside the other; and their centres."""
+    z, y, x = np.mgrid[:16, :48, :48 * n_pairs]
+    classes = np.zeros(z.shape, np.int32)
+    centres = []
+    for i in range(n_pairs):
+        for cz, cx in ((5, 15 + 48 * i), (8, 25 + 48 * i)):
+            classes[((z - cz) / 3) ** 2 + ((y - 24) / 9) ** 2 + ((x - cx) / 9) ** 2 <= 1] = 1
+            centres.append((cz, 24, cx))
+    return classes, centres
+
+
+def test_flat_nuclei_of_a_stack_of_unknown_spacing_are_split_as_if_round():
+    """z spacing not known (None): touching flat nuclei are split with z scaled by how much
+    wider than deep they are; taken as cubic voxels they merge in pairs."""
+    from napari_cuts.regions import shape_anisotropy
+
+    classes, centres = flat_nuclei_pairs()
+    assert 2.5 < shape_anisotropy(classes == 1, 50) <= 4
+    nodes = np.arange(classes.size).reshape(classes.shape)
+    found = {}
+    for spacing in (None, 1.0):
+        part, fate = objects_partition(nodes, classes.ravel(), min_size=50, thing_solidity=0.8,
+                                       few_pieces=3, anisotropy=spacing)
+        assert fate == ["pieces", "objects"]
+        part = part.reshape(classes.shape)
+        found[spacing] = len({part[c] for c in centres})
+    assert found[None] == len(centres)  # every nucleus its own object
+    assert found[1.0] < len(centres)
+
+
+def test_shape_anisotropy_of_planes_and_round_pieces_is_one():
+    from napari_cuts.regions import shape_anisotropy
+
+    z, y, x = np.mgrid[:20, :20, :20] - 9.5
+    ball = (z ** 2 + y ** 2 + x ** 2) <= 64
+    assert abs(shape_anisotropy(ball, 10) - 1) < 0.05
+    assert shape_anisotropy(ball[:1], 10) == 1.0

@@ -361,8 +361,8 @@ def test_stack_current_slice_then_whole_stack(make_napari_viewer, qtbot, notes, 
 
 
 def test_z_spacing_comes_from_the_layer_scale(make_napari_viewer, notes):
-    """Choosing a stack shows its voxel depth / width as z spacing; a value the user typed
-    stays until another layer is chosen."""
+    """Choosing a stack shows its voxel depth / width as z spacing (auto where its scale
+    is napari's cubic default); a value the user typed stays until another layer is chosen."""
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((4, 32, 32), np.uint8), name="thick", scale=(3.0, 0.5, 0.5))
     _, segment_widget = docks(viewer)
@@ -376,7 +376,7 @@ def test_z_spacing_comes_from_the_layer_scale(make_napari_viewer, notes):
     assert segment_widget.form["z_spacing"].value == pytest.approx(2.5)
     viewer.add_image(np.zeros((4, 32, 32), np.uint8), name="cubic")
     segment_widget.image.value = viewer.layers["cubic"]
-    assert segment_widget.segment_config().z_spacing == pytest.approx(1.0)
+    assert segment_widget.segment_config().z_spacing is None  # napari's cubic default: auto
     assert not notes.errors()
 
 

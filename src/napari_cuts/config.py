@@ -260,7 +260,9 @@ class SegmentConfig:
                                     help="a stack's z step over its pixel size in y and x (voxel "
                                          "depth / width): superpixels, compact levels and the splitting "
                                          "of touching objects follow it; auto: the file's voxel size "
-                                         "(ImageJ or OME TIFF) or the layer's scale, else 1")
+                                         "(ImageJ or OME TIFF) or the layer's scale; where neither says, "
+                                         "1, and touching objects are split as if round (by how much "
+                                         "wider than deep they come out)")
     max_superpixels: int = param(16_384, low=16, high=10_000_000, advanced=True,
                                  help="superpixels at most: on large images they grow beyond the "
                                       "superpixel size (time grows with their number)")

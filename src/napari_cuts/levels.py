@@ -21,7 +21,7 @@ import numpy as np
 
 from .condensation import MergeHistory
 from .hierarchy import Level
-from .regions import labelled_pieces, node_majority, pieces, split_touching
+from .regions import labelled_pieces, node_majority, pieces, shape_anisotropy, split_touching
 
 
 def spread_events(n_clusters: Sequence[int], count: int, low: int = 2) -> list[int]:
@@ -114,15 +114,17 @@ def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: f
 
 
 def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min_size: int,
-                      thing_solidity: float, few_pieces: int, anisotropy: float = 1.0,
+                      thing_solidity: float, few_pieces: int, anisotropy: float | None = 1.0,
                       regions: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """Nodes' regions when each class becomes one region, its pieces, or its instances.
 
     A class with at most `few_pieces` pieces of `min_size` pixels or more is split into
     its connected pieces; a class of many pieces whose area-weighted solidity reaches
     `thing_solidity` (compact objects) into instances, touching blobs split apart; other
-    classes (tissue spread over the image) stay one region. Returns the (M,) partition
-    and what became of every class.
+    classes (tissue spread over the image) stay one region. `anisotropy` is a stack's z
+    spacing for that split; None (not known): the class's own pieces tell it
+    (:func:`~napari_cuts.regions.shape_anisotropy`). Returns the (M,) partition and what
+    became of every class.
     """
     classes = class_of_node[pixel_nodes]
     classes, merged = merge_nested_things(classes, min_size=min_size, thing_solidity=thing_solidity,
@@ -143,7 +145,7 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
             if regions is not None:  # within its pieces, the connected regions of `regions`
                 lab = lab * (int(regions.max()) + 1) + regions[pixel_nodes]
         elif solidity >= thing_solidity:
-            lab = split_touching(mask, anisotropy)
+            lab = split_touching(mask, shape_anisotropy(mask, min_size) if anisotropy is None else anisotropy)
             fate.append("objects")
         else:
             lab = mask.astype(np.int64)
@@ -322,7 +324,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
             objects, fate = objects_partition(pixel_nodes, class_of_node, min_size=min_size,
                                               thing_solidity=cfg.thing_solidity,
                                               few_pieces=cfg.few_pieces, regions=sub,
-                                              anisotropy=z_spacing)
+                                              anisotropy=cfg.z_spacing)
     compact = []
     if cfg.spatial_weight > 0 and cfg.compact_levels > 0:
         # Compact regions: alike and nearby superpixels (or, on large images, connected

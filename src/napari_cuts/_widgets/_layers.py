@@ -219,9 +219,9 @@ def link_file_results(layers) -> list[str]:
 
 
 def z_spacing_of(layer) -> float | None:
-    """A 3D image layer's z step over its pixel width, else None: from ``layer.scale``, or
-    where that is cubic (napari's own reader leaves it so), from the voxel size its TIFF
-    file records."""
+    """A 3D image layer's z step over its pixel width: from ``layer.scale``, or where that
+    is cubic (napari's own reader leaves it so), from the voxel size its TIFF file
+    records; None when neither says (or the layer is not a 3D stack)."""
     if getattr(layer, "rgb", False) or layer.ndim != 3:
         return None
     z, _, x = (abs(float(v)) for v in layer.scale[-3:])
@@ -229,6 +229,8 @@ def z_spacing_of(layer) -> float | None:
         return None
     ratio = z / x
     path = getattr(layer.source, "path", None)
-    if ratio == 1 and path:
-        ratio = voxel_spacing(path) or ratio
+    if ratio == 1:  # napari's default scale: not known, unless the file says
+        ratio = voxel_spacing(path) if path else None
+        if ratio is None:
+            return None
     return float(np.clip(round(ratio, 3), 0.1, 100))

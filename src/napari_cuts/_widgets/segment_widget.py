@@ -375,9 +375,8 @@ class SegmentWidget(QWidget):
         self.extent.enabled = layer is not None and layer.ndim == 3
         if layer is not None and layer is not self._spacing_of:  # a newly chosen layer
             self._spacing_of = layer
-            spacing = z_spacing_of(layer)
-            if spacing is not None:
-                self.form.set_values(z_spacing=spacing)
+            if layer.ndim == 3 and not getattr(layer, "rgb", False):  # a stack: its own, or auto
+                self.form.set_values(z_spacing=z_spacing_of(layer))
         layers = result_layers(self.viewer.layers, result_key(layer)) if layer is not None else []
         if layers and self._group != result_key(layer):
             self._group = result_key(layer)
