@@ -145,8 +145,10 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
             if regions is not None:  # within its pieces, the connected regions of `regions`
                 lab = lab * (int(regions.max()) + 1) + regions[pixel_nodes]
         elif solidity >= thing_solidity:
-            lab = split_touching(mask, shape_anisotropy(mask, min_size) if anisotropy is None else anisotropy)
-            fate.append("objects")
+            scale = shape_anisotropy(mask, min_size) if anisotropy is None else anisotropy
+            lab = split_touching(mask, scale)
+            fate.append(f"objects (split with z scaled {scale:.2f})" if anisotropy is None
+                        and mask.shape[0] > 1 else "objects")
         else:
             lab = mask.astype(np.int64)
             fate.append("one region")
