@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from napari_cuts.levels import merge_nested_things, objects_partition
+from napari_cuts.objects import merge_nested_things, objects_partition
 
 
 def cored_discs(n_side=6, size=20):

@@ -296,6 +296,13 @@ class SegmentConfig:
     piece_regions: int = param(64, low=0, high=100_000, advanced=True,
                                help="pieces are split further along the most persistent connected level "
                                     "with at most this many regions (0: not split)")
+    surround_fraction: float = param(0.5, low=0, high=1, advanced=True,
+                                     help="a piece covering more than this fraction of the image "
+                                          "(the surround objects lie in) is split along compact regions, "
+                                          "which keep an object inside it whole (1: never)")
+    alike_merge: float = param(0.5, low=0, high=10, advanced=True,
+                               help="neighbouring parts of a piece join again where their mean points "
+                                    "differ by less than this many times their spread (0: never)")
     fine_levels: int = param(32, low=1, high=64, advanced=True,
                              help="connected levels offered between the superpixels and one region")
     spatial_weight: float = param(8.0, low=0, high=1000, label="compactness of compact levels",

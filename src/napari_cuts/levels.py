@@ -8,8 +8,9 @@ alike regions near each other form *compact* regions. The levels offered are log
 choices of each run's partitions and one *objects* level made from the most persistent
 classes: each class becomes one region ("stuff": tissue spread over the image), its
 connected pieces (a class of a few large regions, split further along the most
-persistent connected level), or its instances with touching blobs split apart
-("things": compact objects such as nuclei). That level is the default: it is what the
+persistent connected level, or a piece that surrounds the rest along a compact level),
+or its instances with touching blobs split apart ("things": compact objects such as
+nuclei); see :mod:`napari_cuts.objects`. That level is the default: it is what the
 user looks at first.
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from .condensation import MergeHistory
 from .hierarchy import Level
-from .regions import labelled_pieces, node_majority, pieces, shape_anisotropy, split_touching
+from .objects import NodeStats, objects_partition
 
 
 def spread_events(n_clusters: Sequence[int], count: int, low: int = 2) -> list[int]:
@@ -45,10 +46,11 @@ def start_event(history: MergeHistory, fraction: float, minimum: int = 16) -> in
     return int(np.argmin(np.abs(np.log(nc) - np.log(target))))
 
 
-def salient_event(history: MergeHistory, max_regions: int) -> int | None:
-    """The partition with 2..max_regions clusters of highest persistence x log(clusters)."""
+def salient_event(history: MergeHistory, max_regions: int, min_regions: int = 2) -> int | None:
+    """The partition with min_regions..max_regions clusters of highest persistence x
+    log(clusters)."""
     nc = np.asarray(history.n_clusters)
-    cand = [e for e in range(len(nc)) if 2 <= nc[e] <= max_regions]
+    cand = [e for e in range(len(nc)) if max(2, min_regions) <= nc[e] <= max_regions]
     if not cand or max_regions < 2:
         return None
     return max(cand, key=lambda e: (history.persistence[e] * np.log(nc[e]), e))
@@ -63,100 +65,6 @@ def class_event(history: MergeHistory, max_classes: int) -> int | None:
     if not cand:
         return None
     return max(cand, key=lambda e: (pers[e], e))
-
-
-def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: float,
-                        few_pieces: int, enclosed: float = 0.5) -> tuple[np.ndarray, dict[int, int]]:
-    """Classes that are parts of compact objects joined to the class around them.
-
-    A class of many pieces (more than `few_pieces` of `min_size` pixels) whose boundary
-    mostly (`enclosed`) touches one other class joins it when the two together are
-    things: many pieces of solidity `thing_solidity` or more, such as nuclei whose bright
-    cores and dimmer rims came out as two classes. Tissue classes that border each
-    other form a few large pieces together and stay apart. Returns the (Z, Y, X)
-    classes and {joined: into}.
-    """
-    from .regions import adjacency
-
-    classes = classes.astype(np.int32, copy=True)
-    k = int(classes.max()) + 1
-    pairs, faces = adjacency(classes)
-    share = np.zeros((k, k))  # boundary faces between every two classes
-    np.add.at(share, (pairs[:, 0], pairs[:, 1]), faces)
-    share += share.T
-    sizes = np.bincount(classes.ravel(), minlength=k)
-    merged: dict[int, int] = {}
-    refused: set[tuple[int, int]] = set()
-    joined = True
-    while joined:
-        joined = False
-        total = share.sum(1)
-        moves = [(int(c), int(np.argmax(share[c]))) for c in np.flatnonzero(total > 0)
-                 if share[c].max() >= enclosed * total[c]]
-        # the smallest class first
-        for c, d in sorted((m for m in moves if m not in refused), key=lambda m: sizes[m[0]]):
-            if labelled_pieces(classes == c, min_size)[1] > few_pieces:  # parts of many objects
-                _, n_big, solidity = pieces((classes == c) | (classes == d), min_size)
-                if n_big > few_pieces and solidity >= thing_solidity:
-                    classes[classes == c] = d
-                    merged[c], sizes[d] = d, sizes[d] + sizes[c]
-                    share[d] += share[c]
-                    share[:, d] += share[:, c]
-                    share[c], share[:, c], share[d, d] = 0, 0, 0
-                    joined = True
-                    break
-            refused.add((c, d))
-    for c, d in list(merged.items()):  # chains: the class everything went into
-        while d in merged:
-            d = merged[d]
-        merged[c] = d
-    return classes, merged
-
-
-def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min_size: int,
-                      thing_solidity: float, few_pieces: int, anisotropy: float | None = 1.0,
-                      regions: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
-    """Nodes' regions when each class becomes one region, its pieces, or its instances.
-
-    A class with at most `few_pieces` pieces of `min_size` pixels or more is split into
-    its connected pieces; a class of many pieces whose area-weighted solidity reaches
-    `thing_solidity` (compact objects) into instances, touching blobs split apart; other
-    classes (tissue spread over the image) stay one region. `anisotropy` is a stack's z
-    spacing for that split; None (not known): the class's own pieces tell it
-    (:func:`~napari_cuts.regions.shape_anisotropy`). Returns the (M,) partition and what
-    became of every class.
-    """
-    classes = class_of_node[pixel_nodes]
-    classes, merged = merge_nested_things(classes, min_size=min_size, thing_solidity=thing_solidity,
-                                          few_pieces=few_pieces)
-    out = np.zeros(pixel_nodes.shape, np.int64)
-    fate = []
-    offset = 0
-    for c in range(int(class_of_node.max()) + 1):
-        if c in merged:
-            fate.append(f"objects with class {merged[c]}")
-            continue
-        mask = classes == c
-        if not mask.any():
-            continue
-        lab, n_big, solidity = pieces(mask, min_size)
-        if n_big <= few_pieces:
-            fate.append("pieces")
-            if regions is not None:  # within its pieces, the connected regions of `regions`
-                lab = lab * (int(regions.max()) + 1) + regions[pixel_nodes]
-        elif solidity >= thing_solidity:
-            scale = shape_anisotropy(mask, min_size) if anisotropy is None else anisotropy
-            lab = split_touching(mask, scale)
-            fate.append(f"objects (split with z scaled {scale:.2f})" if anisotropy is None
-                        and mask.shape[0] > 1 else "objects")
-        else:
-            lab = mask.astype(np.int64)
-            fate.append("one region")
-        out[mask] = lab[mask] + offset
-        offset = int(out.max())
-    part = node_majority(pixel_nodes, out, int(pixel_nodes.max()) + 1)
-    _, part = np.unique(part, return_inverse=True)
-    return part.astype(np.int64), fate
 
 
 def candidate_levels(first: MergeHistory, start: int | None, second: MergeHistory | None,
@@ -198,6 +106,9 @@ def candidate_levels(first: MergeHistory, start: int | None, second: MergeHistor
 
 
 LARGE = 1 << 21  # pixels
+#: a surrounding piece is split along the most salient compact level of at least this
+#: many regions (coarser ones group objects with their surround)
+SURROUND_MIN_REGIONS = 16
 
 
 def texture_channels(points: np.ndarray, channels: int, sigma: float):
@@ -306,6 +217,26 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
                   mass_power=cfg.mass_power)
     first = yield from drive(condense_graph_iter(means, counts, edges, spread=spread,
                                                  ward=cfg.size_penalty, **common), "condensing", n)
+    compact, surround = [], None
+    if cfg.spatial_weight > 0 and cfg.compact_levels > 0:
+        # Compact regions: alike and nearby superpixels (or, on large images, connected
+        # regions) merge, whether they touch or not: each node's point with its position.
+        nc1 = np.asarray(first.n_clusters)
+        fit = np.flatnonzero(nc1 <= cfg.compact_nodes)
+        base = np.arange(n) if n <= cfg.compact_nodes or not len(fit) else first.partitions([fit[0]])[fit[0]]
+        extent = [k * d for k, d in zip(pixel_nodes.shape, spacing)]
+        grid = np.stack(np.meshgrid(*[np.arange(k, dtype=np.float32) * d for k, d in
+                                      zip(pixel_nodes.shape, spacing)], indexing="ij"), -1) / max(extent)
+        position, _ = region_means(pixel_nodes, grid, n)
+        centres, mass = pooled(base, np.concatenate([means, position * cfg.spatial_weight], 1), counts)
+        third = yield from drive(condense_graph_iter(
+            centres, mass, None, knn=cfg.knn, merge_fraction=cfg.class_merge_fraction,
+            epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power), "compact regions", len(mass))
+        for e, part in third.partitions(spread_events(third.n_clusters, cfg.compact_levels)).items():
+            compact.append(Level(part[base], "compact", third.persistence[e]))
+        e3 = salient_event(third, cfg.piece_regions, min_regions=SURROUND_MIN_REGIONS)
+        if e3 is not None:  # the compact regions a surrounding piece is split along
+            surround = third.partitions([e3])[e3][base]
     start = start_event(first, cfg.start_fraction)
     second = objects = None
     fate: list[str] = []
@@ -323,27 +254,11 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
             min_size = max(16, int(pixel_nodes.size * 2e-4))
             e1 = salient_event(first, cfg.piece_regions)
             sub = None if e1 is None else first.partitions([e1])[e1]
-            objects, fate = objects_partition(pixel_nodes, class_of_node, min_size=min_size,
-                                              thing_solidity=cfg.thing_solidity,
-                                              few_pieces=cfg.few_pieces, regions=sub,
-                                              anisotropy=cfg.z_spacing)
-    compact = []
-    if cfg.spatial_weight > 0 and cfg.compact_levels > 0:
-        # Compact regions: alike and nearby superpixels (or, on large images, connected
-        # regions) merge, whether they touch or not: each node's point with its position.
-        nc1 = np.asarray(first.n_clusters)
-        fit = np.flatnonzero(nc1 <= cfg.compact_nodes)
-        base = np.arange(n) if n <= cfg.compact_nodes or not len(fit) else first.partitions([fit[0]])[fit[0]]
-        extent = [k * d for k, d in zip(pixel_nodes.shape, spacing)]
-        grid = np.stack(np.meshgrid(*[np.arange(k, dtype=np.float32) * d for k, d in
-                                      zip(pixel_nodes.shape, spacing)], indexing="ij"), -1) / max(extent)
-        position, _ = region_means(pixel_nodes, grid, n)
-        centres, mass = pooled(base, np.concatenate([means, position * cfg.spatial_weight], 1), counts)
-        third = yield from drive(condense_graph_iter(
-            centres, mass, None, knn=cfg.knn, merge_fraction=cfg.class_merge_fraction,
-            epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power), "compact regions", len(mass))
-        for e, part in third.partitions(spread_events(third.n_clusters, cfg.compact_levels)).items():
-            compact.append(Level(part[base], "compact", third.persistence[e]))
+            objects, fate = objects_partition(
+                pixel_nodes, class_of_node, min_size=min_size, thing_solidity=cfg.thing_solidity,
+                few_pieces=cfg.few_pieces, regions=sub, anisotropy=cfg.z_spacing,
+                surround_regions=surround, surround=cfg.surround_fraction,
+                nodes=NodeStats(means, counts, spread, edges), alike=cfg.alike_merge)
     levels, default = candidate_levels(first, start, second, objects, fine_levels=cfg.fine_levels,
                                        max_classes=cfg.max_classes, compact=compact)
     hierarchy = build_hierarchy(levels, counts, default, n_salient=cfg.n_salient,
