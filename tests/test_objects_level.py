@@ -111,3 +111,55 @@ def test_shape_anisotropy_of_planes_and_round_pieces_is_one():
     ball = (z ** 2 + y ** 2 + x ** 2) <= 64
     assert abs(shape_anisotropy(ball, 10) - 1) < 0.05
     assert shape_anisotropy(ball[:1], 10) == 1.0
+
+
+def lesion_in_surround(size=64):
+    """Pixels as nodes: a disc in the middle of a (size, size) image, a connected level
+    (four vertical strips; the middle two share the disc) and a compact level (the disc,
+    the rest in quarters)."""
+    yy, xx = np.mgrid[:size, :size]
+    disc = np.hypot(yy - size / 2, xx - size / 2) < size / 6
+    connected = (xx // (size // 4)).astype(np.int64)
+    compact = np.where(disc, 4, (yy >= size // 2) * 2 + (xx >= size // 2)).astype(np.int64)
+    return disc, connected.ravel(), compact.ravel()
+
+
+def test_a_surrounding_piece_is_split_along_compact_regions():
+    from napari_cuts.objects import split_pieces
+
+    disc, connected, compact = lesion_in_surround()
+    nodes = np.arange(disc.size).reshape((1,) + disc.shape)
+    whole = np.ones_like(nodes)
+    parts = split_pieces(whole, nodes, connected, compact, surround=0.5)[0]
+    assert len(np.unique(parts[disc])) == 1  # the disc whole, apart from its surround
+    assert not np.isin(np.unique(parts[~disc]), np.unique(parts[disc])).any()
+    # without compact regions, or as a piece of less than half the image: the connected cut
+    for kept in (split_pieces(whole, nodes, connected)[0],
+                 split_pieces(whole, nodes, connected, compact, surround=1.0)[0]):
+        assert len(np.unique(kept[disc])) == 2
+
+
+def test_a_surround_the_connected_level_leaves_whole_stays_whole():
+    from napari_cuts.objects import split_pieces
+
+    disc, _, compact = lesion_in_surround()
+    nodes = np.arange(disc.size).reshape((1,) + disc.shape)
+    parts = split_pieces(np.ones_like(nodes), nodes, np.zeros(disc.size, np.int64), compact)
+    assert len(np.unique(parts)) == 1  # one homogeneous area: not cut into compact blobs
+
+
+def test_alike_parts_of_a_piece_join_and_distinct_ones_stay():
+    from napari_cuts.objects import NodeStats, merge_alike
+    from napari_cuts.regions import adjacency
+
+    rng = np.random.default_rng(0)
+    disc, _, compact = lesion_in_surround()
+    nodes = np.arange(disc.size).reshape((1,) + disc.shape)
+    value = np.where(disc, 1.0, 0.0).ravel() + rng.normal(0, 0.1, disc.size)
+    stats = NodeStats(value[:, None].astype(np.float32), np.ones(disc.size), np.full(disc.size, 0.01),
+                      adjacency(nodes)[0])
+    parts = compact.reshape(nodes.shape) + 1  # five parts: four quarters and the disc
+    joined = merge_alike(parts, np.ones_like(nodes), nodes, stats, alike=0.5)[0]
+    assert len(np.unique(joined)) == 2  # the quarters as one, the disc apart
+    assert len(np.unique(joined[disc])) == 1 and joined[0, 0] != joined[32, 32]
+    assert len(np.unique(merge_alike(parts, np.ones_like(nodes), nodes, stats, alike=0.0))) == 5
