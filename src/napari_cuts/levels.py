@@ -23,6 +23,7 @@ import numpy as np
 from .condensation import MergeHistory
 from .hierarchy import Level
 from .objects import NodeStats, objects_partition
+from .regions import pooled
 
 
 def spread_events(n_clusters: Sequence[int], count: int, low: int = 2) -> list[int]:
@@ -139,15 +140,6 @@ def texture_channels(points: np.ndarray, channels: int, sigma: float):
         yield mean
         np.subtract(sq, mean * mean, out=sq)
         yield np.sqrt(np.clip(sq, 0, None, out=sq), out=sq)
-
-
-def pooled(partition: np.ndarray, values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mass-weighted mean of node `values` over the clusters of `partition`, and their mass."""
-    m = int(partition.max()) + 1
-    mass = np.bincount(partition, counts, minlength=m)
-    means = np.stack([np.bincount(partition, values[:, f] * counts, minlength=m)
-                      for f in range(values.shape[1])], 1) / mass[:, None]
-    return means, mass
 
 
 def node_points(pixel_nodes: np.ndarray, points: np.ndarray, extra=(), extra_weight: float = 1.0):

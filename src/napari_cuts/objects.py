@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .regions import adjacency, labelled_pieces, node_majority, pieces, shape_anisotropy, split_touching
+from .regions import (adjacency, labelled_pieces, node_majority, pieces, pooled, shape_anisotropy,
+                      split_touching)
 
 #: a surrounding piece is split along compact regions only where the connected level
 #: already cuts it into at least this many regions (else it is one homogeneous area)
@@ -150,9 +151,9 @@ def split_pieces(pieces_: np.ndarray, pixel_nodes: np.ndarray, regions: np.ndarr
     if surround_regions is not None:
         sizes = np.bincount(pieces_.ravel())
         for p in np.flatnonzero(sizes > surround * pieces_.size):
-            if p == 0 or len(np.unique(key[pieces_ == p])) < MIN_SURROUND_SPLIT:
-                continue
             piece = pieces_ == p
+            if p == 0 or len(np.unique(key[piece])) < MIN_SURROUND_SPLIT:
+                continue
             key[piece] = -1 - surround_regions[pixel_nodes[piece]]  # apart from the other keys
     key = key - key.min() + 1
     key[~inside] = 0
@@ -172,13 +173,10 @@ def merge_alike(parts: np.ndarray, pieces_: np.ndarray, pixel_nodes: np.ndarray,
     part_of = node_majority(pixel_nodes, parts, n_nodes)
     part_of = np.unique(parts)[part_of]  # node_majority gives indices of the sorted labels
     piece_of = np.unique(pieces_)[node_majority(pixel_nodes, pieces_, n_nodes)]
-    w = nodes.counts.astype(np.float64)
     mu = nodes.means.astype(np.float64)
-    mass = np.bincount(part_of, w, minlength=k)
-    centre = np.stack([np.bincount(part_of, w * mu[:, f], minlength=k) for f in range(mu.shape[1])], 1)
-    centre /= np.maximum(mass, 1e-12)[:, None]
+    centre, mass = pooled(part_of, mu, nodes.counts, minlength=k)
     deviation = nodes.spread + ((mu - centre[part_of]) ** 2).sum(1)
-    spread = np.bincount(part_of, w * deviation, minlength=k) / np.maximum(mass, 1e-12)
+    spread = np.bincount(part_of, nodes.counts * deviation, minlength=k) / np.maximum(mass, 1e-12)
     a, b = part_of[nodes.edges[:, 0]], part_of[nodes.edges[:, 1]]
     same_piece = piece_of[nodes.edges[:, 0]] == piece_of[nodes.edges[:, 1]]
     keep = (a != b) & (a > 0) & (b > 0) & same_piece

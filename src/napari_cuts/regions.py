@@ -68,6 +68,17 @@ def region_means(labels: np.ndarray, values: np.ndarray, n: int | None = None) -
 
 
 
+def pooled(partition: np.ndarray, values: np.ndarray, counts: np.ndarray,
+           minlength: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mass-weighted mean of node `values` over the clusters of `partition` (at least
+    `minlength` of them; 0 for a cluster without nodes), and their mass."""
+    m = max(int(partition.max()) + 1, minlength)
+    mass = np.bincount(partition, counts, minlength=m)
+    means = np.stack([np.bincount(partition, values[:, f] * counts, minlength=m)
+                      for f in range(values.shape[1])], 1) / np.maximum(mass, 1e-300)[:, None]
+    return means, mass
+
+
 def node_majority(pixel_nodes: np.ndarray, pixel_labels: np.ndarray, n_nodes: int) -> np.ndarray:
     """For every node, the pixel label most of its pixels carry."""
     from scipy.sparse import coo_matrix
