@@ -37,10 +37,20 @@ def _threads_still_running(timeout: float) -> bool:
     return any(t.is_alive() for t in waited)
 
 
+def _load_libraries(argv: list[str]) -> None:
+    """Import torch (and with it numpy) while Ctrl+C still ends the process at once: a
+    KeyboardInterrupt raised inside torch's import, where C++ calls back into Python,
+    cannot be carried through those frames and aborts the process instead. Not for a
+    request for help, which needs none of it."""
+    if argv and not any(a in ("-h", "--help", "--version") for a in argv):
+        import torch  # noqa: F401
+
+
 def entry() -> None:
     """The console script."""
     from .cli import main
 
+    _load_libraries(sys.argv[1:])
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     code = main()
     if code == 130:
