@@ -20,8 +20,9 @@ def test_cores_join_their_rims_and_the_discs_are_objects():
     assert set(np.unique(joined)) == {0, 1}
     # pixels as nodes: each disc, core and rim, is one object of its own
     nodes = np.arange(classes.size).reshape(classes.shape)
-    part, fate = objects_partition(nodes, classes.ravel(), min_size=16, thing_solidity=0.8,
-                                   few_pieces=3)
+    result = objects_partition(nodes, classes.ravel(), min_size=16, thing_solidity=0.8, few_pieces=3)
+    part, fate = result.partition, result.fate
+    assert result.instances.max() == 36  # the objects, per pixel
     assert fate == ["pieces", "objects", "objects with class 1"]
     part = part.reshape(classes.shape)[0]
     centres = [part[10 + 20 * i, 10 + 20 * j] for i in range(6) for j in range(6)]
@@ -93,8 +94,9 @@ def test_flat_nuclei_of_a_stack_of_unknown_spacing_are_split_as_if_round():
     nodes = np.arange(classes.size).reshape(classes.shape)
     found, fate_unknown = {}, None
     for spacing in (None, 1.0):
-        part, fate = objects_partition(nodes, classes.ravel(), min_size=50, thing_solidity=0.8,
-                                       few_pieces=3, anisotropy=spacing)
+        result = objects_partition(nodes, classes.ravel(), min_size=50, thing_solidity=0.8,
+                                   few_pieces=3, anisotropy=spacing)
+        part, fate = result.partition, result.fate
         assert fate[0] == "pieces" and fate[1].startswith("objects")
         part = part.reshape(classes.shape)
         found[spacing] = len({part[c] for c in centres})

@@ -303,6 +303,9 @@ class SegmentConfig:
     alike_merge: float = param(0.5, low=0, high=10, advanced=True,
                                help="neighbouring parts of a piece join again where their mean points "
                                     "differ by less than this many times their spread (0: never)")
+    outline_reach: float = param(3.0, low=0, high=20, advanced=True, label="outline reach (pixels)",
+                                 help="the objects' outlines are redrawn pixel by pixel up to this many "
+                                      "pixels from the superpixels' outline (0: follow the superpixels)")
     fine_levels: int = param(32, low=1, high=64, advanced=True,
                              help="connected levels offered between the superpixels and one region")
     spatial_weight: float = param(8.0, low=0, high=1000, label="compactness of compact levels",

@@ -23,6 +23,7 @@ import numpy as np
 from .condensation import MergeHistory
 from .hierarchy import Level
 from .objects import NodeStats, objects_partition
+from .outlines import redraw_outlines
 from .regions import pooled
 
 
@@ -177,7 +178,9 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
     their local texture statistics (:func:`texture_channels`) when the config asks.
 
     A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
-    hierarchy, info)`` where ``pixel_nodes`` is the (Z, Y, X) superpixel of every pixel.
+    hierarchy, info, pixel_levels)`` where ``pixel_nodes`` is the (Z, Y, X) superpixel of
+    every pixel and ``pixel_levels`` holds levels drawn per pixel ({level: (Z, Y, X)
+    labels}: the objects level with its outlines redrawn, see :mod:`napari_cuts.outlines`).
     """
     from .condensation import condense_graph_iter
     from .hierarchy import build_hierarchy
@@ -246,17 +249,30 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
             min_size = max(16, int(pixel_nodes.size * 2e-4))
             e1 = salient_event(first, cfg.piece_regions)
             sub = None if e1 is None else first.partitions([e1])[e1]
-            objects, fate = objects_partition(
+            objects = objects_partition(
                 pixel_nodes, class_of_node, min_size=min_size, thing_solidity=cfg.thing_solidity,
                 few_pieces=cfg.few_pieces, regions=sub, anisotropy=cfg.z_spacing,
                 surround_regions=surround, surround=cfg.surround_fraction,
                 nodes=NodeStats(means, counts, spread, edges), alike=cfg.alike_merge)
-    levels, default = candidate_levels(first, start, second, objects, fine_levels=cfg.fine_levels,
-                                       max_classes=cfg.max_classes, compact=compact)
+            fate = objects.fate
+    levels, default = candidate_levels(first, start, second, None if objects is None else objects.partition,
+                                       fine_levels=cfg.fine_levels, max_classes=cfg.max_classes,
+                                       compact=compact)
     hierarchy = build_hierarchy(levels, counts, default, n_salient=cfg.n_salient,
                                 max_levels=cfg.max_levels)
+    pixel_levels = {}
+    if objects is not None and cfg.outline_reach > 0 and objects.instances.any():
+        yield "outlines", 0, 1, "redrawing the objects' outlines"
+        d = hierarchy.default_level  # the objects level
+        z_scale = objects.z_scale if points.shape[0] > 1 else 1.0
+        drawn = redraw_outlines(hierarchy.node_labels[d][pixel_nodes], objects.instances, points,
+                                cfg.outline_reach, spacing=(z_scale, 1.0, 1.0),
+                                next_id=int(hierarchy.node_labels.max()) + 1)
+        pixel_levels[d] = drawn
+        hierarchy.n_regions[d] = len(np.unique(drawn))
+        yield "outlines", 1, 1, "outlines redrawn"
     info = {"n_superpixels": int(n), "iterations": int(first.iterations), "classes": fate}
     if second is not None:
         info["grouping"] = [[int(c), int(p)] for c, p in zip(second.n_clusters, second.persistence)
                             if c <= cfg.max_classes]
-    return pixel_nodes, hierarchy, info
+    return pixel_nodes, hierarchy, info, pixel_levels

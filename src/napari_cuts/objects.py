@@ -33,6 +33,16 @@ class NodeStats:
     edges: np.ndarray
 
 
+@dataclass
+class ObjectsLevel:
+    """The objects level over the nodes, and the objects ("things") drawn per pixel."""
+
+    partition: np.ndarray  # (M,) region of every node
+    fate: list[str]  # what became of every class
+    instances: np.ndarray  # (Z, Y, X) object 1..n of every pixel in a class of things, else 0
+    z_scale: float = 1.0  # the z spacing the objects were split with
+
+
 def merge_nested_things(classes: np.ndarray, *, min_size: int, thing_solidity: float,
                         few_pieces: int, enclosed: float = 0.5) -> tuple[np.ndarray, dict[int, int]]:
     """Classes that are parts of compact objects joined to the class around them.
@@ -83,7 +93,7 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
                       thing_solidity: float, few_pieces: int, anisotropy: float | None = 1.0,
                       regions: np.ndarray | None = None, surround_regions: np.ndarray | None = None,
                       surround: float = 0.5, nodes: NodeStats | None = None,
-                      alike: float = 0.0) -> tuple[np.ndarray, list[str]]:
+                      alike: float = 0.0) -> ObjectsLevel:
     """Nodes' regions when each class becomes one region, its pieces, or its instances.
 
     A class with at most `few_pieces` pieces of `min_size` pixels or more is split into
@@ -95,15 +105,16 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
     with `nodes`, neighbouring parts of a piece that are alike join again
     (:func:`merge_alike`, threshold `alike`). `anisotropy` is a stack's z
     spacing for that split; None (not known): the class's own pieces tell it
-    (:func:`~napari_cuts.regions.shape_anisotropy`). Returns the (M,) partition and what
-    became of every class.
+    (:func:`~napari_cuts.regions.shape_anisotropy`).
     """
     classes = class_of_node[pixel_nodes]
     classes, merged = merge_nested_things(classes, min_size=min_size, thing_solidity=thing_solidity,
                                           few_pieces=few_pieces)
     out = np.zeros(pixel_nodes.shape, np.int64)
+    instances = np.zeros(pixel_nodes.shape, np.int64)
     fate = []
     offset = 0
+    z_scale = None
     for c in range(int(class_of_node.max()) + 1):
         if c in merged:
             fate.append(f"objects with class {merged[c]}")
@@ -122,6 +133,8 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
         elif solidity >= thing_solidity:
             scale = shape_anisotropy(mask, min_size) if anisotropy is None else anisotropy
             lab = split_touching(mask, scale)
+            instances[mask] = lab[mask] + instances.max()
+            z_scale = scale if z_scale is None else z_scale
             fate.append(f"objects (split with z scaled {scale:.2f})" if anisotropy is None
                         and mask.shape[0] > 1 else "objects")
         else:
@@ -131,7 +144,7 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
         offset = int(out.max())
     part = node_majority(pixel_nodes, out, int(pixel_nodes.max()) + 1)
     _, part = np.unique(part, return_inverse=True)
-    return part.astype(np.int64), fate
+    return ObjectsLevel(part.astype(np.int64), fate, instances, 1.0 if z_scale is None else float(z_scale))
 
 
 def split_pieces(pieces_: np.ndarray, pixel_nodes: np.ndarray, regions: np.ndarray,

@@ -37,6 +37,8 @@ class Segmentation:
     pixel_nodes: np.ndarray  # (Z, Y, X) node index per pixel
     is_stack: bool
     info: dict = field(default_factory=dict)
+    #: levels drawn per pixel rather than per superpixel: {level: (Z, Y, X) labels}
+    pixel_levels: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_levels(self) -> int:
@@ -60,6 +62,10 @@ class Segmentation:
 
     def level(self, index: int) -> np.ndarray:
         """Label image of one level: (Y, X), or (Z, Y, X) for a stack; ids start at 1."""
+        if index in self.pixel_levels:
+            drawn = self.pixel_levels[index]
+            labels = drawn.astype(smallest_label_dtype(int(drawn.max())), copy=False)
+            return labels if self.is_stack else labels[0]
         ids = np.append(self.hierarchy.node_labels[index], 0)  # the last: missing pixels
         labels = ids.astype(smallest_label_dtype(int(ids.max())))[self.pixel_nodes]
         return labels if self.is_stack else labels[0]
@@ -67,7 +73,9 @@ class Segmentation:
     def levels(self, indices: Sequence[int] | None = None) -> np.ndarray:
         """Levels stacked coarse -> fine: (L, Y, X) or (L, Z, Y, X)."""
         indices = list(range(self.n_levels) if indices is None else indices)
-        dtype = smallest_label_dtype(int(self.hierarchy.node_labels[indices].max()))
+        dtype = smallest_label_dtype(max([int(self.hierarchy.node_labels[indices].max())]
+                                         + [int(self.pixel_levels[i].max()) for i in indices
+                                            if i in self.pixel_levels]))
         out = np.empty((len(indices),) + self.shape, dtype)
         for k, i in enumerate(indices):
             out[k] = self.level(i)
@@ -166,6 +174,7 @@ def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
         + sampled * 128 * 4 * 1.5      # full vectors of the sample
         + tile_bytes
         + n * n_levels * 2             # all levels stacked for export
+        + n * 8 * 3                    # the objects level drawn per pixel, and its zone
         + 400e6                        # torch, numpy and the interpreter
     )
 
@@ -288,13 +297,15 @@ def segment_iter(
         try:
             stage, done, total, message = next(gen)
         except StopIteration as stop:
-            pixel_nodes, hierarchy, info = stop.value
+            pixel_nodes, hierarchy, info, pixel_levels = stop.value
             break
         yield Progress(stage, done, total, message)
     if not valid.all():  # missing pixels: the extra node, label 0 everywhere
         pixel_nodes[~valid] = hierarchy.node_labels.shape[1]
+        for drawn in pixel_levels.values():
+            drawn[~valid] = 0
         info["missing_pixels"] = int((~valid).sum())
-    return Segmentation(hierarchy, pixel_nodes, bool(stack), info)
+    return Segmentation(hierarchy, pixel_nodes, bool(stack), info, pixel_levels)
 
 
 def run_to_end(gen: Generator, callback: Callable | None = None,

@@ -1,0 +1,123 @@
+"""Object outlines redrawn pixel by pixel.
+
+The objects level is built from superpixels, and a superpixel holds tens of pixels (some
+64 voxels in a stack): an outline that follows them misses a small object's edge by a
+pixel or two, which costs a nucleus a large part of its Dice. :func:`redraw_outlines`
+redraws every object's outline at pixel resolution near its edge: a pixel within `reach`
+of the object belongs to it where its point lies nearer the object's mean point than the
+mean point of the ring just outside it (measured along the line between the two).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _majority(groups: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `n` groups the value most of its members carry, and the group sizes."""
+    from scipy.sparse import coo_matrix
+
+    sizes = np.bincount(groups, minlength=n)
+    if not len(values):
+        return np.zeros(n, np.int64), sizes
+    uniq, inv = np.unique(values, return_inverse=True)
+    counts = coo_matrix((np.ones(len(inv)), (groups, inv)), shape=(n, len(uniq))).tocsr()
+    return uniq[np.asarray(counts.argmax(1)).ravel()].astype(np.int64), sizes
+
+
+def _group_means(groups: np.ndarray, points: np.ndarray, n: int) -> np.ndarray:
+    counts = np.maximum(np.bincount(groups, minlength=n), 1)
+    return np.stack([np.bincount(groups, points[:, f], minlength=n) for f in range(points.shape[1])],
+                    1) / counts[:, None]
+
+
+def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarray, reach: float, *,
+                    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                    next_id: int | None = None) -> np.ndarray:
+    """`labels` with every object of `instances` redrawn at pixel resolution near its edge.
+
+    Parameters
+    ----------
+    labels : (Z, Y, X) int array
+        A level at superpixel resolution (ids > 0).
+    instances : (Z, Y, X) int array
+        Objects 1..n (0 elsewhere), each mostly covering one region of `labels`.
+    points : (Z, Y, X, F) float array
+        Every pixel's point (what the superpixels were made from).
+    reach : float
+        How far from an object (in pixel widths, scaled by `spacing`) its outline may move.
+    spacing : tuple of float
+        Voxel size along z, y and x.
+    next_id : int, optional
+        First id for an object with no region of its own in `labels` (default: above
+        `labels`' ids).
+
+    Returns
+    -------
+    (Z, Y, X) array of `labels`' dtype (or a wider one): each object keeps the pixels of
+    its zone (object and ring) whose point projects past the middle between the object's
+    mean and its ring's mean; the other pixels of the zone, and the pixels of the object's
+    region beyond its zone, take the region that holds most of the ring.
+    """
+    from skimage.segmentation import expand_labels
+
+    n = int(instances.max()) + 1
+    if n == 1 or reach <= 0:
+        return labels
+    flat = instances.shape[0] == 1
+    zone = expand_labels(instances[0] if flat else instances, distance=reach,
+                         spacing=spacing[1:] if flat else spacing).reshape(instances.shape)
+    near = zone > 0
+    group = zone[near]
+    inside = instances[near] > 0
+    region = labels[near].astype(np.int64)
+    p = points[near].astype(np.float64)
+    mean_in = _group_means(group[inside], p[inside], n)
+    mean_out = _group_means(group[~inside], p[~inside], n)
+    own, n_in = _majority(group[inside], region[inside], n)
+    zone_size = np.bincount(group, minlength=n)
+    # the object's own region: the one most of it lies in, unless that region is larger
+    # than its zone (the surround, or a region it is only a part of)
+    region_size = np.bincount(labels.ravel())
+    owned = region_size[own] <= zone_size
+    ring_all, n_all = _majority(group[~inside], region[~inside], n)
+    outside = ~inside & (region != own[group])  # the ring, without the object's own region
+    ring_ex, n_ex = _majority(group[outside], region[outside], n)
+    leaky = owned & (own == ring_all)  # its own region holds most of its ring
+    ring = np.where(leaky, ring_ex, ring_all)
+    n_ring = np.where(leaky, n_ex, n_all)
+    axis = mean_in - mean_out
+    length = (axis * axis).sum(1)
+    ok = (n_in > 0) & (n_ring > 0) & (length > 0)
+    ok[0] = False
+    if not ok.any():
+        return labels
+
+    # an object without a region of its own, or whose region a larger object took: a new id
+    first = int(labels.max()) + 1 if next_id is None else int(next_id)
+    owns = ok & owned & (own != ring)
+    new = np.flatnonzero(ok & ~owns)
+    taken = {}
+    for i in np.flatnonzero(owns)[np.argsort(-n_in[owns], kind="stable")]:
+        if own[i] in taken:
+            new = np.append(new, i)
+        taken.setdefault(own[i], i)
+    ids = own.copy()
+    ids[np.sort(new)] = np.arange(first, first + len(new))
+    out = labels.astype(np.result_type(labels.dtype, np.min_scalar_type(first + len(new))), copy=True)
+
+    # the object's region beyond its zone goes to the ring's region
+    owner = np.zeros(int(labels.max()) + 1, np.int64)
+    for label, i in taken.items():
+        owner[label] = i
+    left = owner[labels] > 0
+    left &= zone != owner[labels]
+    out[left] = ring[owner[labels[left]]]
+
+    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
+    redrawn = ok[group]
+    values = np.where(t > 0.5, ids[group], ring[group])
+    view = out[near]
+    view[redrawn] = values[redrawn]
+    out[near] = view
+    return out
