@@ -38,6 +38,8 @@ def other_value(cls, p):
         if value is None and p.none is None or value == p.default:
             continue
         value = p.kind(value) if value is not None else None
+        if isinstance(value, float) and round(value, 2) != p.default:
+            value = round(value, 2)  # what a spin box of two decimals can hold
         try:
             cls(**{p.name: value})
         except CutsInputError:

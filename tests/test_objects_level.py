@@ -165,3 +165,15 @@ def test_alike_parts_of_a_piece_join_and_distinct_ones_stay():
     assert len(np.unique(joined)) == 2  # the quarters as one, the disc apart
     assert len(np.unique(joined[disc])) == 1 and joined[0, 0] != joined[32, 32]
     assert len(np.unique(merge_alike(parts, np.ones_like(nodes), nodes, stats, alike=0.0))) == 5
+
+
+def test_class_partitions_nearly_as_persistent_compete():
+    from types import SimpleNamespace
+
+    from napari_cuts.levels import class_events
+
+    history = SimpleNamespace(n_clusters=[12, 5, 4, 3, 2, 1], persistence=[9, 2, 2, 4, 5, 1])
+    assert class_events(history, max_classes=8) == [4]  # only the most persistent
+    assert class_events(history, max_classes=8, within=0.75) == [4, 3]
+    assert class_events(history, max_classes=8, within=0.0) == [4, 3, 2, 1]  # coarser first on ties
+    assert class_events(history, max_classes=1) == []

@@ -58,15 +58,16 @@ def salient_event(history: MergeHistory, max_regions: int, min_regions: int = 2)
     return max(cand, key=lambda e: (history.persistence[e] * np.log(nc[e]), e))
 
 
-def class_event(history: MergeHistory, max_classes: int) -> int | None:
-    """The most persistent second-run partition with 2..max_classes classes (the coarser
-    on ties)."""
+def class_events(history: MergeHistory, max_classes: int, within: float = 1.0) -> list[int]:
+    """Second-run partitions with 2..max_classes classes whose persistence is at least
+    `within` times the highest, most persistent first (the coarser on ties)."""
     nc = np.asarray(history.n_clusters)
     pers = np.asarray(history.persistence)
     cand = [e for e in range(len(nc)) if 2 <= nc[e] <= max_classes]
     if not cand:
-        return None
-    return max(cand, key=lambda e: (pers[e], e))
+        return []
+    top = max(pers[e] for e in cand)
+    return sorted((e for e in cand if pers[e] >= within * top), key=lambda e: (-pers[e], -e))
 
 
 def candidate_levels(first: MergeHistory, start: int | None, second: MergeHistory | None,
@@ -243,17 +244,23 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
             centres, mass, None, knn=cfg.knn, merge_fraction=cfg.class_merge_fraction,
             epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power),
                                   "grouping", m)
-        k = class_event(second, cfg.max_classes)
-        if k is not None:
+        min_size = max(16, int(pixel_nodes.size * 2e-4))
+        e1 = salient_event(first, cfg.piece_regions)
+        sub = None if e1 is None else first.partitions([e1])[e1]
+        # of the class partitions nearly as persistent as the most persistent, the one
+        # whose objects cover the most (dim objects grouped with the background in a
+        # coarser partition are objects in a finer one); the most persistent on ties
+        covered = -1
+        for k in class_events(second, cfg.max_classes, cfg.class_tolerance):
             class_of_node = second.partitions([k])[k][start_part]
-            min_size = max(16, int(pixel_nodes.size * 2e-4))
-            e1 = salient_event(first, cfg.piece_regions)
-            sub = None if e1 is None else first.partitions([e1])[e1]
-            objects = objects_partition(
+            found = objects_partition(
                 pixel_nodes, class_of_node, min_size=min_size, thing_solidity=cfg.thing_solidity,
                 few_pieces=cfg.few_pieces, regions=sub, anisotropy=cfg.z_spacing,
                 surround_regions=surround, surround=cfg.surround_fraction,
                 nodes=NodeStats(means, counts, spread, edges), alike=cfg.alike_merge)
+            if np.count_nonzero(found.instances) > covered:
+                objects, covered = found, np.count_nonzero(found.instances)
+        if objects is not None:
             fate = objects.fate
     levels, default = candidate_levels(first, start, second, None if objects is None else objects.partition,
                                        fine_levels=cfg.fine_levels, max_classes=cfg.max_classes,

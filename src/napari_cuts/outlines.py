@@ -13,6 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 
+#: outlines are redrawn only where the objects' pixels, placed along the line from their
+#: ring's mean (0) to their object's mean (1), spread around 0 or 1 by at most this (root
+#: mean square, the median over the objects)
+MAX_SPREAD = 0.5
+
+
 def _majority(groups: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """For each of `n` groups the value most of its members carry, and the group sizes."""
     from scipy.sparse import coo_matrix
@@ -114,6 +120,22 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     left &= zone != owner[labels]
     out[left] = ring[owner[labels[left]]]
 
+    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
+    # where the pixels of objects and of their rings overlap much along that line
+    # (texture, low contrast), a single pixel's point says little: outlines stay
+    centred = t - inside
+    spread = np.sqrt(np.bincount(group, centred * centred, minlength=n) / np.maximum(zone_size, 1))
+    if np.median(spread[ok]) > MAX_SPREAD:
+        return labels
+    # the means again, of the pixels on either side of the first outline (those of the
+    # superpixels' outline mix both sides), and the outline drawn once more
+    member = t > 0.5
+    both = (np.bincount(group[member], minlength=n) > 0) & (np.bincount(group[~member], minlength=n) > 0)
+    mean_in = np.where(both[:, None], _group_means(group[member], p[member], n), mean_in)
+    mean_out = np.where(both[:, None], _group_means(group[~member], p[~member], n), mean_out)
+    axis = mean_in - mean_out
+    length = (axis * axis).sum(1)
+    ok &= length > 0
     t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
     redrawn = ok[group]
     values = np.where(t > 0.5, ids[group], ring[group])
