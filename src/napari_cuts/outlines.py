@@ -62,8 +62,11 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     -------
     (Z, Y, X) array of `labels`' dtype (or a wider one): each object keeps the pixels of
     its zone (object and ring) whose point projects past the middle between the object's
-    mean and its ring's mean; the other pixels of the zone, and the pixels of the object's
-    region beyond its zone, take the region that holds most of the ring.
+    mean and its ring's mean (the means measured once on the object and its ring, then
+    again on the two sides of that first outline); the other pixels of the zone, and the
+    pixels of the object's region beyond its zone, take the region that holds most of the
+    ring. `labels` unchanged where the objects' and rings' pixels overlap much along
+    those lines (:data:`MAX_SPREAD`).
     """
     from skimage.segmentation import expand_labels
 
@@ -99,6 +102,24 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     if not ok.any():
         return labels
 
+    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
+    # where the pixels of objects and of their rings overlap much along that line
+    # (texture, low contrast), a single pixel's point says little: outlines stay
+    centred = t - inside
+    spread = np.sqrt(np.bincount(group, centred * centred, minlength=n) / np.maximum(zone_size, 1))
+    if np.median(spread[ok]) > MAX_SPREAD:
+        return labels
+    # the means again, of the pixels on either side of the first outline (those of the
+    # superpixels' outline mix both sides), and the outline drawn once more
+    member = t > 0.5
+    both = (np.bincount(group[member], minlength=n) > 0) & (np.bincount(group[~member], minlength=n) > 0)
+    mean_in = np.where(both[:, None], _group_means(group[member], p[member], n), mean_in)
+    mean_out = np.where(both[:, None], _group_means(group[~member], p[~member], n), mean_out)
+    axis = mean_in - mean_out
+    length = (axis * axis).sum(1)
+    ok &= length > 0
+    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
+
     # an object without a region of its own, or whose region a larger object took: a new id
     first = int(labels.max()) + 1 if next_id is None else int(next_id)
     owns = ok & owned & (own != ring)
@@ -120,23 +141,6 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     left &= zone != owner[labels]
     out[left] = ring[owner[labels[left]]]
 
-    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
-    # where the pixels of objects and of their rings overlap much along that line
-    # (texture, low contrast), a single pixel's point says little: outlines stay
-    centred = t - inside
-    spread = np.sqrt(np.bincount(group, centred * centred, minlength=n) / np.maximum(zone_size, 1))
-    if np.median(spread[ok]) > MAX_SPREAD:
-        return labels
-    # the means again, of the pixels on either side of the first outline (those of the
-    # superpixels' outline mix both sides), and the outline drawn once more
-    member = t > 0.5
-    both = (np.bincount(group[member], minlength=n) > 0) & (np.bincount(group[~member], minlength=n) > 0)
-    mean_in = np.where(both[:, None], _group_means(group[member], p[member], n), mean_in)
-    mean_out = np.where(both[:, None], _group_means(group[~member], p[~member], n), mean_out)
-    axis = mean_in - mean_out
-    length = (axis * axis).sum(1)
-    ok &= length > 0
-    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
     redrawn = ok[group]
     values = np.where(t > 0.5, ids[group], ring[group])
     view = out[near]
