@@ -167,7 +167,7 @@ def test_alike_parts_of_a_piece_join_and_distinct_ones_stay():
     assert len(np.unique(merge_alike(parts, np.ones_like(nodes), nodes, stats, alike=0.0))) == 5
 
 
-def test_class_partitions_nearly_as_persistent_compete():
+def test_finer_class_partitions_nearly_as_persistent_compete():
     from types import SimpleNamespace
 
     from napari_cuts.levels import class_events
@@ -177,3 +177,6 @@ def test_class_partitions_nearly_as_persistent_compete():
     assert class_events(history, max_classes=8, within=0.75) == [4, 3]
     assert class_events(history, max_classes=8, within=0.0) == [4, 3, 2, 1]  # coarser first on ties
     assert class_events(history, max_classes=1) == []
+    # only the partitions just finer than the most persistent, while each is persistent
+    history.persistence = [9, 4, 2, 4, 5, 1]
+    assert class_events(history, max_classes=8, within=0.75) == [4, 3]

@@ -304,9 +304,9 @@ class SegmentConfig:
                                help="neighbouring parts of a piece join again where their mean points "
                                     "differ by less than this many times their spread (0: never)")
     class_tolerance: float = param(0.75, low=0, high=1, advanced=True,
-                                   help="class partitions at least this fraction as persistent as the "
-                                        "most persistent one compete for the objects level: the one whose "
-                                        "objects cover the most wins (1: the most persistent)")
+                                   help="the finer class partitions just before the most persistent one, each at "
+                                        "least this fraction as persistent, compete for the objects level: "
+                                        "the one whose objects cover the most wins (1: the most persistent)")
     outline_reach: float = param(3.0, low=0, high=20, advanced=True, label="outline reach (pixels)",
                                  help="the objects' outlines are redrawn pixel by pixel up to this many "
                                       "pixels from the superpixels' outline (0: follow the superpixels)")

@@ -59,15 +59,21 @@ def salient_event(history: MergeHistory, max_regions: int, min_regions: int = 2)
 
 
 def class_events(history: MergeHistory, max_classes: int, within: float = 1.0) -> list[int]:
-    """Second-run partitions with 2..max_classes classes whose persistence is at least
-    `within` times the highest, most persistent first (the coarser on ties)."""
+    """The most persistent second-run partition with 2..max_classes classes (the coarser
+    on ties), then the finer partitions just before it, as long as each is at least
+    `within` times as persistent."""
     nc = np.asarray(history.n_clusters)
     pers = np.asarray(history.persistence)
     cand = [e for e in range(len(nc)) if 2 <= nc[e] <= max_classes]
     if not cand:
         return []
-    top = max(pers[e] for e in cand)
-    return sorted((e for e in cand if pers[e] >= within * top), key=lambda e: (-pers[e], -e))
+    top = max(cand, key=lambda e: (pers[e], e))
+    events = [top]
+    for e in range(top - 1, -1, -1):
+        if not (2 <= nc[e] <= max_classes and pers[e] >= within * pers[top]):
+            break
+        events.append(e)
+    return events
 
 
 def candidate_levels(first: MergeHistory, start: int | None, second: MergeHistory | None,
@@ -247,9 +253,9 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
         min_size = max(16, int(pixel_nodes.size * 2e-4))
         e1 = salient_event(first, cfg.piece_regions)
         sub = None if e1 is None else first.partitions([e1])[e1]
-        # of the class partitions nearly as persistent as the most persistent, the one
-        # whose objects cover the most (dim objects grouped with the background in a
-        # coarser partition are objects in a finer one); the most persistent on ties
+        # of the most persistent class partition and the finer ones just before it that
+        # are nearly as persistent, the one whose objects cover the most (dim objects
+        # grouped with the background are objects in a finer one); the first on ties
         covered = -1
         for k in class_events(second, cfg.max_classes, cfg.class_tolerance):
             class_of_node = second.partitions([k])[k][start_part]
