@@ -175,8 +175,10 @@ def test_finer_class_partitions_nearly_as_persistent_compete():
     history = SimpleNamespace(n_clusters=[12, 5, 4, 3, 2, 1], persistence=[9, 2, 2, 4, 5, 1])
     assert class_events(history, max_classes=8) == [4]  # only the most persistent
     assert class_events(history, max_classes=8, within=0.75) == [4, 3]
-    assert class_events(history, max_classes=8, within=0.0) == [4, 3, 2, 1]  # coarser first on ties
+    assert class_events(history, max_classes=8, within=0.0) == [4, 3, 2, 1]
     assert class_events(history, max_classes=1) == []
     # only the partitions just finer than the most persistent, while each is persistent
     history.persistence = [9, 4, 2, 4, 5, 1]
     assert class_events(history, max_classes=8, within=0.75) == [4, 3]
+    history.persistence = [9, 1, 1, 1, 1, 1]  # nothing lasts: the coarsest, alone
+    assert class_events(history, max_classes=8, within=0.75) == [4]

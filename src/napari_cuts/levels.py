@@ -61,7 +61,7 @@ def salient_event(history: MergeHistory, max_regions: int, min_regions: int = 2)
 def class_events(history: MergeHistory, max_classes: int, within: float = 1.0) -> list[int]:
     """The most persistent second-run partition with 2..max_classes classes (the coarser
     on ties), then the finer partitions just before it, as long as each is at least
-    `within` times as persistent."""
+    `within` (below 1) times as persistent and lasted more than one merge."""
     nc = np.asarray(history.n_clusters)
     pers = np.asarray(history.persistence)
     cand = [e for e in range(len(nc)) if 2 <= nc[e] <= max_classes]
@@ -69,8 +69,8 @@ def class_events(history: MergeHistory, max_classes: int, within: float = 1.0) -
         return []
     top = max(cand, key=lambda e: (pers[e], e))
     events = [top]
-    for e in range(top - 1, -1, -1):
-        if not (2 <= nc[e] <= max_classes and pers[e] >= within * pers[top]):
+    for e in range(top - 1, -1, -1) if within < 1 else ():
+        if not (2 <= nc[e] <= max_classes and pers[e] >= within * pers[top] and pers[e] > 1):
             break
         events.append(e)
     return events
