@@ -479,3 +479,44 @@ def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
     # the baseline itself was an idle viewer (its first gap may still hold a draw that
     # was pending when the timer started: 109 ms was seen at load 5)
     assert base_cpu[1:].max() < 100
+
+
+def test_objects_outlines_follow_the_image_in_the_viewer(make_napari_viewer, qtbot, notes, gray_encoder):
+    """The default level of many blurred discs: outlines redrawn per pixel (outline
+    reach 3), and following the superpixels when the user sets it to 0."""
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[:120, :120]
+    truth = np.zeros((120, 120), np.int64)
+    for i in range(5):
+        for j in range(5):
+            inside = np.hypot(yy - 24 * i - 12 - (j % 3) + 1, xx - 24 * j - 12 - (i % 2)) < 6.5
+            truth[inside] = 5 * i + j + 1
+    image = (ndimage.gaussian_filter((truth > 0) * 200.0 + 30, 1.0)).astype(np.uint8)
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="discs")
+    _, segment_widget = docks(viewer)
+    segment_widget.state.encoder = gray_encoder
+    segment_widget.form["vector_weight"].value = 0.0  # intensities only: the encoder is tiny
+
+    def default_level() -> np.ndarray:
+        layer = next(lay for lay in level_layers(viewer) if lay.metadata["napari_cuts"]["level"]
+                     == lay.metadata["napari_cuts"]["default_level"])
+        assert layer.metadata["napari_cuts"]["n_regions"] == len(np.unique(layer.data))
+        return np.asarray(layer.data)
+
+    def dice(labels) -> float:
+        scores = []
+        for k in range(1, truth.max() + 1):
+            region = labels == np.bincount(labels[truth == k]).argmax()
+            scores.append(2 * (region & (truth == k)).sum() / (region.sum() + (truth == k).sum()))
+        return float(np.mean(scores))
+
+    scores = {}
+    for reach in (3.0, 0.0):
+        segment_widget.form["outline_reach"].value = reach
+        segment_widget.run_button.click()
+        wait_idle(qtbot, segment_widget)
+        scores[reach] = dice(default_level())
+    assert scores[3.0] > 0.9 and scores[3.0] > scores[0.0] + 0.03, scores
+    assert not notes.errors()
