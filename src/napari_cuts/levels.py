@@ -264,8 +264,9 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
                 few_pieces=cfg.few_pieces, regions=sub, anisotropy=cfg.z_spacing,
                 surround_regions=surround, surround=cfg.surround_fraction,
                 nodes=NodeStats(means, counts, spread, edges), alike=cfg.alike_merge)
-            if np.count_nonzero(found.instances) > covered:
-                objects, covered = found, np.count_nonzero(found.instances)
+            area = np.count_nonzero(found.instances)
+            if area > covered:
+                objects, covered = found, area
         if objects is not None:
             fate = objects.fate
     levels, default = candidate_levels(first, start, second, None if objects is None else objects.partition,

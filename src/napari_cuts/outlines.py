@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .regions import node_majority, region_means
 
 #: outlines are redrawn only where the objects' pixels, placed along the line from their
 #: ring's mean (0) to their object's mean (1), spread around 0 or 1 by at most this (root
@@ -21,20 +22,14 @@ MAX_SPREAD = 0.5
 
 def _majority(groups: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """For each of `n` groups the value most of its members carry, and the group sizes."""
-    from scipy.sparse import coo_matrix
-
     sizes = np.bincount(groups, minlength=n)
     if not len(values):
         return np.zeros(n, np.int64), sizes
-    uniq, inv = np.unique(values, return_inverse=True)
-    counts = coo_matrix((np.ones(len(inv)), (groups, inv)), shape=(n, len(uniq))).tocsr()
-    return uniq[np.asarray(counts.argmax(1)).ravel()].astype(np.int64), sizes
+    return np.unique(values)[node_majority(groups, values, n)].astype(np.int64), sizes
 
 
 def _group_means(groups: np.ndarray, points: np.ndarray, n: int) -> np.ndarray:
-    counts = np.maximum(np.bincount(groups, minlength=n), 1)
-    return np.stack([np.bincount(groups, points[:, f], minlength=n) for f in range(points.shape[1])],
-                    1) / counts[:, None]
+    return region_means(groups, points, n)[0].astype(np.float64)
 
 
 def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarray, reach: float, *,
