@@ -278,9 +278,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
     if objects is not None and cfg.outline_reach > 0 and objects.instances.any():
         yield "outlines", 0, 1, "redrawing the objects' outlines"
         d = hierarchy.default_level  # the objects level
-        z_scale = objects.z_scale if points.shape[0] > 1 else 1.0
         drawn = redraw_outlines(hierarchy.node_labels[d][pixel_nodes], objects.instances, points,
-                                cfg.outline_reach, spacing=(z_scale, 1.0, 1.0),
+                                cfg.outline_reach, spacing=(objects.z_scale, 1.0, 1.0),
                                 next_id=int(hierarchy.node_labels.max()) + 1)
         pixel_levels[d] = drawn
         hierarchy.n_regions[d] = len(np.unique(drawn))

@@ -32,6 +32,16 @@ def _group_means(groups: np.ndarray, points: np.ndarray, n: int) -> np.ndarray:
     return region_means(groups, points, n)[0].astype(np.float64)
 
 
+def _projection(p: np.ndarray, group: np.ndarray, mean_in: np.ndarray,
+                mean_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel's point lies on the line from its group's outer mean (0) to its
+    inner mean (1), and each group's squared line length."""
+    axis = mean_in - mean_out
+    length = (axis * axis).sum(1)
+    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
+    return t, length
+
+
 def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarray, reach: float, *,
                     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
                     next_id: int | None = None) -> np.ndarray:
@@ -90,14 +100,12 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     leaky = owned & (own == ring_all)  # its own region holds most of its ring
     ring = np.where(leaky, ring_ex, ring_all)
     n_ring = np.where(leaky, n_ex, n_all)
-    axis = mean_in - mean_out
-    length = (axis * axis).sum(1)
+    t, length = _projection(p, group, mean_in, mean_out)
     ok = (n_in > 0) & (n_ring > 0) & (length > 0)
     ok[0] = False
     if not ok.any():
         return labels
 
-    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
     # where the pixels of objects and of their rings overlap much along that line
     # (texture, low contrast), a single pixel's point says little: outlines stay
     centred = t - inside
@@ -110,10 +118,8 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     both = (np.bincount(group[member], minlength=n) > 0) & (np.bincount(group[~member], minlength=n) > 0)
     mean_in = np.where(both[:, None], _group_means(group[member], p[member], n), mean_in)
     mean_out = np.where(both[:, None], _group_means(group[~member], p[~member], n), mean_out)
-    axis = mean_in - mean_out
-    length = (axis * axis).sum(1)
+    t, length = _projection(p, group, mean_in, mean_out)
     ok &= length > 0
-    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
 
     # an object without a region of its own, or whose region a larger object took: a new id
     first = int(labels.max()) + 1 if next_id is None else int(next_id)
