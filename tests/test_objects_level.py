@@ -182,3 +182,99 @@ def test_finer_class_partitions_nearly_as_persistent_compete():
     assert class_events(history, max_classes=8, within=0.75) == [4, 3]
     history.persistence = [9, 1, 1, 1, 1, 1]  # nothing lasts: the coarsest, alone
     assert class_events(history, max_classes=8, within=0.75) == [4]
+
+
+def bright_and_dim_discs(noise=0.03, texture=False, seed=0):
+    """(1, 120, 120) image of 16 discs (radius 7) on a dark background: 11 bright (1.0),
+    5 dim (0.45); each pixel a node; the found objects are the bright discs only. Returns
+    the image, the objects level, the pixel nodes, the centres and which are dim."""
+    from napari_cuts.objects import ObjectsLevel
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:120, :120]
+    image = np.zeros((120, 120))
+    instances = np.zeros((1, 120, 120), np.int64)
+    centres = [(15 + 30 * i, 15 + 30 * j) for i in range(4) for j in range(4)]
+    dim = [k % 3 == 1 for k in range(16)]
+    for k, (cy, cx) in enumerate(centres):
+        disc = np.hypot(yy - cy, xx - cx) < 7
+        image[disc] = 0.45 if dim[k] else 1.0
+        if not dim[k]:
+            instances[0][disc] = instances.max() + 1
+    if texture:  # a background of speckles as bright as the dim discs
+        image += 0.45 * (rng.random(image.shape) < 0.3)
+    image += rng.normal(0, noise, image.shape)
+    nodes = np.arange(image.size).reshape(1, 120, 120)
+    partition = np.where(instances.ravel() > 0, instances.ravel(), 0)
+    return image, ObjectsLevel(partition, ["pieces", "objects"], instances), nodes, centres, dim
+
+
+def connected_levels(image, nodes):
+    """Node partitions: the pixels, the discs of a 0.2 threshold each one region, and the whole."""
+    from skimage.measure import label
+
+    regions = np.unique(label(image > 0.2, background=-1, connectivity=1), return_inverse=True)[1]
+    return [nodes.ravel(), regions.ravel(), np.zeros(image.size, np.int64)]
+
+
+def test_dim_objects_the_classes_missed_are_added():
+    from napari_cuts.objects import add_dim_objects
+
+    image, objects, nodes, centres, dim = bright_and_dim_discs()
+    found, added = add_dim_objects(objects, nodes, connected_levels(image, nodes), image[None, ..., None], 0.35)
+    assert added == sum(dim) == 5
+    ids = [found.instances[0][c] for c in centres]
+    assert all(i > 0 for i in ids) and len(set(ids)) == 16  # every disc its own object
+    part = found.partition.reshape(1, 120, 120)[0]
+    assert len({part[c] for c in centres}) == 16 and part[0, 0] not in {part[c] for c in centres}
+    # never (1), or where the dim discs lie below the level asked for: nothing added
+    for level in (1.0, 0.6):
+        image, objects, nodes, centres, dim = bright_and_dim_discs()
+        assert add_dim_objects(objects, nodes, connected_levels(image, nodes), image[None, ..., None], level)[1] == 0
+
+
+def test_no_dim_objects_among_textures():
+    from napari_cuts.objects import add_dim_objects
+
+    image, objects, nodes, centres, dim = bright_and_dim_discs(texture=True)
+    found, added = add_dim_objects(objects, nodes, connected_levels(image, nodes), image[None, ..., None], 0.35)
+    assert added == 0 and found.instances.max() == 11
+
+
+def test_dim_nuclei_of_a_stack_are_objects_at_the_default_level():
+    """End to end: 16 blurred nuclei in 3D, 5 of them dim; the classes put the dim ones
+    with the background, and they come back as objects of their own."""
+    from scipy import ndimage
+
+    from napari_cuts.encoder import Encoder
+    from napari_cuts.io import Normalization
+    from napari_cuts.pipeline import SegmentConfig, segment
+
+    zz, yy, xx = np.mgrid[:12, :96, :96]
+    stack = np.full(zz.shape, 20.0)
+    centres = [(6, 12 + 24 * i, 12 + 24 * j) for i in range(4) for j in range(4)]
+    dim = centres[1::3]
+    masks = []
+    for c in centres:
+        cz, cy, cx = c
+        masks.append(np.sqrt(((zz - cz) / 4) ** 2 + ((yy - cy) / 8) ** 2 + ((xx - cx) / 8) ** 2) < 1)
+        stack[masks[-1]] = 100 if c in dim else 230
+    stack = ndimage.gaussian_filter(stack, (1.5, 0.7, 0.7))
+    stack = np.clip(stack + np.random.default_rng(0).normal(0, 8, stack.shape), 0, 255).astype(np.uint8)
+    encoder = Encoder.create(1, Normalization(np.zeros(1, np.float32), np.full(1, 255, np.float32)), seed=0)
+
+    def dice_of_dim(config):
+        seg = segment(encoder, stack, config, is_stack=True)
+        lab = seg.level(seg.default_level)
+        out = []
+        for c, m in zip(centres, masks):
+            if c in dim:
+                values, counts = np.unique(lab[m], return_counts=True)
+                region = lab == values[np.argmax(counts)]
+                out.append(2 * (m & region).sum() / (m.sum() + region.sum()))
+        return np.array(out), seg.info["dim_objects"]
+
+    dice, added = dice_of_dim(SegmentConfig(vector_weight=0))
+    assert added >= 5 and (dice > 0.8).all()
+    dice, added = dice_of_dim(SegmentConfig(vector_weight=0, dim_objects=1))
+    assert added == 0 and (dice < 0.2).all()  # in the background region

@@ -307,6 +307,11 @@ class SegmentConfig:
                                    help="the finer class partitions just before the most persistent one, each at "
                                         "least this fraction as persistent, compete for the objects level: "
                                         "the one whose objects cover the most wins (1: the most persistent)")
+    dim_objects: float = param(0.35, low=0, high=1, advanced=True, label="dim objects",
+                               help="fine regions outside the objects, of an object's size and standing "
+                                    "out from their surroundings, become objects too where they lie at "
+                                    "least this far from the background towards the objects (0..1; "
+                                    "dim nuclei the classes put with the background); 1: never")
     outline_reach: float = param(3.0, low=0, high=20, advanced=True, label="outline reach (pixels)",
                                  help="the objects' outlines are redrawn pixel by pixel up to this many "
                                       "pixels from the superpixels' outline (0: follow the superpixels)")

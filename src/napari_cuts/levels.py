@@ -22,7 +22,7 @@ import numpy as np
 
 from .condensation import MergeHistory
 from .hierarchy import Level
-from .objects import NodeStats, objects_partition
+from .objects import NodeStats, add_dim_objects, objects_partition
 from .outlines import redraw_outlines
 from .regions import pooled
 
@@ -242,6 +242,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
     start = start_event(first, cfg.start_fraction)
     second = objects = None
     fate: list[str] = []
+    n_dim = 0
     if start is not None:
         start_part = first.partitions([start])[start]
         centres, mass = pooled(start_part, means, counts)
@@ -268,6 +269,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
             if area > covered:
                 objects, covered = found, area
         if objects is not None:
+            connected = list(first.partitions(spread_events(first.n_clusters, cfg.fine_levels)).values())
+            objects, n_dim = add_dim_objects(objects, pixel_nodes, connected, points, cfg.dim_objects)
             fate = objects.fate
     levels, default = candidate_levels(first, start, second, None if objects is None else objects.partition,
                                        fine_levels=cfg.fine_levels, max_classes=cfg.max_classes,
@@ -284,7 +287,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
         pixel_levels[d] = drawn
         hierarchy.n_regions[d] = len(np.unique(drawn))
         yield "outlines", 1, 1, "outlines redrawn"
-    info = {"n_superpixels": int(n), "iterations": int(first.iterations), "classes": fate}
+    info = {"n_superpixels": int(n), "iterations": int(first.iterations), "classes": fate,
+            "dim_objects": n_dim}
     if second is not None:
         info["grouping"] = [[int(c), int(p)] for c, p in zip(second.n_clusters, second.persistence)
                             if c <= cfg.max_classes]
