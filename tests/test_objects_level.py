@@ -141,30 +141,55 @@ def test_a_surrounding_piece_is_split_along_compact_regions():
         assert len(np.unique(kept[disc])) == 2
 
 
-def test_a_surround_the_connected_level_leaves_whole_stays_whole():
-    from napari_cuts.objects import split_pieces
+def noisy_node_stats(value, seed=0):
+    """Pixels as nodes: each node's mean point a noisy `value`, spread 0.01."""
+    from napari_cuts.objects import NodeStats
+
+    rng = np.random.default_rng(seed)
+    value = value.ravel() + rng.normal(0, 0.1, value.size)
+    return NodeStats(value[:, None].astype(np.float32), np.ones(value.size), np.full(value.size, 0.01))
+
+
+def test_a_homogeneous_surround_cut_along_compact_regions_is_joined_again():
+    from napari_cuts.objects import merge_alike, split_pieces
 
     disc, _, compact = lesion_in_surround()
     nodes = np.arange(disc.size).reshape((1,) + disc.shape)
     parts = split_pieces(np.ones_like(nodes), nodes, np.zeros(disc.size, np.int64), compact)
-    assert len(np.unique(parts)) == 1  # one homogeneous area: not cut into compact blobs
+    assert len(np.unique(parts)) == 5  # the compact regions: four quarters and the disc
+    flat = noisy_node_stats(np.zeros(disc.shape))  # nothing distinct anywhere
+    assert len(np.unique(merge_alike(parts, np.ones_like(nodes), nodes, flat, alike=0.5))) == 1
 
 
 def test_alike_parts_of_a_piece_join_and_distinct_ones_stay():
-    from napari_cuts.objects import NodeStats, merge_alike
-    from napari_cuts.regions import adjacency
+    from napari_cuts.objects import merge_alike
 
-    rng = np.random.default_rng(0)
     disc, _, compact = lesion_in_surround()
     nodes = np.arange(disc.size).reshape((1,) + disc.shape)
-    value = np.where(disc, 1.0, 0.0).ravel() + rng.normal(0, 0.1, disc.size)
-    stats = NodeStats(value[:, None].astype(np.float32), np.ones(disc.size), np.full(disc.size, 0.01),
-                      adjacency(nodes)[0])
+    stats = noisy_node_stats(np.where(disc, 1.0, 0.0))
     parts = compact.reshape(nodes.shape) + 1  # five parts: four quarters and the disc
     joined = merge_alike(parts, np.ones_like(nodes), nodes, stats, alike=0.5)[0]
     assert len(np.unique(joined)) == 2  # the quarters as one, the disc apart
     assert len(np.unique(joined[disc])) == 1 and joined[0, 0] != joined[32, 32]
     assert len(np.unique(merge_alike(parts, np.ones_like(nodes), nodes, stats, alike=0.0))) == 5
+
+
+def test_alike_parts_join_wherever_they_lie_in_the_piece():
+    """Eight stripes of two interleaved kinds (a class that holds two tissues): the
+    stripes of one kind join although no two of them touch; the kinds stay apart."""
+    from napari_cuts.objects import merge_alike
+
+    yy, xx = np.mgrid[:64, :64]
+    stripe = xx // 8
+    nodes = np.arange(stripe.size).reshape((1,) + stripe.shape)
+    stats = noisy_node_stats((stripe % 2).astype(float))
+    joined = merge_alike(stripe[None] + 1, np.ones_like(nodes), nodes, stats, alike=0.5)[0]
+    assert len(np.unique(joined)) == 2
+    assert len(np.unique(joined[stripe % 2 == 0])) == 1 and len(np.unique(joined[stripe % 2 == 1])) == 1
+    # parts of another piece never join them
+    pieces_ = np.where(xx < 32, 1, 2)[None]
+    joined = merge_alike(stripe[None] + 1, pieces_, nodes, stats, alike=0.5)[0]
+    assert len(np.unique(joined)) == 4
 
 
 def test_finer_class_partitions_nearly_as_persistent_compete():

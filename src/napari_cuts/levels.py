@@ -264,7 +264,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
                 pixel_nodes, class_of_node, min_size=min_size, thing_solidity=cfg.thing_solidity,
                 few_pieces=cfg.few_pieces, regions=sub, anisotropy=cfg.z_spacing,
                 surround_regions=surround, surround=cfg.surround_fraction,
-                nodes=NodeStats(means, counts, spread, edges), alike=cfg.alike_merge)
+                nodes=NodeStats(means, counts, spread), alike=cfg.alike_merge)
             area = np.count_nonzero(found.instances)
             if area > covered:
                 objects, covered = found, area

@@ -4,8 +4,8 @@ What the user sees first (see :mod:`napari_cuts.levels`). A class of many compac
 is *things* (nuclei: each its own object, touching ones split apart); a class of a few
 pieces is shown as its pieces, each split along a level of finer regions (a piece that
 surrounds the others, such as the fundus around a lesion, along compact regions, which
-hold an object inside it whole); other classes, tissue spread over the image, stay one
-region each.
+hold an object inside it whole), the alike parts of a piece joined again; other classes,
+tissue spread over the image, stay one region each.
 """
 
 from __future__ import annotations
@@ -17,20 +17,15 @@ import numpy as np
 from .regions import (adjacency, labelled_pieces, node_majority, pieces, pooled, region_means,
                       shape_anisotropy, split_touching)
 
-#: a surrounding piece is split along compact regions only where the connected level
-#: already cuts it into at least this many regions (else it is one homogeneous area)
-MIN_SURROUND_SPLIT = 4
-
 
 @dataclass
 class NodeStats:
-    """What the objects level knows of the superpixels: mean point, pixel count, spread
-    (mean squared deviation of their pixels' points) and which touch which."""
+    """What the objects level knows of the superpixels: mean point, pixel count and
+    spread (mean squared deviation of their pixels' points)."""
 
     means: np.ndarray
     counts: np.ndarray
     spread: np.ndarray
-    edges: np.ndarray
 
 
 @dataclass
@@ -102,7 +97,7 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
     classes (tissue spread over the image) stay one region. Pieces are split further
     along `regions` (a connected level), or, a piece that covers more than `surround` of
     the image, along `surround_regions` (a compact level; see :func:`split_pieces`);
-    with `nodes`, neighbouring parts of a piece that are alike join again
+    with `nodes`, the parts of a piece that are alike join again
     (:func:`merge_alike`, threshold `alike`). `anisotropy` is a stack's z
     spacing for that split; None (not known): the class's own pieces tell it
     (:func:`~napari_cuts.regions.shape_anisotropy`).
@@ -152,10 +147,10 @@ def split_pieces(pieces_: np.ndarray, pixel_nodes: np.ndarray, regions: np.ndarr
     """The (Z, Y, X) pieces of a class (0 outside) cut along the nodes' `regions`, their
     connected parts labelled 1..n.
 
-    A piece covering more than `surround` of the image, which the connected level cuts
-    into several regions, is cut along `surround_regions` instead: compact regions keep an
-    object that lies inside the surround whole, where connected regions often split it
-    between its neighbours.
+    A piece covering more than `surround` of the image is cut along `surround_regions`
+    instead: compact regions keep an object that lies inside the surround whole, where
+    connected regions often split it between its neighbours (and cuts through one
+    homogeneous area are undone by :func:`merge_alike`).
     """
     from skimage.measure import label
 
@@ -165,7 +160,7 @@ def split_pieces(pieces_: np.ndarray, pixel_nodes: np.ndarray, regions: np.ndarr
         sizes = np.bincount(pieces_.ravel())
         for p in np.flatnonzero(sizes > surround * pieces_.size):
             piece = pieces_ == p
-            if p == 0 or len(np.unique(key[piece])) < MIN_SURROUND_SPLIT:
+            if p == 0:
                 continue
             key[piece] = -1 - surround_regions[pixel_nodes[piece]]  # apart from the other keys
     key = key - key.min() + 1
@@ -175,27 +170,28 @@ def split_pieces(pieces_: np.ndarray, pixel_nodes: np.ndarray, regions: np.ndarr
 
 def merge_alike(parts: np.ndarray, pieces_: np.ndarray, pixel_nodes: np.ndarray, nodes: NodeStats,
                 alike: float) -> np.ndarray:
-    """Neighbouring `parts` of one piece joined where their mean points differ by less
-    than `alike` times their spread (root mean square over the two): the cuts of a level
-    through one homogeneous area undone, those around a distinct object kept."""
+    """The `parts` of one piece joined where their mean points differ by less than `alike`
+    times their spread (root mean square over the two), wherever they lie in the piece:
+    cuts through one homogeneous area undone, the parts of one kind (a tissue, a texture)
+    that a level cut apart put together again, those of a distinct object kept apart."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     n_nodes = len(nodes.counts)
     k = int(parts.max()) + 1
-    part_of = node_majority(pixel_nodes, parts, n_nodes)
-    part_of = np.unique(parts)[part_of]  # node_majority gives indices of the sorted labels
+    part_of = np.unique(parts)[node_majority(pixel_nodes, parts, n_nodes)]  # majority gives sorted indices
     piece_of = np.unique(pieces_)[node_majority(pixel_nodes, pieces_, n_nodes)]
     mu = nodes.means.astype(np.float64)
     centre, mass = pooled(part_of, mu, nodes.counts, minlength=k)
     deviation = nodes.spread + ((mu - centre[part_of]) ** 2).sum(1)
     spread = np.bincount(part_of, nodes.counts * deviation, minlength=k) / np.maximum(mass, 1e-12)
-    a, b = part_of[nodes.edges[:, 0]], part_of[nodes.edges[:, 1]]
-    same_piece = piece_of[nodes.edges[:, 0]] == piece_of[nodes.edges[:, 1]]
-    keep = (a != b) & (a > 0) & (b > 0) & same_piece
-    if not keep.any():
+    piece_of_part = np.zeros(k, np.int64)
+    piece_of_part[part_of] = piece_of
+    present = np.unique(part_of[part_of > 0])
+    a, b = (v.ravel() for v in np.meshgrid(present, present, indexing="ij"))
+    pairs = np.stack([a, b], 1)[(a < b) & (piece_of_part[a] == piece_of_part[b])]
+    if not len(pairs):
         return parts
-    pairs = np.unique(np.stack([np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])], 1), axis=0)
     gap = ((centre[pairs[:, 0]] - centre[pairs[:, 1]]) ** 2).sum(1)
     join = pairs[gap < alike**2 * (spread[pairs[:, 0]] + spread[pairs[:, 1]]) / 2]
     graph = coo_matrix((np.ones(len(join)), (join[:, 0], join[:, 1])), shape=(k, k))
