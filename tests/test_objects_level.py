@@ -176,7 +176,8 @@ def test_alike_parts_of_a_piece_join_and_distinct_ones_stay():
 
 def test_alike_parts_join_wherever_they_lie_in_the_piece():
     """Eight stripes of two interleaved kinds (a class that holds two tissues): the
-    stripes of one kind join although no two of them touch; the kinds stay apart."""
+    stripes of one kind join although no two of them touch; the kinds stay apart. Small
+    parts join only the parts they touch."""
     from napari_cuts.objects import merge_alike
 
     yy, xx = np.mgrid[:64, :64]
@@ -186,6 +187,12 @@ def test_alike_parts_join_wherever_they_lie_in_the_piece():
     joined = merge_alike(stripe[None] + 1, np.ones_like(nodes), nodes, stats, alike=0.5)[0]
     assert len(np.unique(joined)) == 2
     assert len(np.unique(joined[stripe % 2 == 0])) == 1 and len(np.unique(joined[stripe % 2 == 1])) == 1
+    # small alike parts that do not touch (dim nuclei in a background) stay apart
+    spots = (np.hypot((yy % 16) - 8, (xx % 16) - 8) < 3)  # 16 small discs
+    spot_id = np.where(spots, (yy // 16) * 4 + xx // 16 + 2, 1)
+    spot_stats = noisy_node_stats(spots.astype(float))
+    joined = merge_alike(spot_id[None], np.ones_like(nodes), nodes, spot_stats, alike=0.5)[0]
+    assert len(np.unique(joined)) == 17
     # parts of another piece never join them
     pieces_ = np.where(xx < 32, 1, 2)[None]
     joined = merge_alike(stripe[None] + 1, pieces_, nodes, stats, alike=0.5)[0]

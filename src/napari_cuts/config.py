@@ -302,8 +302,8 @@ class SegmentConfig:
                                           "which keep an object inside it whole (1: never)")
     alike_merge: float = param(0.5, low=0, high=10, advanced=True,
                                help="parts of a piece join again where their mean points differ by "
-                                    "less than this many times their spread, wherever they lie in the "
-                                    "piece (0: never)")
+                                    "less than this many times their spread: parts that touch, and "
+                                    "large parts wherever they lie in the piece (0: never)")
     class_tolerance: float = param(0.75, low=0, high=1, advanced=True,
                                    help="the finer class partitions just before the most persistent one, each at "
                                         "least this fraction as persistent, compete for the objects level: "

@@ -18,6 +18,11 @@ from .regions import (adjacency, labelled_pieces, node_majority, pieces, pooled,
                       shape_anisotropy, split_touching)
 
 
+#: parts of a piece that do not touch join only where each holds at least this fraction
+#: of the piece (see :func:`merge_alike`)
+FAR_JOIN_MIN = 1 / 64
+
+
 @dataclass
 class NodeStats:
     """What the objects level knows of the superpixels: mean point, pixel count and
@@ -171,9 +176,11 @@ def split_pieces(pieces_: np.ndarray, pixel_nodes: np.ndarray, regions: np.ndarr
 def merge_alike(parts: np.ndarray, pieces_: np.ndarray, pixel_nodes: np.ndarray, nodes: NodeStats,
                 alike: float) -> np.ndarray:
     """The `parts` of one piece joined where their mean points differ by less than `alike`
-    times their spread (root mean square over the two), wherever they lie in the piece:
-    cuts through one homogeneous area undone, the parts of one kind (a tissue, a texture)
-    that a level cut apart put together again, those of a distinct object kept apart."""
+    times their spread (root mean square over the two): cuts through one homogeneous area
+    undone, those around a distinct object kept. Parts that touch join so; parts that do
+    not, only where each holds at least :data:`FAR_JOIN_MIN` of its piece: the parts of one
+    kind (a tissue, a texture) that a level cut apart are put together again, small objects
+    inside a surround that are alike each other (dim nuclei) stay apart."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -187,9 +194,13 @@ def merge_alike(parts: np.ndarray, pieces_: np.ndarray, pixel_nodes: np.ndarray,
     spread = np.bincount(part_of, nodes.counts * deviation, minlength=k) / np.maximum(mass, 1e-12)
     piece_of_part = np.zeros(k, np.int64)
     piece_of_part[part_of] = piece_of
-    present = np.unique(part_of[part_of > 0])
+    large = mass >= FAR_JOIN_MIN * np.bincount(piece_of_part, mass)[piece_of_part]
+    present = np.flatnonzero((mass > 0) & (np.arange(k) > 0))
     a, b = (v.ravel() for v in np.meshgrid(present, present, indexing="ij"))
-    pairs = np.stack([a, b], 1)[(a < b) & (piece_of_part[a] == piece_of_part[b])]
+    far = (a < b) & (piece_of_part[a] == piece_of_part[b]) & large[a] & large[b]
+    touching = adjacency(part_of[pixel_nodes])[0]
+    touching = touching[(touching[:, 0] > 0) & (piece_of_part[touching[:, 0]] == piece_of_part[touching[:, 1]])]
+    pairs = np.unique(np.concatenate([np.stack([a[far], b[far]], 1), touching]), axis=0)
     if not len(pairs):
         return parts
     gap = ((centre[pairs[:, 0]] - centre[pairs[:, 1]]) ** 2).sum(1)
