@@ -142,12 +142,15 @@ def test_a_surrounding_piece_is_split_along_compact_regions():
 
 
 def noisy_node_stats(value, seed=0):
-    """Pixels as nodes: each node's mean point a noisy `value`, spread 0.01."""
+    """Pixels of a (Y, X) `value` as nodes: each node's mean point the value plus noise,
+    spread 0.01, touching its 4 neighbours."""
     from napari_cuts.objects import NodeStats
+    from napari_cuts.regions import adjacency
 
     rng = np.random.default_rng(seed)
+    edges = adjacency(np.arange(value.size).reshape((1,) + value.shape))[0]
     value = value.ravel() + rng.normal(0, 0.1, value.size)
-    return NodeStats(value[:, None].astype(np.float32), np.ones(value.size), np.full(value.size, 0.01))
+    return NodeStats(value[:, None].astype(np.float32), np.ones(value.size), np.full(value.size, 0.01), edges)
 
 
 def test_a_homogeneous_surround_cut_along_compact_regions_is_joined_again():
@@ -250,7 +253,7 @@ def connected_levels(image, nodes):
 
 
 def test_dim_objects_the_classes_missed_are_added():
-    from napari_cuts.objects import add_dim_objects
+    from napari_cuts.standout import add_dim_objects
 
     image, objects, nodes, centres, dim = bright_and_dim_discs()
     found, added = add_dim_objects(objects, nodes, connected_levels(image, nodes), image[None, ..., None], 0.35)
@@ -266,7 +269,7 @@ def test_dim_objects_the_classes_missed_are_added():
 
 
 def test_no_dim_objects_among_textures():
-    from napari_cuts.objects import add_dim_objects
+    from napari_cuts.standout import add_dim_objects
 
     image, objects, nodes, centres, dim = bright_and_dim_discs(texture=True)
     found, added = add_dim_objects(objects, nodes, connected_levels(image, nodes), image[None, ..., None], 0.35)
@@ -275,7 +278,8 @@ def test_no_dim_objects_among_textures():
 
 def test_dim_nuclei_of_a_stack_are_objects_at_the_default_level():
     """End to end: 16 blurred nuclei in 3D, 5 of them dim; the classes put the dim ones
-    with the background, and they come back as objects of their own."""
+    with the background, and they come back as objects of their own (the unit tests
+    above show the mechanism)."""
     from scipy import ndimage
 
     from napari_cuts.encoder import Encoder
@@ -308,5 +312,30 @@ def test_dim_nuclei_of_a_stack_are_objects_at_the_default_level():
 
     dice, added = dice_of_dim(SegmentConfig(vector_weight=0))
     assert added >= 5 and (dice > 0.8).all()
-    dice, added = dice_of_dim(SegmentConfig(vector_weight=0, dim_objects=1))
-    assert added == 0 and (dice < 0.2).all()  # in the background region
+    assert dice_of_dim(SegmentConfig(vector_weight=0, dim_objects=1))[1] == 0  # switched off
+
+
+def test_an_object_inside_a_surround_is_cut_out_whole():
+    """A bright disc in a 64x64 surround, and a thin bright L-shaped bar: among levels that
+    cut the disc in two (vertical strips) and one that holds it whole, the disc comes out
+    whole; the bar, as distinct but not compact, stays in the surround."""
+    from napari_cuts.objects import split_pieces
+    from napari_cuts.standout import salient_regions
+
+    disc, connected, compact = lesion_in_surround()
+    yy, xx = np.mgrid[:64, :64]
+    bar = ((yy >= 4) & (yy < 6) & (xx >= 8) & (xx < 56)) | ((xx >= 54) & (xx < 56) & (yy >= 4) & (yy < 40))
+    stats = noisy_node_stats(np.where(disc | bar, 1.0, 0.0))
+    nodes = np.arange(disc.size).reshape((1,) + disc.shape)
+    whole = np.where(disc, 1, 0).ravel() + np.where(bar, 2, 0).ravel()  # a level holding both whole
+    within = np.ones(disc.size, bool)
+    inner = salient_regions(within, [connected, whole], nodes, stats, solidity=0.8)
+    assert len(np.unique(inner[disc.ravel()])) == 1 and inner[disc.ravel()][0] > 0
+    assert (inner[bar.ravel()] == 0).all() and (inner[~(disc | bar).ravel()] == 0).all()
+    # the surround cut along the strips, the disc whole apart from it
+    parts = split_pieces(np.ones_like(nodes), nodes, connected, connected, surround=0.5,
+                         inner_objects=lambda w: salient_regions(w, [connected, whole], nodes, stats, 0.8))[0]
+    assert len(np.unique(parts[disc])) == 1
+    assert not np.isin(np.unique(parts[~disc]), np.unique(parts[disc])).any()
+    # a disc no level holds whole is not cut out
+    assert (salient_regions(within, [connected], nodes, stats, solidity=0.8) == 0).all()

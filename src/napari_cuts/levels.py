@@ -22,7 +22,8 @@ import numpy as np
 
 from .condensation import MergeHistory
 from .hierarchy import Level
-from .objects import NodeStats, add_dim_objects, objects_partition
+from .objects import NodeStats, objects_partition
+from .standout import add_dim_objects
 from .outlines import redraw_outlines
 from .regions import pooled
 
@@ -258,18 +259,21 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
         # are nearly as persistent, the one whose objects cover the most (dim objects
         # grouped with the background are objects in a finer one); the first on ties
         covered = -1
+        # candidates for the objects inside a surround and for dim objects: the connected
+        # and compact levels, fine to coarse
+        connected = list(first.partitions(spread_events(first.n_clusters, cfg.fine_levels)).values())
         for k in class_events(second, cfg.max_classes, cfg.class_tolerance):
             class_of_node = second.partitions([k])[k][start_part]
             found = objects_partition(
                 pixel_nodes, class_of_node, min_size=min_size, thing_solidity=cfg.thing_solidity,
                 few_pieces=cfg.few_pieces, regions=sub, anisotropy=cfg.z_spacing,
                 surround_regions=surround, surround=cfg.surround_fraction,
-                nodes=NodeStats(means, counts, spread), alike=cfg.alike_merge)
+                nodes=NodeStats(means, counts, spread, edges), alike=cfg.alike_merge,
+                levels=[level.partition for level in compact] + connected)
             area = np.count_nonzero(found.instances)
             if area > covered:
                 objects, covered = found, area
         if objects is not None:
-            connected = list(first.partitions(spread_events(first.n_clusters, cfg.fine_levels)).values())
             objects, n_dim = add_dim_objects(objects, pixel_nodes, connected, points, cfg.dim_objects)
             fate = objects.fate
     levels, default = candidate_levels(first, start, second, None if objects is None else objects.partition,

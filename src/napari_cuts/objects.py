@@ -3,8 +3,8 @@
 What the user sees first (see :mod:`napari_cuts.levels`). A class of many compact pieces
 is *things* (nuclei: each its own object, touching ones split apart); a class of a few
 pieces is shown as its pieces, each split along a level of finer regions (a piece that
-surrounds the others, such as the fundus around a lesion, along compact regions, which
-hold an object inside it whole), the alike parts of a piece joined again; other classes,
+surrounds the others, such as the fundus around a lesion, along compact regions, the
+objects inside it cut out whole), the alike parts of a piece joined again; other classes,
 tissue spread over the image, stay one region each.
 """
 
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .regions import (adjacency, labelled_pieces, node_majority, pieces, pooled, region_means,
-                      shape_anisotropy, split_touching)
+from .regions import (adjacency, labelled_pieces, node_majority, pieces, pooled, shape_anisotropy,
+                      split_touching)
+from .standout import salient_regions
 
 
 #: parts of a piece that do not touch join only where each holds at least this fraction
@@ -25,12 +26,13 @@ FAR_JOIN_MIN = 1 / 64
 
 @dataclass
 class NodeStats:
-    """What the objects level knows of the superpixels: mean point, pixel count and
-    spread (mean squared deviation of their pixels' points)."""
+    """What the objects level knows of the superpixels: mean point, pixel count, spread
+    (mean squared deviation of their pixels' points) and which touch which."""
 
     means: np.ndarray
     counts: np.ndarray
     spread: np.ndarray
+    edges: np.ndarray
 
 
 @dataclass
@@ -93,7 +95,7 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
                       thing_solidity: float, few_pieces: int, anisotropy: float | None = 1.0,
                       regions: np.ndarray | None = None, surround_regions: np.ndarray | None = None,
                       surround: float = 0.5, nodes: NodeStats | None = None,
-                      alike: float = 0.0) -> ObjectsLevel:
+                      alike: float = 0.0, levels: list[np.ndarray] | None = None) -> ObjectsLevel:
     """Nodes' regions when each class becomes one region, its pieces, or its instances.
 
     A class with at most `few_pieces` pieces of `min_size` pixels or more is split into
@@ -101,8 +103,9 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
     `thing_solidity` (compact objects) into instances, touching blobs split apart; other
     classes (tissue spread over the image) stay one region. Pieces are split further
     along `regions` (a connected level), or, a piece that covers more than `surround` of
-    the image, along `surround_regions` (a compact level; see :func:`split_pieces`);
-    with `nodes`, the parts of a piece that are alike join again
+    the image, along `surround_regions` (a compact level), with the objects inside it
+    that stand out among the regions of `levels` (node partitions, any) cut out whole
+    (see :func:`split_pieces`); with `nodes`, the parts of a piece that are alike join again
     (:func:`merge_alike`, threshold `alike`). `anisotropy` is a stack's z
     spacing for that split; None (not known): the class's own pieces tell it
     (:func:`~napari_cuts.regions.shape_anisotropy`).
@@ -126,7 +129,11 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
         if n_big <= few_pieces:
             fate.append("pieces")
             if regions is not None:
-                parts = split_pieces(lab, pixel_nodes, regions, surround_regions, surround)
+                inner = None
+                if levels and nodes is not None:
+                    def inner(within):
+                        return salient_regions(within, levels, pixel_nodes, nodes, thing_solidity)
+                parts = split_pieces(lab, pixel_nodes, regions, surround_regions, surround, inner)
                 if nodes is not None and alike > 0:
                     parts = merge_alike(parts, lab, pixel_nodes, nodes, alike)
                 lab = parts
@@ -148,14 +155,17 @@ def objects_partition(pixel_nodes: np.ndarray, class_of_node: np.ndarray, *, min
 
 
 def split_pieces(pieces_: np.ndarray, pixel_nodes: np.ndarray, regions: np.ndarray,
-                 surround_regions: np.ndarray | None = None, surround: float = 0.5) -> np.ndarray:
+                 surround_regions: np.ndarray | None = None, surround: float = 0.5,
+                 inner_objects=None) -> np.ndarray:
     """The (Z, Y, X) pieces of a class (0 outside) cut along the nodes' `regions`, their
     connected parts labelled 1..n.
 
     A piece covering more than `surround` of the image is cut along `surround_regions`
     instead: compact regions keep an object that lies inside the surround whole, where
     connected regions often split it between its neighbours (and cuts through one
-    homogeneous area are undone by :func:`merge_alike`).
+    homogeneous area are undone by :func:`merge_alike`). `inner_objects`, given the
+    surround's nodes (a boolean mask), returns the objects inside it (node ids 1..k, 0
+    elsewhere; :func:`~napari_cuts.standout.salient_regions`): each is cut out whole.
     """
     from skimage.measure import label
 
@@ -163,11 +173,19 @@ def split_pieces(pieces_: np.ndarray, pixel_nodes: np.ndarray, regions: np.ndarr
     key = pieces_.astype(np.int64) * (int(regions.max()) + 1) + regions[pixel_nodes]
     if surround_regions is not None:
         sizes = np.bincount(pieces_.ravel())
+        apart = int(surround_regions.max()) + 1
+        piece_of = None
         for p in np.flatnonzero(sizes > surround * pieces_.size):
             piece = pieces_ == p
             if p == 0:
                 continue
             key[piece] = -1 - surround_regions[pixel_nodes[piece]]  # apart from the other keys
+            if inner_objects is not None:
+                if piece_of is None:
+                    labels = np.unique(pieces_)
+                    piece_of = labels[node_majority(pixel_nodes, pieces_, len(surround_regions))]
+                inner = inner_objects(piece_of == p)[pixel_nodes[piece]]
+                key[piece] = np.where(inner > 0, -1 - apart - inner, key[piece])
     key = key - key.min() + 1
     key[~inside] = 0
     return label(key[0] if key.shape[0] == 1 else key, connectivity=1, background=0).reshape(key.shape)
@@ -210,105 +228,3 @@ def merge_alike(parts: np.ndarray, pieces_: np.ndarray, pixel_nodes: np.ndarray,
     out = root[parts] + 1
     out[parts == 0] = 0
     return out
-
-
-#: a dim object may touch the objects already found along at most this fraction of its ring
-DIM_MAX_CONTACT = 0.3
-#: and must stand out from the rest of its ring by this much (on the background-to-objects line)
-DIM_MIN_CONTRAST = 0.15
-#: dim objects are looked for only where the background's pixels lie within this (root
-#: mean square, on the line from the background's mean, 0, to the objects' mean, 1) of
-#: the background's mean: a quiet background, not textures
-DIM_MAX_NOISE = 0.2
-#: the rest of its ring must look like the background (on that line: at least this)
-DIM_RING_LOW = -0.25
-#: its size, relative to the median object's
-DIM_SIZES = (0.2, 3.0)
-
-
-def add_dim_objects(objects: ObjectsLevel, pixel_nodes: np.ndarray, partitions: list[np.ndarray],
-                    points: np.ndarray, level: float) -> tuple[ObjectsLevel, int]:
-    """Objects the classes missed (dim nuclei grouped with the background) added.
-
-    Only where the background is quiet (:data:`DIM_MAX_NOISE`): not among textures.
-    Candidates are the regions of the connected `partitions` of the nodes (any levels,
-    e.g. fine to coarse) that lie outside every object, are of an object's size
-    (:data:`DIM_SIZES` times the median object) and whose mean point lies at least
-    `level` of the way from the background's mean to the objects' mean (0 background,
-    1 objects). A candidate that stands out from the ring of pixels around it by
-    :data:`DIM_MIN_CONTRAST` on that line and touches the objects found along at most
-    :data:`DIM_MAX_CONTACT` of that ring becomes an object; of overlapping candidates
-    (a region and its parts at other levels), the one that stands out most. Returns the
-    objects level with them (new ids in the node partition, and per pixel: `objects`'
-    instances are updated in place) and how many were added.
-    """
-    from scipy import ndimage
-
-    inside = objects.instances > 0
-    if level >= 1 or not inside.any() or inside.all() or not partitions:
-        return objects, 0
-    n_nodes = len(objects.partition)
-    counts = np.bincount(pixel_nodes.ravel(), minlength=n_nodes).astype(np.float64)
-    means = region_means(pixel_nodes, points, n_nodes)[0].astype(np.float64)
-    in_object = np.bincount(pixel_nodes.ravel(), inside.ravel(), minlength=n_nodes)
-    thing = in_object > counts / 2
-    mean_in = np.average(means[thing], axis=0, weights=counts[thing])
-    mean_out = np.average(means[~thing], axis=0, weights=np.maximum(counts[~thing], 1e-12))
-    axis = mean_in - mean_out
-    if not float(axis @ axis) > 0:
-        return objects, 0
-
-    def along(p):  # position on the line from the background's mean (0) to the objects' (1)
-        return (np.asarray(p, np.float64) - mean_out) @ axis / float(axis @ axis)
-
-    step = max(1, inside.size // 200_000)  # a sample of the background's pixels
-    sample = points.reshape(-1, points.shape[-1])[::step][~inside.ravel()[::step]]
-    if not len(sample) or np.sqrt(np.mean(along(sample) ** 2)) > DIM_MAX_NOISE:
-        return objects, 0
-    object_sizes = np.bincount(objects.instances[inside])
-    typical = float(np.median(object_sizes[object_sizes > 0]))
-    lo, hi = DIM_SIZES
-    node_t = along(means)
-    candidates: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
-    for part in partitions:
-        m = int(part.max()) + 1
-        size = np.bincount(part, counts, minlength=m)
-        t = np.bincount(part, node_t * counts, minlength=m) / np.maximum(size, 1e-12)
-        ok = ((np.bincount(part, in_object, minlength=m) < 0.2 * size) & (t >= level) & (t <= 1)
-              & (size >= lo * typical) & (size <= hi * typical))
-        if not ok.any():
-            continue
-        order = np.argsort(part, kind="stable")
-        bounds = np.searchsorted(part[order], np.arange(m + 1))
-        for r in np.flatnonzero(ok):
-            nodes = order[bounds[r]:bounds[r + 1]]
-            candidates.setdefault((int(nodes[0]), len(nodes)), (nodes, float(t[r])))
-    if not candidates:
-        return objects, 0
-    boxes = ndimage.find_objects(pixel_nodes.astype(np.int32) + 1)
-    star = ndimage.generate_binary_structure(3, 1)
-    scored = []
-    for nodes, t in candidates.values():
-        box = tuple(slice(max(min(boxes[n][a].start for n in nodes) - 2, 0),
-                          max(boxes[n][a].stop for n in nodes) + 2) for a in range(3))
-        mask = np.isin(pixel_nodes[box], nodes)
-        ring = ndimage.binary_dilation(mask, star, iterations=2) & ~mask
-        touching = ring & inside[box]
-        rest = ring & ~touching
-        if not rest.any() or touching.sum() > DIM_MAX_CONTACT * ring.sum():
-            continue
-        around = float(along(points[box][rest]).mean())
-        contrast = t - around
-        if contrast >= DIM_MIN_CONTRAST and around >= DIM_RING_LOW:
-            scored.append((contrast, nodes, box, mask))
-    partition, instances = objects.partition.copy(), objects.instances
-    taken = np.zeros(n_nodes, bool)
-    added = 0
-    for _, nodes, box, mask in sorted(scored, key=lambda c: -c[0]):
-        if taken[nodes].any():
-            continue
-        taken[nodes] = True
-        partition[nodes] = partition.max() + 1
-        instances[box][mask] = instances.max() + 1
-        added += 1
-    return ObjectsLevel(partition, objects.fate, instances, objects.z_scale), added
