@@ -23,9 +23,9 @@ import numpy as np
 from .condensation import MergeHistory
 from .hierarchy import Level
 from .objects import NodeStats, objects_partition
-from .standout import add_dim_objects
 from .outlines import redraw_outlines
 from .regions import pooled
+from .standout import add_dim_objects
 
 
 def spread_events(n_clusters: Sequence[int], count: int, low: int = 2) -> list[int]:

@@ -213,9 +213,9 @@ def merge_alike(parts: np.ndarray, pieces_: np.ndarray, pixel_nodes: np.ndarray,
     piece_of_part = np.zeros(k, np.int64)
     piece_of_part[part_of] = piece_of
     large = mass >= FAR_JOIN_MIN * np.bincount(piece_of_part, mass)[piece_of_part]
-    present = np.flatnonzero((mass > 0) & (np.arange(k) > 0))
-    a, b = (v.ravel() for v in np.meshgrid(present, present, indexing="ij"))
-    far = (a < b) & (piece_of_part[a] == piece_of_part[b]) & large[a] & large[b]
+    big = np.flatnonzero(large & (mass > 0) & (np.arange(k) > 0))  # at most 64 a piece
+    a, b = (v.ravel() for v in np.meshgrid(big, big, indexing="ij"))
+    far = (a < b) & (piece_of_part[a] == piece_of_part[b])
     touching = adjacency(part_of[pixel_nodes])[0]
     touching = touching[(touching[:, 0] > 0) & (piece_of_part[touching[:, 0]] == piece_of_part[touching[:, 1]])]
     pairs = np.unique(np.concatenate([np.stack([a[far], b[far]], 1), touching]), axis=0)

@@ -67,13 +67,14 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     -------
     (Z, Y, X) array of `labels`' dtype (or a wider one): each object keeps the pixels of
     its zone (object and ring) whose point projects past the middle between the object's
-    mean and its ring's mean, and every pixel deeper inside it than `reach` (noise makes
-    no holes) (the means measured once on the object and its ring, then
-    again on the two sides of that first outline); the other pixels of the zone, and the
+    mean and its ring's mean (the means measured once on the object and its ring, then
+    again on the two sides of that first outline), and every pixel deeper inside it than
+    `reach` (noise makes no holes); the other pixels of the zone, and the
     pixels of the object's region beyond its zone, take the region that holds most of the
     ring. `labels` unchanged where the objects' and rings' pixels overlap much along
     those lines (:data:`MAX_SPREAD`).
     """
+    from scipy import ndimage
     from skimage.segmentation import expand_labels
 
     n = int(instances.max()) + 1
@@ -145,8 +146,6 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
 
     redrawn = ok[group]
     # pixels deeper inside an object than `reach` stay in it: noise makes no holes
-    from scipy import ndimage
-
     depth = ndimage.distance_transform_edt(instances[0] if flat else instances,
                                            sampling=spacing[1:] if flat else spacing).reshape(instances.shape)
     values = np.where((t > 0.5) | (depth[near] > reach), ids[group], ring[group])
