@@ -116,6 +116,20 @@ def pieces(mask: np.ndarray, min_size: int) -> tuple[np.ndarray, int, float]:
     return lab, n_big, float((area * np.asarray(solidity)).sum() / area.sum())
 
 
+def section_solidity(mask: np.ndarray) -> float:
+    """Area-weighted solidity of a (Z, Y, X) mask's 2D sections, each taken whole (a
+    section of two blobs has the convex hull of both); 0 for an empty mask."""
+    from skimage.measure import regionprops
+
+    areas, solidity = [], []
+    for plane in mask:
+        if plane.any():
+            prop = regionprops(plane.astype(np.uint8))[0]
+            areas.append(prop.area)
+            solidity.append(_solidity(prop))
+    return float(np.average(solidity, weights=areas)) if areas else 0.0
+
+
 def _solidity(prop) -> float:
     try:
         return float(prop.solidity)

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from .regions import region_means
+from .regions import region_means, section_solidity
 
 #: an object inside a surround holds between these fractions of the surround
 SALIENT_SIZES = (0.02, 0.25)
@@ -78,22 +78,6 @@ def _box(boxes: list, nodes: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
                        max(boxes[n][a].stop for n in nodes) + margin) for a in range(len(boxes[nodes[0]])))
 
 
-def _solidity(mask: np.ndarray) -> float:
-    """Area-weighted solidity of a (Z, Y, X) mask's 2D sections (1 for flat ones)."""
-    from skimage.measure import regionprops
-
-    areas, solidity = [], []
-    for plane in mask:
-        if plane.any():
-            prop = regionprops(plane.astype(np.uint8))[0]
-            try:
-                solidity.append(float(prop.solidity))
-            except Exception:  # a flat section has no convex hull
-                solidity.append(1.0)
-            areas.append(prop.area)
-    return float(np.average(solidity, weights=areas)) if areas else 0.0
-
-
 def salient_regions(within: np.ndarray, partitions: list[np.ndarray], pixel_nodes: np.ndarray,
                     nodes, solidity: float) -> np.ndarray:
     """The objects inside a surround: (n_nodes,) ids 1..k (0 elsewhere).
@@ -142,7 +126,7 @@ def salient_regions(within: np.ndarray, partitions: list[np.ndarray], pixel_node
 
     def compact(region):
         box = _box(boxes, region)
-        return _solidity(np.isin(pixel_nodes[box], region)) >= solidity
+        return section_solidity(np.isin(pixel_nodes[box], region)) >= solidity
 
     for k, region in enumerate(disjoint_best(scored, n, compact)):
         out[region] = k + 1
