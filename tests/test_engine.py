@@ -265,6 +265,30 @@ def test_classes_group_alike_regions_anywhere_and_objects_stay_apart():
     assert len({default[20, 20], default[76, 76], default[50, 50]}) == 3
 
 
+def test_texture_statistics_weigh_fully_only_where_intensities_vary_within_textures():
+    """Two fine textures of one grey-level histogram: the vectors' texture statistics at
+    full weight. Two flat regions with noise: intensities tell them apart, the texture
+    statistics weigh less (the weight used is in ``info``)."""
+    from napari_cuts.pipeline import TEXTURE_FULL_WITHIN, FeatureScaling
+
+    rng = np.random.default_rng(0)
+    fine = rng.integers(0, 2, (96, 96)) * 160 + 40
+    coarse = np.kron(rng.integers(0, 2, (24, 24)), np.ones((4, 4))) * 160 + 40
+    mosaic = np.where(np.arange(96)[None, :] < 48, fine, coarse).astype(np.uint8)
+    steps = np.where(np.arange(96)[None, :] < 48, 60, 190) + rng.normal(0, 8, (96, 96))
+    steps = np.clip(steps, 0, 255).astype(np.uint8)
+    cfg = SegmentConfig()
+    textured = segment(untrained(1), mosaic, cfg).info["texture_weight"]
+    regions = segment(untrained(1), steps, cfg).info["texture_weight"]
+    assert textured == pytest.approx(cfg.texture_weight)
+    assert regions < 0.5 * cfg.texture_weight
+    assert segment(untrained(1), steps, SegmentConfig(vector_weight=0)).info["texture_weight"] == 0
+    sample = rng.normal(size=(100, 8)), rng.random((100, 1))
+    for regional, weight in ((0.0, 1.0), (1 - TEXTURE_FULL_WITHIN, 1.0), (0.65, 0.5), (1.0, 0.0)):
+        assert FeatureScaling.fit(*sample, cfg, regional).texture_weight == pytest.approx(
+            weight * cfg.texture_weight)
+
+
 def test_stack_is_segmented_in_3d():
     enc = untrained(1)
     stack = np.full((6, 48, 48), 20, np.uint8)

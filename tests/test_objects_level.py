@@ -339,3 +339,31 @@ def test_an_object_inside_a_surround_is_cut_out_whole():
     assert not np.isin(np.unique(parts[~disc]), np.unique(parts[disc])).any()
     # a disc no level holds whole is not cut out
     assert (salient_regions(within, [connected], nodes, stats, solidity=0.8) == 0).all()
+
+
+def test_a_lesion_with_a_brighter_core_is_cut_out_whole_not_its_core():
+    """A disc whose core is brighter than its rim: the core alone stands out most, the
+    whole disc over half as much; the whole disc is the object. A disc that stands out
+    much less than its core (a rim nearly at the surround's level) leaves the core alone."""
+    from napari_cuts.standout import disjoint_best, salient_regions
+
+    yy, xx = np.mgrid[:64, :64]
+    r = np.hypot(yy - 32, xx - 32)
+    disc, core = r < 12, r < 7
+    nodes = np.arange(disc.size).reshape((1,) + disc.shape)
+    level = np.where(core, 2, np.where(disc, 1, 0)).ravel()  # core, rim, surround
+    whole = disc.ravel().astype(np.int64)
+    within = np.ones(disc.size, bool)
+
+    def object_of(rim):
+        stats = noisy_node_stats(np.where(core, 1.0, np.where(disc, rim, 0.0)))
+        inner = salient_regions(within, [level, whole], nodes, stats, solidity=0.8)
+        return inner.reshape(disc.shape) > 0
+
+    assert (object_of(0.5) == disc).all()  # the whole disc, rim included (the core: 14, the disc: 10)
+    assert (object_of(0.2) == core).all()  # a rim nearly like the surround: the core alone (35 vs 2.5)
+    # the rule itself: a child scoring 3 gives way to a parent scoring >= half of it
+    child, parent = np.array([0]), np.array([0, 1])
+    assert [len(c) for c in disjoint_best([(3.0, child), (2.0, parent)], 2, whole=0.5)] == [2]
+    assert [len(c) for c in disjoint_best([(3.0, child), (1.0, parent)], 2, whole=0.5)] == [1]
+    assert [len(c) for c in disjoint_best([(3.0, child), (2.0, parent)], 2)] == [1]

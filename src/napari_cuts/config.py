@@ -251,7 +251,8 @@ class SegmentConfig:
                                  help="window (Gaussian sigma, pixels) of the local mean and spread of "
                                       "the vectors that describe texture; 0: off")
     texture_weight: float = param(1.5, low=0, high=1000, advanced=True,
-                                  help="weight of the texture statistics beside vectors and intensities")
+                                  help="weight of the texture statistics beside vectors and intensities, "
+                                       "scaled down where intensities alone tell regions apart")
     smoothing: float = param(0.0, low=0, high=50, advanced=True,
                              help="Gaussian smoothing of the vectors themselves, in pixels")
     pixels_per_node: int = param(64, low=4, high=100_000, label="superpixel size",

@@ -179,11 +179,12 @@ def node_points(pixel_nodes: np.ndarray, points: np.ndarray, extra=(), extra_wei
     return means, counts, spread
 
 
-def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
+def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weight: float | None = None):
     """Superpixels, the three condensation runs and the levels, from (Z, Y, X, F) points.
 
     The first `n_texture` channels (the vectors) also describe the superpixels by
-    their local texture statistics (:func:`texture_channels`) when the config asks.
+    their local texture statistics (:func:`texture_channels`) when the config asks,
+    weighted by `texture_weight` (default: the config's).
 
     A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
     hierarchy, info, pixel_levels)`` where ``pixel_nodes`` is the (Z, Y, X) superpixel of
@@ -201,9 +202,10 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0):
     pixel_nodes = superpixels(points, cfg.pixels_per_node, cfg.compactness, max_nodes=cfg.max_superpixels,
                               spacing=spacing)
     extra = ()
-    if n_texture and cfg.texture_scale > 0 and cfg.texture_weight > 0:
+    texture_weight = cfg.texture_weight if texture_weight is None else texture_weight
+    if n_texture and cfg.texture_scale > 0 and texture_weight > 0:
         extra = texture_channels(points, n_texture, cfg.texture_scale)
-    means, counts, spread = node_points(pixel_nodes, points, extra, cfg.texture_weight)
+    means, counts, spread = node_points(pixel_nodes, points, extra, texture_weight)
     edges, _ = adjacency(pixel_nodes)
     n = len(means)
     yield "superpixels", 1, 1, f"{n} superpixels"

@@ -104,6 +104,11 @@ def _smooth(reduced: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(reduced, sigma=(sigma, sigma, 0), mode="nearest")
 
 
+#: the vectors' texture statistics weigh fully where at least this fraction of the
+#: intensities' variance lies within the texture window (is lost by pooling over it)
+TEXTURE_FULL_WITHIN = 0.7
+
+
 @dataclass
 class FeatureScaling:
     """How the parts of a pixel's point are scaled against each other (per image)."""
@@ -111,6 +116,7 @@ class FeatureScaling:
     vector_scale: float
     intensity_mean: np.ndarray
     intensity_scale: float
+    texture_weight: float = 0.0  # of the vectors' local statistics (texture_channels)
 
     @classmethod
     def fit(cls, reduced_sample: np.ndarray, intensity_sample: np.ndarray,
@@ -119,14 +125,19 @@ class FeatureScaling:
 
         `regional` is the fraction of the intensities' variance that survives pooling
         over the texture window: intensities that only flicker within textures weigh
-        less than intensities that tell regions apart.
+        less than intensities that tell regions apart, and the vectors' texture
+        statistics weigh fully only where most of that variance lies within textures
+        (:data:`TEXTURE_FULL_WITHIN`), less where intensities alone tell regions apart.
         """
         vec_rms = float(np.sqrt(reduced_sample.var(0).sum()))
         # Intensities are normalised to about 0..1; a floor keeps the noise of a nearly
         # uniform image from being blown up to full weight.
         int_rms = max(float(np.sqrt(intensity_sample.var(0).sum())), 0.05)
+        regional = float(np.clip(regional, 0, 1))
+        within = min(1.0, (1.0 - regional) / TEXTURE_FULL_WITHIN)
         return cls(config.vector_weight / max(vec_rms, 1e-12), intensity_sample.mean(0).astype(np.float32),
-                   config.intensity_weight * float(np.sqrt(np.clip(regional, 0, 1))) / int_rms)
+                   config.intensity_weight * float(np.sqrt(regional)) / int_rms,
+                   config.texture_weight * within)
 
     def __call__(self, reduced: np.ndarray, intensities: np.ndarray) -> np.ndarray:
         """(..., d + C) points from (..., d) vectors and (..., C) intensities."""
@@ -292,7 +303,7 @@ def segment_iter(
 
     # 3. Superpixels, condensation along their adjacency, then of alike regions anywhere.
     texture = n_vector if cfg.vector_weight > 0 else 0
-    gen = hierarchy_iter(points, cfg, n_texture=texture)
+    gen = hierarchy_iter(points, cfg, n_texture=texture, texture_weight=scaling.texture_weight)
     while True:
         try:
             stage, done, total, message = next(gen)
@@ -300,6 +311,7 @@ def segment_iter(
             pixel_nodes, hierarchy, info, pixel_levels = stop.value
             break
         yield Progress(stage, done, total, message)
+    info["texture_weight"] = round(float(scaling.texture_weight) if texture else 0.0, 3)
     if not valid.all():  # missing pixels: the extra node, label 0 everywhere
         pixel_nodes[~valid] = hierarchy.node_labels.shape[1]
         for drawn in pixel_levels.values():

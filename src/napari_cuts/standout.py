@@ -21,6 +21,9 @@ SALIENT_SIZES = (0.02, 0.25)
 #: (squared distance over the mean of their spreads; parts closer than the alike merge
 #: threshold squared, 0.25, are joined again anyway)
 SALIENT_MIN_CONTRAST = 0.5
+#: of nested candidates, the largest that stands out at least this fraction as much as
+#: the most distinct one (the whole lesion rather than its brightest core)
+SALIENT_WHOLE = 0.5
 
 #: a dim object may touch the objects already found along at most this fraction of its ring
 DIM_MAX_CONTACT = 0.3
@@ -53,15 +56,32 @@ def candidates(partitions: list[np.ndarray], keep) -> list[np.ndarray]:
     return list(found.values())
 
 
-def disjoint_best(scored: list[tuple[float, np.ndarray]], n_nodes: int, accept=None) -> list[np.ndarray]:
+def disjoint_best(scored: list[tuple[float, np.ndarray]], n_nodes: int, accept=None,
+                  whole: float = 0.0) -> list[np.ndarray]:
     """Of (score, node set) candidates, the highest scoring that overlap none chosen before
-    (and that ``accept(nodes)``, asked only of those, allows)."""
+    (and that ``accept(nodes)``, asked only of those, allows).
+
+    With `whole` > 0 a chosen candidate gives way to the largest free candidate that
+    contains it and scores at least `whole` times as much (an object rather than its
+    most distinct part).
+    """
     taken = np.zeros(n_nodes, bool)
     chosen = []
-    for _, nodes in sorted(scored, key=lambda c: -c[0]):
-        if not taken[nodes].any() and (accept is None or accept(nodes)):
-            taken[nodes] = True
-            chosen.append(nodes)
+    ranked = sorted(scored, key=lambda c: -c[0])
+    for score, nodes in ranked:
+        if taken[nodes].any() or not (accept is None or accept(nodes)):
+            continue
+        if whole > 0:
+            inside = np.zeros(n_nodes, bool)
+            inside[nodes] = True
+            parents = [p for s, p in ranked if len(p) > len(nodes) and s >= whole * score
+                       and inside[p].sum() == len(nodes) and not taken[p].any()]
+            for parent in sorted(parents, key=len, reverse=True):
+                if accept is None or accept(parent):
+                    nodes = parent
+                    break
+        taken[nodes] = True
+        chosen.append(nodes)
     return chosen
 
 
@@ -87,7 +107,8 @@ def salient_regions(within: np.ndarray, partitions: list[np.ndarray], pixel_node
     one becomes an object where its mean point stands out from the ring of surround
     nodes that touch it (:data:`SALIENT_MIN_CONTRAST`) and its shape is compact (area-
     weighted solidity of its sections at least `solidity`); of overlapping ones, the one
-    that stands out most. `nodes` is a :class:`~napari_cuts.objects.NodeStats` (means,
+    that stands out most, or the largest containing it that stands out at least
+    :data:`SALIENT_WHOLE` as much. `nodes` is a :class:`~napari_cuts.objects.NodeStats` (means,
     counts, spread and which nodes touch).
     """
     n = len(nodes.counts)
@@ -128,7 +149,7 @@ def salient_regions(within: np.ndarray, partitions: list[np.ndarray], pixel_node
         box = _box(boxes, region)
         return section_solidity(np.isin(pixel_nodes[box], region)) >= solidity
 
-    for k, region in enumerate(disjoint_best(scored, n, compact)):
+    for k, region in enumerate(disjoint_best(scored, n, compact, whole=SALIENT_WHOLE)):
         out[region] = k + 1
     return out
 
