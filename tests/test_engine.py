@@ -268,8 +268,8 @@ def test_classes_group_alike_regions_anywhere_and_objects_stay_apart():
 def test_texture_statistics_weigh_fully_only_where_intensities_vary_within_textures():
     """Two fine textures of one grey-level histogram: the vectors' texture statistics at
     full weight. Two flat regions with noise: intensities tell them apart, the texture
-    statistics weigh less (the weight used is in ``info``)."""
-    from napari_cuts.pipeline import TEXTURE_FULL_WITHIN, FeatureScaling
+    statistics weigh nothing (the weight used is in ``info``)."""
+    from napari_cuts.pipeline import TEXTURE_WEIGHT, TEXTURE_WITHIN, FeatureScaling
 
     rng = np.random.default_rng(0)
     fine = rng.integers(0, 2, (96, 96)) * 160 + 40
@@ -280,13 +280,17 @@ def test_texture_statistics_weigh_fully_only_where_intensities_vary_within_textu
     cfg = SegmentConfig()
     textured = segment(untrained(1), mosaic, cfg).info["texture_weight"]
     regions = segment(untrained(1), steps, cfg).info["texture_weight"]
-    assert textured == pytest.approx(cfg.texture_weight)
-    assert regions < 0.5 * cfg.texture_weight
+    assert cfg.texture_weight is None and textured == pytest.approx(TEXTURE_WEIGHT)
+    assert regions == 0
     assert segment(untrained(1), steps, SegmentConfig(vector_weight=0)).info["texture_weight"] == 0
+    # a weight set by the user holds whatever the image
+    assert segment(untrained(1), steps, SegmentConfig(texture_weight=1.0)).info["texture_weight"] == 1.0
     sample = rng.normal(size=(100, 8)), rng.random((100, 1))
-    for regional, weight in ((0.0, 1.0), (1 - TEXTURE_FULL_WITHIN, 1.0), (0.65, 0.5), (1.0, 0.0)):
+    none, full = TEXTURE_WITHIN
+    for regional, weight in ((0.0, 1.0), (1 - full, 1.0), (1 - (none + full) / 2, 0.5), (1 - none, 0.0),
+                             (1.0, 0.0)):
         assert FeatureScaling.fit(*sample, cfg, regional).texture_weight == pytest.approx(
-            weight * cfg.texture_weight)
+            weight * TEXTURE_WEIGHT)
 
 
 def test_stack_is_segmented_in_3d():

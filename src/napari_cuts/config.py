@@ -229,7 +229,7 @@ class SegmentConfig:
 
     Each pixel's point is its reduced CUTS vector (unit RMS spread x vector_weight), its
     normalised intensities (x intensity_weight) and the local mean and spread of its
-    vectors over texture_scale pixels (x texture_weight). Superpixels (SLIC) of about
+    vectors over texture_scale pixels (x texture_weight, by default chosen per image). Superpixels (SLIC) of about
     pixels_per_node pixels are the nodes; condensation along their adjacency gives
     connected regions, condensation of those regions' mean points groups alike regions
     anywhere into classes, and the default level shows each class as one region, as its
@@ -250,9 +250,10 @@ class SegmentConfig:
     texture_scale: float = param(6.0, low=0, high=64,
                                  help="window (Gaussian sigma, pixels) of the local mean and spread of "
                                       "the vectors that describe texture; 0: off")
-    texture_weight: float = param(1.5, low=0, high=1000, advanced=True,
-                                  help="weight of the texture statistics beside vectors and intensities, "
-                                       "scaled down where intensities alone tell regions apart")
+    texture_weight: float | None = param(None, low=0, high=1000, none="auto", advanced=True,
+                                         help="weight of the texture statistics beside vectors and "
+                                              "intensities; auto: 1.5 where the intensities vary mostly "
+                                              "within textures, 0 where they tell regions apart")
     smoothing: float = param(0.0, low=0, high=50, advanced=True,
                              help="Gaussian smoothing of the vectors themselves, in pixels")
     pixels_per_node: int = param(64, low=4, high=100_000, label="superpixel size",

@@ -184,7 +184,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
 
     The first `n_texture` channels (the vectors) also describe the superpixels by
     their local texture statistics (:func:`texture_channels`) when the config asks,
-    weighted by `texture_weight` (default: the config's).
+    weighted by `texture_weight` (default: the config's; its *auto* counts as 0 here,
+    :func:`napari_cuts.pipeline.segment_iter` decides it per image).
 
     A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
     hierarchy, info, pixel_levels)`` where ``pixel_nodes`` is the (Z, Y, X) superpixel of
@@ -202,7 +203,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     pixel_nodes = superpixels(points, cfg.pixels_per_node, cfg.compactness, max_nodes=cfg.max_superpixels,
                               spacing=spacing)
     extra = ()
-    texture_weight = cfg.texture_weight if texture_weight is None else texture_weight
+    if texture_weight is None:
+        texture_weight = cfg.texture_weight or 0.0
     if n_texture and cfg.texture_scale > 0 and texture_weight > 0:
         extra = texture_channels(points, n_texture, cfg.texture_scale)
     means, counts, spread = node_points(pixel_nodes, points, extra, texture_weight)

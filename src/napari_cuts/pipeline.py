@@ -104,9 +104,12 @@ def _smooth(reduced: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(reduced, sigma=(sigma, sigma, 0), mode="nearest")
 
 
-#: the vectors' texture statistics weigh fully where at least this fraction of the
-#: intensities' variance lies within the texture window (is lost by pooling over it)
-TEXTURE_FULL_WITHIN = 0.7
+#: the vectors' texture statistics weigh nothing where at most the first fraction of the
+#: intensities' variance lies within the texture window (is lost by pooling over it),
+#: fully where at least the second, linearly in between
+TEXTURE_WITHIN = (0.55, 0.75)
+#: the full weight of the texture statistics when the config leaves it to the image
+TEXTURE_WEIGHT = 1.5
 
 
 @dataclass
@@ -126,18 +129,21 @@ class FeatureScaling:
         `regional` is the fraction of the intensities' variance that survives pooling
         over the texture window: intensities that only flicker within textures weigh
         less than intensities that tell regions apart, and the vectors' texture
-        statistics weigh fully only where most of that variance lies within textures
-        (:data:`TEXTURE_FULL_WITHIN`), less where intensities alone tell regions apart.
+        statistics (unless the config sets their weight) weigh only where most of that
+        variance lies within textures (:data:`TEXTURE_WITHIN`), not where intensities tell
+        regions apart.
         """
         vec_rms = float(np.sqrt(reduced_sample.var(0).sum()))
         # Intensities are normalised to about 0..1; a floor keeps the noise of a nearly
         # uniform image from being blown up to full weight.
         int_rms = max(float(np.sqrt(intensity_sample.var(0).sum())), 0.05)
         regional = float(np.clip(regional, 0, 1))
-        within = min(1.0, (1.0 - regional) / TEXTURE_FULL_WITHIN)
+        none, full = TEXTURE_WITHIN
+        texture = config.texture_weight
+        if texture is None:  # auto
+            texture = TEXTURE_WEIGHT * float(np.clip((1.0 - regional - none) / (full - none), 0, 1))
         return cls(config.vector_weight / max(vec_rms, 1e-12), intensity_sample.mean(0).astype(np.float32),
-                   config.intensity_weight * float(np.sqrt(regional)) / int_rms,
-                   config.texture_weight * within)
+                   config.intensity_weight * float(np.sqrt(regional)) / int_rms, texture)
 
     def __call__(self, reduced: np.ndarray, intensities: np.ndarray) -> np.ndarray:
         """(..., d + C) points from (..., d) vectors and (..., C) intensities."""
