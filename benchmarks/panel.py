@@ -258,13 +258,31 @@ def baselines(images, labels, seed: int = 0) -> list[Result]:
 
 
 # ---- report ---------------------------------------------------------------------------
-def mean_over_seeds(runs: list[Result]) -> dict:
-    out = {"best": float(np.mean([r.best for r in runs])), "default": float(np.mean([r.fixed for r in runs])),
-           "levels": float(np.mean([r.levels for r in runs])), "regions": float(np.mean([np.mean(r.regions) for r in runs])),
-           "seconds": float(np.mean([r.seconds for r in runs]))}
+def mean_over_seeds(runs: list[dict]) -> dict:
+    """Means (and the spread) over seeds of runs' :meth:`Result.summary`."""
+    out = {k: float(np.mean([r[k] for r in runs])) for k in ("best", "default", "levels", "regions", "seconds")}
     if len(runs) > 1:
-        out["spread"] = (float(np.ptp([r.best for r in runs])), float(np.ptp([r.fixed for r in runs])))
+        out["spread"] = (float(np.ptp([r["best"] for r in runs])), float(np.ptp([r["default"] for r in runs])))
     return out
+
+
+def combine(saved: list[dict]) -> dict:
+    """Runs saved with --json (the same sets, other seeds) as one run over all their seeds;
+    baselines, which use no seed, from the first."""
+    raw: dict = {}
+    for run in saved:
+        for name, methods in run["raw"].items():
+            for method, summaries in methods.items():
+                have = raw.setdefault(name, {}).setdefault(method, [])
+                if method in ("CUTS (napari-cuts run)", "untrained encoder", "no vectors") or not have:
+                    have.extend(summaries)
+    metas = [run["meta"] for run in saved]
+    revisions = list(dict.fromkeys(m["revision"] for m in metas))
+    meta = {"started": min(m["started"] for m in metas), "finished": max(m["finished"] for m in metas),
+            "revision": " + ".join(revisions), "seeds": [s for m in metas for s in m["seeds"]],
+            "commands": [c for m in metas for c in m["commands"]], "settings": metas[0].get("settings", [])}
+    tables = {name: {k: mean_over_seeds(v) for k, v in methods.items()} for name, methods in raw.items()}
+    return {"tables": tables, "raw": raw, "meta": meta}
 
 
 def cell(s: dict, levels: bool = True) -> str:
@@ -384,13 +402,14 @@ def main(argv=None) -> int:
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="FIELD=VALUE",
                         help="a segmentation setting for CUTS and its ablations (e.g. z_spacing=2.7); "
                              "the docs section is then named after the settings")
-    parser.add_argument("--report", type=Path, metavar="JSON",
-                        help="no new run: print and write the report of a run saved with --json")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="JSON",
+                        help="no new run: print and write the report of a run saved with --json "
+                             "(of several: one report over all their seeds)")
     args = parser.parse_args(argv)
     settings, flags = parse_settings(args.settings)
     command = "python benchmarks/panel.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
     if args.report:
-        saved = json.loads(args.report.read_text())
+        saved = combine([json.loads(p.read_text()) for p in args.report])
         meta = dict(saved["meta"], commands=saved["meta"]["commands"] + [command])
         text, body = report(saved["tables"], meta)
         print(text)
@@ -421,7 +440,7 @@ def main(argv=None) -> int:
             for r in baselines(images, labels):
                 runs[r.name] = [r]
                 print(f"  {folder.name} {r.name}: {r.best:.3f} / {r.fixed:.3f} ({r.seconds:.1f} s)", flush=True)
-        tables[folder.name] = {k: mean_over_seeds(v) for k, v in runs.items()}
+        tables[folder.name] = {k: mean_over_seeds([r.summary() for r in v]) for k, v in runs.items()}
         raw[folder.name] = {k: [r.summary() for r in v] for k, v in runs.items()}
     meta = {"started": started, "finished": C.now(), "revision": revision, "seeds": args.seeds,
             "commands": [command], "settings": args.settings}
