@@ -33,12 +33,17 @@ def _group_means(groups: np.ndarray, points: np.ndarray, n: int) -> np.ndarray:
 
 
 def _projection(p: np.ndarray, group: np.ndarray, mean_in: np.ndarray,
-                mean_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                mean_out: np.ndarray, chunk: int = 1 << 18) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel's point lies on the line from its group's outer mean (0) to its
-    inner mean (1), and each group's squared line length."""
+    inner mean (1), and each group's squared line length (`chunk` pixels at a time, so a
+    large image needs no (pixels, features) temporaries)."""
     axis = mean_in - mean_out
     length = (axis * axis).sum(1)
-    t = ((p - mean_out[group]) * axis[group]).sum(1) / np.maximum(length[group], 1e-12)
+    t = np.empty(len(p))
+    for start in range(0, len(p), chunk):
+        g = group[start:start + chunk]
+        t[start:start + chunk] = (((p[start:start + chunk] - mean_out[g]) * axis[g]).sum(1)
+                                  / np.maximum(length[g], 1e-12))
     return t, length
 
 
@@ -87,7 +92,7 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     group = zone[near]
     inside = instances[near] > 0
     region = labels[near].astype(np.int64)
-    p = points[near].astype(np.float64)
+    p = points[near]  # float32: the means and the projection are computed in float64
     mean_in = _group_means(group[inside], p[inside], n)
     mean_out = _group_means(group[~inside], p[~inside], n)
     own, n_in = _majority(group[inside], region[inside], n)
