@@ -377,6 +377,11 @@ def test_z_spacing_comes_from_the_layer_scale(make_napari_viewer, notes):
     viewer.add_image(np.zeros((4, 32, 32), np.uint8), name="cubic")
     segment_widget.image.value = viewer.layers["cubic"]
     assert segment_widget.segment_config().z_spacing is None  # napari's cubic default: auto
+    # texture weight: auto, and the number its box offers when auto is unticked is 1.5
+    weight = segment_widget.form["texture_weight"]
+    assert weight.value is None and segment_widget.segment_config().texture_weight is None
+    weight.none_box.value = False
+    assert segment_widget.segment_config().texture_weight == pytest.approx(1.5)
     assert not notes.errors()
 
 

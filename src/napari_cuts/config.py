@@ -29,17 +29,19 @@ INT32_MAX = 2**31 - 1
 def param(default: Any, *, help: str, low: float | None = None, high: float | None = None,
           low_open: bool = False, high_open: bool = False, choices: tuple | None = None,
           advanced: bool = False, cli: bool = True, gui: bool = True, none: str | None = None,
-          label: str | None = None) -> Any:
+          label: str | None = None, start: Any = None) -> Any:
     """A dataclass field carrying its help text and allowed values.
 
     `low`/`high` bound numbers (inclusive unless `low_open`/`high_open`); `choices` lists
     the allowed values of a string field (default: the field's ``Literal`` values);
     `none` names what ``None`` means (e.g. "all", "auto", "off") and makes the field
     nullable; `advanced` puts it in the GUI's advanced fold; `cli`/`gui` expose it there;
-    `label` is its name for people (default: the field name with spaces).
+    `label` is its name for people (default: the field name with spaces); `start` is the
+    value a nullable field's box shows while it is `none` (default: `low`).
     """
     meta = dict(help=help, low=low, high=high, low_open=low_open, high_open=high_open,
-                choices=choices, advanced=advanced, cli=cli, gui=gui, none=none, label=label)
+                choices=choices, advanced=advanced, cli=cli, gui=gui, none=none, label=label,
+                start=start)
     return dataclasses.field(default=default, metadata={"cuts": meta})
 
 
@@ -61,6 +63,7 @@ class Parameter:
     cli: bool = True
     gui: bool = True
     none: str | None = None  # nullable; what None means
+    start: Any = None  # a nullable field's value in the GUI while it is None
 
     @property
     def flag(self) -> str:
@@ -223,6 +226,11 @@ class TrainingConfig:
 # ----------------------------------------------------------------------------- segmentation
 
 
+#: the texture statistics' full weight (``texture_weight`` auto uses it where the image
+#: varies mostly within textures; the GUI offers it when auto is unticked)
+TEXTURE_WEIGHT = 1.5
+
+
 @dataclass
 class SegmentConfig:
     """Parameters of the pixel points, the superpixels, the two condensations and the levels.
@@ -251,6 +259,7 @@ class SegmentConfig:
                                  help="window (Gaussian sigma, pixels) of the local mean and spread of "
                                       "the vectors that describe texture; 0: off")
     texture_weight: float | None = param(None, low=0, high=1000, none="auto", advanced=True,
+                                         start=TEXTURE_WEIGHT,
                                          help="weight of the texture statistics beside vectors and "
                                               "intensities; auto: 1.5 where the intensities vary mostly "
                                               "within textures, 0 where they tell regions apart")

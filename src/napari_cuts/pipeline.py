@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from .condensation import PCA
-from .config import SegmentConfig
+from .config import TEXTURE_WEIGHT, SegmentConfig
 from .embedding import DEFAULT_TILE, embed_region, tile_grid
 from .encoder import Encoder
 from .hierarchy import Hierarchy
@@ -108,8 +108,6 @@ def _smooth(reduced: np.ndarray, sigma: float) -> np.ndarray:
 #: intensities' variance lies within the texture window (is lost by pooling over it),
 #: fully where at least the second, linearly in between
 TEXTURE_WITHIN = (0.55, 0.75)
-#: the full weight of the texture statistics when the config leaves it to the image
-TEXTURE_WEIGHT = 1.5
 
 
 @dataclass

@@ -76,7 +76,7 @@ def field_widget(p: Parameter) -> Widget:
         make = FloatSpinBox
     if p.none is None:
         return make(value=value, **bounds, **common)
-    start = value if value is not None else bounds.get("min", 0)
+    start = value if value is not None else p.start if p.start is not None else bounds.get("min", 0)
     return NullableField(make(value=start, **bounds), p.none, value is None, **common)
 
 
