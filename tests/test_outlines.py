@@ -47,6 +47,15 @@ def test_blocky_outlines_are_redrawn_along_the_edges():
     assert set(np.unique(drawn)) == set(np.unique(labels))
     assert (drawn[truth == 0] == 1).mean() > 0.97
     np.testing.assert_array_equal(redraw_outlines(labels, instances, points, 0), labels)
+    # objects over `max_pixels` keep their blocky outline; the others are still redrawn
+    sizes = np.bincount(instances.ravel())
+    cap = int(sizes[1:].max()) - 1  # the largest objects are over it
+    kept = redraw_outlines(labels, instances, points, 3, max_pixels=cap)
+    large = np.flatnonzero(sizes > cap)
+    large = large[large > 0]
+    assert len(large) and np.array_equal(kept[instances == large[0]], labels[instances == large[0]])
+    small = [k for k in range(1, len(sizes)) if 0 < sizes[k] <= cap]
+    assert any((kept[truth == k] != labels[truth == k]).any() for k in small)
 
 
 def test_an_object_without_a_region_of_its_own_gets_a_new_id():

@@ -14,6 +14,12 @@ import numpy as np
 
 from .regions import node_majority, region_means
 
+#: objects of more pixels (voxels) than this, a 256x256 square, keep their superpixel
+#: outline: a pixel or two along it is some 2 % of such an object, and redrawing it costs
+#: time and memory in proportion to its size (the largest object on the development
+#: panel holds 31,384 pixels; a 2048x2048 photo's background objects, millions)
+MAX_PIXELS = 65536
+
 #: outlines are redrawn only where the objects' pixels, placed along the line from their
 #: ring's mean (0) to their object's mean (1), spread around 0 or 1 by at most this (root
 #: mean square, the median over the objects)
@@ -49,7 +55,7 @@ def _projection(p: np.ndarray, group: np.ndarray, mean_in: np.ndarray,
 
 def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarray, reach: float, *,
                     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
-                    next_id: int | None = None) -> np.ndarray:
+                    next_id: int | None = None, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """`labels` with every object of `instances` redrawn at pixel resolution near its edge.
 
     Parameters
@@ -67,6 +73,8 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     next_id : int, optional
         First id for an object with no region of its own in `labels` (default: above
         `labels`' ids).
+    max_pixels : int, optional
+        Objects larger than this keep their outline from `labels` (None: all redrawn).
 
     Returns
     -------
@@ -85,6 +93,11 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
     n = int(instances.max()) + 1
     if n == 1 or reach <= 0:
         return labels
+    if max_pixels is not None:
+        large = np.bincount(instances.ravel(), minlength=n) > max_pixels
+        large[0] = False
+        if large.any():
+            instances = np.where(large[instances], 0, instances)
     flat = instances.shape[0] == 1
     zone = expand_labels(instances[0] if flat else instances, distance=reach,
                          spacing=spacing[1:] if flat else spacing).reshape(instances.shape)
