@@ -266,19 +266,21 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
         # candidates for the objects inside a surround and for dim objects: the connected
         # and compact levels, fine to coarse
         connected = list(first.partitions(spread_events(first.n_clusters, cfg.fine_levels)).values())
+        stats = NodeStats(means, counts, spread, edges)
         for k in class_events(second, cfg.max_classes, cfg.class_tolerance):
             class_of_node = second.partitions([k])[k][start_part]
             found = objects_partition(
                 pixel_nodes, class_of_node, min_size=min_size, thing_solidity=cfg.thing_solidity,
                 few_pieces=cfg.few_pieces, regions=sub, anisotropy=cfg.z_spacing,
                 surround_regions=surround, surround=cfg.surround_fraction,
-                nodes=NodeStats(means, counts, spread, edges), alike=cfg.alike_merge,
+                nodes=stats, alike=cfg.alike_merge,
                 levels=[level.partition for level in compact] + connected)
             area = np.count_nonzero(found.instances)
             if area > covered:
                 objects, covered = found, area
         if objects is not None:
-            objects, n_dim = add_dim_objects(objects, pixel_nodes, connected, points, cfg.dim_objects)
+            objects, n_dim = add_dim_objects(objects, pixel_nodes, connected, points, cfg.dim_objects,
+                                             nodes=stats)
             fate = objects.fate
     levels, default = candidate_levels(first, start, second, None if objects is None else objects.partition,
                                        fine_levels=cfg.fine_levels, max_classes=cfg.max_classes,

@@ -98,6 +98,8 @@ def redraw_outlines(labels: np.ndarray, instances: np.ndarray, points: np.ndarra
         large[0] = False
         if large.any():
             instances = np.where(large[instances], 0, instances)
+            if not instances.any():
+                return labels
     flat = instances.shape[0] == 1
     zone = expand_labels(instances[0] if flat else instances, distance=reach,
                          spacing=spacing[1:] if flat else spacing).reshape(instances.shape)

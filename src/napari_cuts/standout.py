@@ -155,7 +155,7 @@ def salient_regions(within: np.ndarray, partitions: list[np.ndarray], pixel_node
 
 
 def add_dim_objects(objects, pixel_nodes: np.ndarray, partitions: list[np.ndarray],
-                    points: np.ndarray, level: float):
+                    points: np.ndarray, level: float, nodes=None):
     """Objects the classes missed (dim nuclei grouped with the background) added.
 
     `objects` is an :class:`~napari_cuts.objects.ObjectsLevel`. Only where the
@@ -170,7 +170,8 @@ def add_dim_objects(objects, pixel_nodes: np.ndarray, partitions: list[np.ndarra
     :data:`DIM_MAX_CONTACT` of it becomes an object; of overlapping candidates, the one
     that stands out most. Returns the objects level with them (new ids in the node
     partition, and per pixel: `objects`' instances are updated in place) and how many
-    were added.
+    were added. `nodes` (:class:`~napari_cuts.objects.NodeStats`, optional) gives the
+    nodes' pixel counts and mean points (its first columns) when they are known already.
     """
     from scipy import ndimage
 
@@ -178,8 +179,11 @@ def add_dim_objects(objects, pixel_nodes: np.ndarray, partitions: list[np.ndarra
     if level >= 1 or not inside.any() or inside.all() or not partitions:
         return objects, 0
     n_nodes = len(objects.partition)
-    counts = np.bincount(pixel_nodes.ravel(), minlength=n_nodes).astype(np.float64)
-    means = region_means(pixel_nodes, points, n_nodes)[0].astype(np.float64)
+    if nodes is None:
+        means, counts = region_means(pixel_nodes, points, n_nodes)
+    else:  # the points' own columns (texture statistics may follow them)
+        means, counts = nodes.means[:, :points.shape[-1]], nodes.counts
+    means, counts = means.astype(np.float64), np.asarray(counts, np.float64)
     in_object = np.bincount(pixel_nodes.ravel(), inside.ravel(), minlength=n_nodes)
     thing = in_object > counts / 2
     mean_in = np.average(means[thing], axis=0, weights=counts[thing])
