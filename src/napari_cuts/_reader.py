@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
-SUFFIXES = (".cuts.tif", ".cuts.tiff")
+from .results import SUFFIXES, load_result, summary_path  # noqa: F401  (SUFFIXES re-exported)
+
 META_KEY = "napari_cuts"
 FILE_GROUP = "file:"  # group of levels read from a file, until linked to an image layer
 
@@ -27,40 +28,6 @@ def napari_get_reader(path: str | list[str]) -> Callable | None:
     if not paths or not all(str(p).lower().endswith(SUFFIXES) for p in paths):
         return None
     return read_cuts
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-def read_summary(path: str | Path, n_levels: int) -> dict:
-    """The ``.cuts.json`` beside `path`, or a summary made from the levels alone."""
-    path = Path(path)
-    meta_path = summary_path(path)
-    summary: dict[str, Any] = {}
-    if meta_path.is_file():
-        try:
-            summary = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            summary = {}
-    levels = summary.get("levels")
-    if not isinstance(levels, list) or len(levels) != n_levels:  # no (usable) summary:
-        summary = {"levels": [{"shown": True} for _ in range(n_levels)]}  # show every level
-    default = summary.get("default_level")
-    if not isinstance(default, int) or not 0 <= default < n_levels:
-        summary["default_level"] = n_levels // 2
-    summary.setdefault("image", _stem(path))
-    return summary
-
-
-def summary_path(path: str | Path) -> Path:
-    """The ``<stem>.cuts.json`` that goes with a ``<stem>.cuts.tif``."""
-    path = Path(path)
-    return path.with_name(f"{_stem(path)}.cuts.json")
 
 
 def write_summary(path: str | Path, image: str, levels: list[dict], default_level: int,
@@ -84,9 +51,9 @@ def write_summary(path: str | Path, image: str, levels: list[dict], default_leve
 
 def region_table(labels: np.ndarray) -> dict:
     """Region id (`index`, as napari expects) and pixel count of every region."""
-    counts = np.bincount(np.asarray(labels).ravel())
-    ids = np.flatnonzero(counts)
-    return {"index": ids, "pixels": counts[ids]}
+    ids, counts = np.unique(np.asarray(labels), return_counts=True)  # sparse: any ids
+    keep = ids != 0
+    return {"index": ids[keep], "pixels": counts[keep]}
 
 
 def level_layer_name(image_name: str, level: int, n_regions: int) -> str:
@@ -96,15 +63,10 @@ def level_layer_name(image_name: str, level: int, n_regions: int) -> str:
 
 def read_cuts(path: str | list[str]) -> list[tuple]:
     """Layer data of one or more ``.cuts.tif`` files: a Labels layer per salient level."""
-    import tifffile
-
     out: list[tuple] = []
     for p in [path] if isinstance(path, (str, Path)) else path:
         p = Path(p)
-        stack = np.asarray(tifffile.imread(p))
-        if stack.ndim == 2:  # one level
-            stack = stack[None]
-        summary = read_summary(p, len(stack))
+        stack, summary = load_result(p)  # checked: truncated or malformed results are refused
         default, image = int(summary["default_level"]), str(summary["image"])
         group = FILE_GROUP + str(p.resolve())
         levels = summary["levels"]

@@ -12,15 +12,27 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import CutsInputError, label_image, output_stem, read_image, save_labels_tiff
+from .axes import Layout, file_layout
+from .io import CutsInputError, image_header, label_image, output_stem, read_image, save_labels_tiff
 
 __all__ = ["ANNOTATE_COMMANDS", "add_commands", "cmd_components", "cmd_measure", "cmd_refine"]
+
+
+def _merges_colours(path: str, shape: tuple[int, ...]) -> bool:
+    """Whether a label file is a colour picture of a mask (PNG/JPEG, RGB or RGBA)."""
+    return Path(path).suffix.lower() in (".png", ".jpg", ".jpeg") and len(shape) == 3 and shape[-1] in (3, 4)
+
+
+def label_header(path: str) -> tuple[int, ...]:
+    """The shape of the label image :func:`_read_labels` gives, from the file's header."""
+    shape, _ = image_header(path)
+    return shape[:-1] if _merges_colours(path, shape) else shape
 
 
 def _read_labels(path: str, what: str) -> np.ndarray:
     """A label image from any file `read_image` reads; colour PNG/JPEG masks are merged."""
     data = read_image(path)
-    if Path(path).suffix.lower() in (".png", ".jpg", ".jpeg") and data.ndim == 3 and data.shape[-1] in (3, 4):
+    if _merges_colours(path, data.shape):
         data = data[..., :3].max(-1)  # a colour picture of a mask: any colour is foreground
     try:
         return label_image(data, what, ndims=None)  # the shape is checked where it is used
@@ -28,34 +40,37 @@ def _read_labels(path: str, what: str) -> np.ndarray:
         raise CutsInputError(f"{path}: {exc}") from None
 
 
-def _image_spatial_shapes(image: np.ndarray, is_stack: bool | None) -> list[tuple[int, ...]]:
-    """Shapes a label image of `image` may have (with or without a channel axis)."""
-    shapes = [image.shape]
-    if image.ndim >= 3 and not (is_stack and image.ndim == 3):
-        shapes += [image.shape[:-1], image.shape[1:]]
-    return shapes
+def _image_input(path: str, args: argparse.Namespace) -> tuple[Layout, tuple[int, ...]]:
+    """How the image at `path` is read (from its header) and its spatial shape: (Y, X), or
+    (Z, Y, X) for a stack (a time-lapse's frames count as slices)."""
+    shape, _ = image_header(path)
+    lay = file_layout(path, shape, channels=args.channels, stack=args.stack)
+    t, z, y, x, _c = lay.shape
+    return lay, ((y, x) if t * z == 1 else (t * z, y, x))
 
 
-def _pick_level(labels: np.ndarray, image: np.ndarray, level: int | None, path: str,
-                is_stack: bool | None) -> np.ndarray:
-    """One label image of `image` from `labels`, which may be a stack of levels."""
-    shapes = _image_spatial_shapes(image, is_stack)
-    if labels.shape in shapes and level is None:
-        return labels
-    if labels.ndim >= 3 and labels.shape[1:] in shapes:
-        n = labels.shape[0]
+def _read_arranged(path: str, lay: Layout, spatial: tuple[int, ...]) -> np.ndarray:
+    """The image as (*spatial, C)."""
+    return lay.arrange(read_image(path)).reshape(spatial + (lay.shape[-1],))
+
+
+def _check_label_shape(shape: tuple[int, ...], spatial: tuple[int, ...], path: str,
+                       level: int | None = None, levels_ok: bool = True) -> None:
+    """Refuse, from the header, a label file that cannot fit an image of `spatial` shape."""
+    if shape == spatial:
+        if level is not None:
+            raise CutsInputError(f"{path} holds one label image; leave out --level")
+        return
+    if levels_ok and len(shape) == len(spatial) + 1 and shape[1:] == spatial:
+        n = shape[0]
         if level is None:
             raise CutsInputError(
-                f"{path} holds {n} levels; choose one with --level (0 = coarsest, {n - 1} = finest)"
-            )
+                f"{path} holds {n} levels; choose one with --level (0 = coarsest, {n - 1} = finest)")
         if not -n <= level < n:
             raise CutsInputError(f"{path} has levels 0..{n - 1}; there is no level {level}")
-        return labels[level]
-    if labels.shape in shapes:
-        raise CutsInputError(f"{path} holds one label image; leave out --level")
+        return
     raise CutsInputError(
-        f"{path} (shape {labels.shape}) does not fit the image (shape {image.shape})"
-    )
+        f"{path} (shape {shape}) does not fit the image ({'x'.join(map(str, spatial))} pixels)")
 
 
 # ----------------------------------------------------------------------------- refine
@@ -63,29 +78,25 @@ def _pick_level(labels: np.ndarray, image: np.ndarray, level: int | None, path: 
 
 def cmd_refine(args: argparse.Namespace, bar) -> None:
     from .encoder import load_encoder
-    from .io import to_volume
     from .cli_config import config_from_args
     from .config import RefineConfig
     from .refine import refine
 
     encoder = load_encoder(args.encoder)
-    image = read_image(args.image)
-    volume = to_volume(image, is_stack=args.stack)
-    spatial = volume.shape[:3] if volume.shape[0] > 1 else volume.shape[1:3]
-    encoder.check_channels(volume.shape[-1])
+    lay, spatial = _image_input(args.image, args)
+    encoder.check_channels(lay.shape[-1])
+    _check_label_shape(label_header(args.scribbles), spatial, args.scribbles, levels_ok=False)
+    if args.levels:  # before anything is decoded
+        levels_shape = label_header(args.levels)
+        if levels_shape != spatial:
+            _check_label_shape(levels_shape, spatial, args.levels, level=0)
+    volume = lay.arrange(read_image(args.image)).reshape((-1, *lay.shape[2:]))
     scribbles = _read_labels(args.scribbles, "scribbles")
-    if scribbles.shape != spatial:
-        raise CutsInputError(
-            f"{args.scribbles} (shape {scribbles.shape}) does not fit the image "
-            f"({'x'.join(map(str, spatial))} pixels)"
-        )
     levels = None
     if args.levels:
         levels = _read_labels(args.levels, "levels")
         if levels.shape == spatial:
             levels = levels[None]
-        elif levels.shape[1:] != spatial:
-            raise CutsInputError(f"{args.levels} (shape {levels.shape}) does not fit the image")
         if args.level:
             n = len(levels)
             bad = [i for i in args.level if not -n <= i < n]
@@ -116,7 +127,7 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
     from .components import ordered_components
     from .measure import write_csv
 
-    mask = _read_labels(args.mask, "the mask")
+    mask = _read_labels(args.mask, "the mask")  # its size is checked from the header first
     if args.min_size < 0:
         raise CutsInputError("--min-size must not be negative")
     labels, table = ordered_components(mask, class_id=args.class_id, min_size=args.min_size,
@@ -142,9 +153,12 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
 def cmd_measure(args: argparse.Namespace, bar) -> None:
     from .measure import measure_regions, write_csv
 
-    image = read_image(args.image)
+    lay, spatial = _image_input(args.image, args)
+    _check_label_shape(label_header(args.labels), spatial, args.labels, args.level)  # before decoding
+    image = _read_arranged(args.image, lay, spatial)
     labels = _read_labels(args.labels, "labels")
-    labels = _pick_level(labels, image, args.level, args.labels, args.stack)
+    if labels.shape != spatial:
+        labels = labels[args.level]
     t0 = time.perf_counter()
     try:
         table = measure_regions(labels, image, glcm_levels=args.glcm_levels)
@@ -170,10 +184,11 @@ def add_commands(sub) -> None:
     from .components import ORDERS
     from .config import RefineConfig
 
+    from .cli import add_axes_args
+
     def add_common(p, stack=True):
         if stack:
-            p.add_argument("--stack", action="store_true", default=None,
-                           help="read 3D arrays as (Z, Y, X) stacks even when the last axis is short")
+            add_axes_args(p)
         p.add_argument("--no-progress", dest="progress", action="store_false",
                        help="do not draw a progress bar")
 

@@ -15,20 +15,104 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .encoder import Encoder, load_encoder
-from .io import CutsInputError, atomic_write, output_stem, read_image, save_labels_tiff, voxel_spacing
+from .axes import file_layout
+from .io import CutsInputError, output_stem, read_image, save_labels_tiff, voxel_spacing
 from .pipeline import Progress, SegmentConfig, run_to_end, segment_iter
 from .preflight import check_segmentation
+from .timelapse import segment_frames_iter
+from .writing import atomic_write_all
 
 
 def check_inputs(paths: Sequence[str], encoder: Encoder, config: SegmentConfig,
-                 is_stack: bool | None = None) -> None:
+                 is_stack: bool | None = None, channels: bool | None = None) -> None:
     """Refuse, before any work and from the files' headers, duplicate names, unreadable
     files, wrong channel counts and inputs too large for memory."""
-    check_segmentation(paths, config, encoder, is_stack=is_stack)
+    check_segmentation(paths, config, encoder, is_stack=is_stack, channels=channels)
 
 
 class Stopped(Exception):
     """A segmentation task stopped because the run was interrupted (nothing written)."""
+
+
+Result = tuple[str, str, float]  # the .cuts.tif, the .cuts.json, seconds
+
+
+class CommitGate:
+    """The outputs of a run are committed (renamed into place) one file at a time under a
+    lock; once the run is stopped no commit starts, and every one that completed is known,
+    so an interrupt reports each output that exists (:meth:`stop`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._committed: dict[str, Result] = {}
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    @contextlib.contextmanager
+    def commit(self, path: str, result: Result):
+        with self._lock:
+            if self._stop.is_set():
+                raise Stopped(path)
+            yield
+            self._committed[path] = result
+
+    def stop(self) -> dict[str, Result]:
+        """Stop the run; returns the outputs committed before (no commit runs after)."""
+        with self._lock:
+            self._stop.set()
+            return dict(self._committed)
+
+
+class _DaskGate:
+    """:class:`CommitGate` across processes: a dask Lock, Event and Queue named after the
+    run. The stop is polled at most every 0.2 s between steps, and freshly at a commit."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._last = 0.0
+        self._set = False
+
+    def should_stop(self) -> bool:
+        from dask.distributed import Event
+
+        now = time.monotonic()
+        if not self._set and now - self._last > 0.2:
+            self._last = now
+            self._set = Event(self.name).is_set()
+        return self._set
+
+    @contextlib.contextmanager
+    def commit(self, path: str, result: Result):
+        from dask.distributed import Event, Lock, Queue
+
+        with Lock(self.name):
+            if Event(self.name).is_set():
+                raise Stopped(path)
+            yield
+            Queue(self.name).put([path, list(result)])
+
+    @staticmethod
+    def stop(client, name: str, timeout: float = 5.0) -> dict[str, Result]:
+        """Stop the run from the client; returns the outputs committed before."""
+        from dask.distributed import Event, Lock, Queue
+
+        lock = Lock(name, client=client)
+        held = lock.acquire(timeout=timeout)
+        try:
+            Event(name, client=client).set()
+        finally:
+            if held:
+                lock.release()
+        queue = Queue(name, client=client)
+        items = queue.get(batch=True) if queue.qsize() else []
+        return {path: tuple(result) for path, result in items}
+
+
+#: The gate of in-process runs (serial, or dask worker threads); :func:`segment_files`
+#: and :func:`segment_files_distributed` make a fresh one per run.
+_LOCAL = CommitGate()
 
 
 def segment_file(
@@ -40,17 +124,22 @@ def segment_file(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     image=None,
-) -> tuple[str, str, float]:
+    channels: bool | None = None,
+    gate: CommitGate | _DaskGate | None = None,
+) -> Result:
     """Segment one file; write ``<stem>.cuts.tif`` (all levels) and ``<stem>.cuts.json``.
 
     `image`: the file's pixels when the caller decoded them already (``run``), so the
-    file is not decoded twice.
+    file is not decoded twice. The file's axes are read as :func:`~napari_cuts.axes.file_layout`
+    says (`is_stack`, `channels`: the user's choice); a time-lapse is segmented frame by
+    frame with the one encoder (:mod:`napari_cuts.timelapse`).
 
     `encoder` may be a path, so that dask workers load it themselves. When
     `should_stop()` turns true the task raises :class:`Stopped` and writes nothing; a
-    failed write leaves neither file. Returns the two paths and the seconds taken.
+    failed write leaves neither file. With a `gate`, both files are committed through it
+    (and it says when to stop). Returns the two paths and the seconds taken.
     """
-    stop = should_stop or (lambda: False)
+    stop = should_stop or (gate.should_stop if gate is not None else (lambda: False))
     t0 = time.perf_counter()
     if stop():
         raise Stopped(path)
@@ -58,59 +147,106 @@ def segment_file(
         encoder = load_encoder(encoder)
     stem = output_stem(path)
     pixels = read_image(path) if image is None else image
+    lay = file_layout(path, np.shape(pixels), channels=channels, stack=is_stack)
     config = config or SegmentConfig()
     if config.z_spacing is None and (spacing := voxel_spacing(path)):  # the file's voxel size
         config = replace(config, z_spacing=float(np.clip(spacing, 0.1, 100)))
-    seg = run_to_end(segment_iter(encoder, pixels, config, is_stack=is_stack),
-                     progress, should_stop=stop)
-    if seg is None or stop():
-        raise Stopped(path)
+
+    def one(frame):
+        return segment_iter(encoder, frame, config, is_stack=lay.is_stack, channel_axis=True)
+
+    frames = lay.frames(pixels)
+    if lay.time:
+        done = run_to_end(segment_frames_iter(one, frames), progress, should_stop=stop)
+        if done is None:
+            raise Stopped(path)
+        levels, summary, infos = done
+        body = {"image": stem, "axes": lay.axes, **summary, "frame_info": infos}
+    else:
+        seg = run_to_end(one(frames[0]), progress, should_stop=stop)
+        if seg is None:
+            raise Stopped(path)
+        levels, body = seg.levels(), {"image": stem, **seg.summary(), **seg.info}
+    del frames, pixels
+    if lay.is_stack:
+        body["z_spacing"] = config.z_spacing or 1.0
     out = Path(outdir)
-    tif = save_labels_tiff(out / f"{stem}.cuts.tif", seg.levels(), levels=True)
-    meta = out / f"{stem}.cuts.json"
-    try:
-        with atomic_write(meta) as tmp:
-            stack = {"z_spacing": config.z_spacing or 1.0} if seg.is_stack else {}
-            tmp.write_text(json.dumps({"image": stem, **seg.summary(), **seg.info, **stack}, indent=2))
-    except BaseException:
-        tif.unlink(missing_ok=True)  # both outputs or neither
-        raise
+    tif, meta = out / f"{stem}.cuts.tif", out / f"{stem}.cuts.json"
+    with atomic_write_all([tif, meta], commit=None if gate is None else (
+            lambda: gate.commit(path, (str(tif), str(meta), time.perf_counter() - t0)))) as (t_tif, t_meta):
+        if stop():
+            raise Stopped(path)
+        save_labels_tiff(t_tif, levels, levels=True, time=lay.time)
+        t_meta.write_text(json.dumps(body, indent=2))
     return str(tif), str(meta), time.perf_counter() - t0
 
 
-#: Set when an in-process run is interrupted; its thread workers stop at their next step.
-_STOP_LOCAL = threading.Event()
+Failure = Callable[[str, BaseException], None]
 
 
-class _StopFlag:
-    """Whether the run was interrupted, as a task sees it: a flag of this process, or (for
-    worker processes and remote clusters) a dask Event, polled at most every 0.2 s."""
-
-    def __init__(self, name: str | None):
-        self.name = name
-        self._last = 0.0
-        self._set = False
-
-    def __call__(self) -> bool:
-        if self.name is None:
-            return _STOP_LOCAL.is_set()
-        now = time.monotonic()
-        if not self._set and now - self._last > 0.2:
-            from dask.distributed import Event
-
-            self._last = now
-            self._set = Event(self.name).is_set()
-        return self._set
+def _failed(path: str, exc: BaseException, on_failed: Failure | None) -> None:
+    """One image's failure: reported, so that the others go on; without a reporter, raised."""
+    if on_failed is None or isinstance(exc, (OSError, Stopped)):  # e.g. a full disk: every write fails
+        raise exc
+    on_failed(path, exc)
 
 
-def _segment_file_on_worker(encoder_path, path, outdir, config, is_stack, one_thread=True,
-                            stop_event=None):
+def segment_files(
+    encoder: Encoder,
+    paths: Sequence[str],
+    outdir: str,
+    config: SegmentConfig | None = None,
+    *,
+    is_stack: bool | None = None,
+    channels: bool | None = None,
+    decoded: dict | None = None,
+    progress: Callable[[str], Callable[[Progress], None] | None] | None = None,
+    on_done: Callable[[str, Result], None] | None = None,
+    on_failed: Failure | None = None,
+) -> dict[str, Result]:
+    """Segment `paths` one after the other with `encoder` (see :func:`segment_file`).
+
+    `decoded`: pixels already decoded, by path (each freed once segmented); `progress`
+    gives a file's progress callback; `on_done` is called for each file written, also
+    for one that completed as Ctrl+C came (before the KeyboardInterrupt goes on);
+    `on_failed` for each file that failed (the others go on; without it the first
+    failure is raised).
+    """
+    global _LOCAL
+    gate = _LOCAL = CommitGate()
+    reported: dict[str, Result] = {}
+    try:
+        for path in paths:
+            try:
+                reported[path] = segment_file(
+                    encoder, path, outdir, config, is_stack, image=(decoded or {}).pop(path, None),
+                    progress=progress(path) if progress else None, channels=channels, gate=gate)
+            except Exception as exc:
+                _failed(path, exc, on_failed)
+                continue
+            if on_done is not None:
+                on_done(path, reported[path])
+    except KeyboardInterrupt:
+        _report_committed(gate.stop(), reported, on_done)
+        raise
+    return reported
+
+
+def _report_committed(committed: dict[str, Result], reported: dict, on_done) -> None:
+    """After an interrupt: report each output that was committed but not reported yet."""
+    for path, result in committed.items():
+        if path not in reported and on_done is not None:
+            on_done(path, result)
+
+
+def _segment_file_on_worker(encoder_path, path, outdir, config, is_stack, channels,
+                            one_thread=True, gate_name=None):
     if one_thread:  # a worker process per core
         import torch
 
         torch.set_num_threads(1)
-    return segment_file(encoder_path, path, outdir, config, is_stack,
-                        should_stop=_StopFlag(stop_event))
+    gate = _LOCAL if gate_name is None else _DaskGate(gate_name)
+    return segment_file(encoder_path, path, outdir, config, is_stack, channels=channels, gate=gate)
 
 
 def check_scheduler_address(address: str) -> str:
@@ -135,23 +271,28 @@ def segment_files_distributed(
     config: SegmentConfig | None = None,
     *,
     is_stack: bool | None = None,
+    channels: bool | None = None,
     workers: int = 2,
     scheduler: str | None = None,
     processes: bool = False,
-    on_done: Callable[[str, tuple[str, str, float]], None] | None = None,
+    on_done: Callable[[str, Result], None] | None = None,
+    on_failed: Failure | None = None,
     connect_timeout: float = 10.0,
-) -> list[tuple[str, str, float]]:
+) -> dict[str, Result]:
     """Segment `paths` in parallel with dask.distributed.
 
     Uses a local cluster of `workers` single-threaded workers, or the existing cluster at
     `scheduler` (e.g. ``tcp://host:8786``). Local workers are threads of this process by
     default (no start-up cost; torch and numpy release the GIL in the heavy steps), or
     processes with ``processes=True``. Each task loads the encoder file itself; results
-    are the same files a serial run writes. On Ctrl+C the tasks stop at their next step
-    without writing, queued ones never start, and the local cluster closes.
+    are the same files a serial run writes. A task that fails costs its file only
+    (`on_failed`; without it the first failure stops the run). On Ctrl+C the tasks stop
+    at their next step without writing, queued ones never start, every output committed
+    before the stop is reported (`on_done`) and the local cluster closes.
     """
+    global _LOCAL
     try:
-        from dask.distributed import Client, Event, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise CutsInputError(
             "parallel segmentation needs dask.distributed: pip install 'napari-cuts[distributed]'"
@@ -172,31 +313,37 @@ def segment_files_distributed(
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                                dashboard_address=None, silence_logs=logging.CRITICAL)
         client = Client(cluster)
-    _STOP_LOCAL.clear()
-    stop_name = None if in_process else f"napari-cuts-stop-{uuid.uuid4().hex}"
+    gate = _LOCAL = CommitGate()
+    gate_name = None if in_process else f"napari-cuts-run-{uuid.uuid4().hex}"
     if in_process:
         torch.set_num_threads(1)  # one core per worker thread
     futures: dict = {}
+    results: dict[str, Result] = {}
     try:
         futures = {
             client.submit(_segment_file_on_worker, str(encoder_path), str(p), str(outdir),
-                          config, is_stack, not in_process, stop_name, pure=False): str(p)
+                          config, is_stack, channels, not in_process, gate_name, pure=False): str(p)
             for p in paths
         }
-        results = {}
         for fut in as_completed(futures):
-            results[futures[fut]] = fut.result()
+            try:
+                results[futures[fut]] = fut.result()
+            except Exception as exc:
+                _failed(futures[fut], exc, on_failed)
+                continue
             if on_done is not None:
                 on_done(futures[fut], results[futures[fut]])
     except BaseException:
         # Interrupted (or a task failed): running tasks stop at their next step without
-        # writing, queued ones never start, and the cluster gets a second to close.
-        _STOP_LOCAL.set()
+        # writing, queued ones never start, and the cluster gets a second to close. No
+        # commit starts after the stop; those before it are reported.
+        committed = {}
+        with contextlib.suppress(Exception):
+            committed = gate.stop() if gate_name is None else _DaskGate.stop(client, gate_name)
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # cancelled tasks: no noise
         with contextlib.suppress(Exception):
-            if stop_name is not None:
-                Event(stop_name, client=client).set()
             client.cancel(list(futures), force=True)
+        _report_committed(committed, results, on_done)
         with contextlib.suppress(Exception):
             client.close(timeout=1)
         if cluster is not None:
@@ -208,4 +355,4 @@ def segment_files_distributed(
     client.close()
     if cluster is not None:
         cluster.close()
-    return [results[str(p)] for p in paths]
+    return {str(p): results[str(p)] for p in paths if str(p) in results}

@@ -42,10 +42,34 @@ class ProgressBar:
             self._bar = None
 
 
-def _load_inputs(paths: Sequence[str]) -> list:
+class SomeFailed(Exception):
+    """Some inputs failed (each already reported in one line); the others were written."""
+
+
+def _load_inputs(paths: Sequence[str], args: argparse.Namespace) -> list:
+    """(stem, pixels as stored, Layout) of every input."""
+    from .axes import file_layout
     from .io import output_stem, read_image
 
-    return [(output_stem(p), read_image(p)) for p in paths]
+    out = []
+    for p in paths:
+        data = read_image(p)
+        out.append((output_stem(p), data, file_layout(p, data.shape, channels=args.channels,
+                                                      stack=args.stack)))
+    return out
+
+
+def _failure_line(path: str, exc: BaseException) -> str:
+    """One image's failure, for the one line that reports it."""
+    from .io import CutsInputError
+
+    if isinstance(exc, CutsInputError):
+        what = str(exc)
+    elif isinstance(exc, MemoryError):
+        what = "out of memory; try a smaller image"
+    else:  # a fault of the engine on this image
+        what = f"segmentation failed ({exc.__class__.__name__}: {exc}); this is a napari-cuts bug"
+    return f"error: {Path(path).name}: {what}"
 
 
 def _training_config(args: argparse.Namespace):
@@ -88,16 +112,18 @@ def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False,
     config = _training_config(args)
     if not checked:  # before any work: the output, and memory from the files' headers
         check_output(args.output)
-        check_training(args.images, is_stack=args.stack)
+        check_training(args.images, is_stack=args.stack, channels=args.channels)
     if inputs is None:
-        inputs = _load_inputs(args.images)
+        inputs = _load_inputs(args.images, args)
     t0 = time.perf_counter()
 
     def show(p):
         bar.update("training", p.step, p.total_steps, f"epoch {p.epoch}/{p.epochs} loss {p.loss:.4f}")
 
-    encoder = fit([im for _, im in inputs], config, names=[n for n, _ in inputs],
-                  progress=show, is_stack=args.stack)
+    # every frame's slices are training images: (T * Z, Y, X, C)
+    images = [lay.arrange(im).reshape((-1, *lay.shape[2:])) for _, im, lay in inputs]
+    encoder = fit(images, config, names=[n for n, _, _ in inputs], progress=show)
+    del images
     del inputs
     bar.close()
     path = save_encoder(encoder, args.output)
@@ -107,7 +133,7 @@ def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False,
 
 def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None,
                 decoded: dict | None = None) -> None:
-    from .batch import check_inputs, segment_file, segment_files_distributed
+    from .batch import check_inputs, segment_files, segment_files_distributed
     from .encoder import load_encoder
     from .io import check_output, output_stem
 
@@ -116,26 +142,35 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None,
     if encoder is None:
         encoder = load_encoder(args.encoder)
     config = _segment_config(args)
-    check_inputs(args.images, encoder, config, is_stack=args.stack)  # before any work
+    check_inputs(args.images, encoder, config, is_stack=args.stack, channels=args.channels)  # before any work
     outdir = Path(args.output)
+    failed = []
 
     def report(path, result):
+        bar.close()
         tif, meta, seconds = result
-        print(f"{output_stem(path)}: {tif} and {Path(meta).name} ({seconds:.1f} s)")
+        print(f"{output_stem(path)}: {tif} and {Path(meta).name} ({seconds:.1f} s)", flush=True)
+
+    def fail(path, exc):  # this image only: the others go on
+        bar.close()
+        failed.append(path)
+        _say(_failure_line(path, exc))
 
     if args.workers > 1 or args.scheduler:
         segment_files_distributed(args.encoder, args.images, str(outdir), config,
-                                  is_stack=args.stack, workers=args.workers,
+                                  is_stack=args.stack, channels=args.channels, workers=args.workers,
                                   scheduler=args.scheduler, processes=args.processes,
-                                  on_done=report)
-        return
-    for path in args.images:
-        name = output_stem(path)
-        result = segment_file(encoder, path, str(outdir), config, args.stack,
-                              progress=lambda p: bar.update(f"{name}: {p.stage}", p.done, p.total),
-                              image=(decoded or {}).pop(path, None))  # freed once segmented
-        bar.close()
-        report(path, result)
+                                  on_done=report, on_failed=fail)
+    else:
+        def progress(path):
+            name = output_stem(path)
+            return lambda p: bar.update(f"{name}: {p.stage}", p.done, p.total)
+
+        segment_files(encoder, args.images, str(outdir), config, is_stack=args.stack,
+                      channels=args.channels, decoded=decoded, progress=progress,
+                      on_done=report, on_failed=fail)
+    if failed:
+        raise SomeFailed(failed)
 
 
 def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
@@ -148,12 +183,12 @@ def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
     _check_parallel(args)
     # Before any work, from the files' headers: training and segmentation must both fit.
     _training_config(args)
-    check_training(args.images, is_stack=args.stack)
-    check_segmentation(args.images, _segment_config(args), is_stack=args.stack)
+    check_training(args.images, is_stack=args.stack, channels=args.channels)
+    check_segmentation(args.images, _segment_config(args), is_stack=args.stack, channels=args.channels)
     args.output = str(outdir / "encoder.pt")
     check_output(args.output)
-    inputs = _load_inputs(args.images)  # decoded once, for training and segmenting
-    decoded = {path: image for path, (_, image) in zip(args.images, inputs)}
+    inputs = _load_inputs(args.images, args)  # decoded once, for training and segmenting
+    decoded = {path: image for path, (_, image, _) in zip(args.images, inputs)}
     encoder = cmd_fit(args, bar, checked=True, inputs=inputs)
     del inputs
     args.encoder, args.output = args.output, str(outdir)
@@ -179,6 +214,19 @@ def cmd_demo(args: argparse.Namespace, bar: ProgressBar) -> None:
     print(f"open the result in napari:  napari {sample} {outdir / 'retina.cuts.tif'}")
 
 
+def add_axes_args(p: argparse.ArgumentParser) -> None:
+    """--stack and --channels: how to read an input's axes, over its metadata and shape."""
+    axes = p.add_mutually_exclusive_group()
+    axes.add_argument("--stack", action="store_true", default=None,
+                      help="one volume: read a 3D array as (Z, Y, X) even when its last axis is "
+                           "short or recorded as channels, and a time-lapse's frames as slices "
+                           "(default: axes as the TIFF records them, else from the shape; "
+                           "a time-lapse is segmented frame by frame)")
+    axes.add_argument("--channels", action="store_true", default=None,
+                      help="read the axis recorded as slices or frames (without metadata: the "
+                           "last axis) as channels, e.g. a (Y, X, 7) image")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -196,8 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_config_args(p, TrainingConfig, prefix="train", title="training")
 
     def add_common(p):
-        p.add_argument("--stack", action="store_true", default=None,
-                       help="read 3D arrays as (Z, Y, X) stacks even when the last axis is short")
+        add_axes_args(p)
         p.add_argument("--no-progress", dest="progress", action="store_false",
                        help="do not draw a progress bar")
 
@@ -287,6 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             try:
                 COMMANDS[args.command](args, bar)
+            except SomeFailed:  # each failure is reported already
+                bar.close()
+                return 1
             except CutsInputError as exc:
                 bar.close()
                 _say(f"error: {exc}")

@@ -49,27 +49,23 @@ def read_image(path: str | os.PathLike, memory_limit: int | None = None) -> np.n
     if not path.is_file():
         raise CutsInputError(f"no such file: {path}")
     suffix = path.suffix.lower()
+    shape, dtype = image_header(path)  # nothing is decoded before its size is checked
+    check_decoded_size(path, shape, dtype, memory_limit)
     try:
         if suffix in (".tif", ".tiff"):
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                _check_decoded_size(path, tuple(series.shape), series.dtype, memory_limit)
-                data = series.asarray()
+                data = tif.series[0].asarray()
         elif suffix in (".png", ".jpg", ".jpeg"):
             import skimage.io
 
             data = skimage.io.imread(path)
-        elif suffix == ".npy":
-            data = np.load(path, allow_pickle=False)
         else:
-            raise CutsInputError(
-                f"cannot read {path}: unknown format '{suffix}' "
-                f"(use one of {', '.join(IMAGE_SUFFIXES)})"
-            )
-    except CutsInputError:
-        raise
+            data = np.load(path, allow_pickle=False)
+    except MemoryError:  # the header's size fit, the decoder's buffers did not
+        raise CutsInputError(f"out of memory while reading {path} "
+                             f"({_size_text(shape, dtype)} decoded); free memory or use a smaller image") from None
     except Exception as exc:  # decoder errors differ per library and span lines
         detail = (str(exc).splitlines() or [exc.__class__.__name__])[0].rstrip(". ")
         raise CutsInputError(
@@ -81,7 +77,15 @@ def read_image(path: str | os.PathLike, memory_limit: int | None = None) -> np.n
     return data
 
 
-def _check_decoded_size(path: Path, shape: tuple[int, ...], dtype, limit: int | None) -> None:
+def _size_text(shape: tuple[int, ...], dtype) -> str:
+    need = float(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    return f"{need / 1e9:.1f} GB" if need >= 1e8 else f"{need / 1e6:.1f} MB"
+
+
+def check_decoded_size(path: str | os.PathLike, shape: tuple[int, ...], dtype,
+                       limit: int | None = None) -> None:
+    """Refuse, from a header's `shape` and `dtype`, a file that would not fit in memory
+    decoded (`limit`: bytes, default the memory available)."""
     need = int(np.prod(shape, dtype=np.float64) * np.dtype(dtype).itemsize)
     limit = available_memory() if limit is None else limit
     if need > limit:
@@ -89,6 +93,7 @@ def _check_decoded_size(path: Path, shape: tuple[int, ...], dtype, limit: int | 
             f"{path} holds {'x'.join(map(str, shape))} pixels ({need / 1e9:.1f} GB decoded), "
             f"more than the {limit / 1e9:.1f} GB of memory available"
         )
+
 
 
 def _pil_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
@@ -231,10 +236,29 @@ def to_volume(
     if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
         raise CutsInputError(f"images must be real numbers, not {image.dtype}")
     shape = volume_shape(image.shape, channel_axis=channel_axis, is_stack=is_stack)
-    vol = np.ascontiguousarray(image.reshape(shape), dtype=np.float32)
+    vol = np.ascontiguousarray(within_float32(image).reshape(shape), dtype=np.float32)
     if np.issubdtype(image.dtype, np.floating):  # NaN, Inf, or beyond float32's range
         check_finite(vol)
     return vol
+
+
+#: Finite values whose largest magnitude lies outside 2**-100 .. 2**100 are scaled into it.
+_FLOAT32_SAFE = 100
+
+
+def within_float32(image: np.ndarray) -> np.ndarray:
+    """`image`, scaled by a power of two when its finite values would overflow float32
+    (or vanish in it): every finite pixel stays finite and keeps its ratio to the others
+    (intensities are normalised per image anyway). Other arrays are returned as they are."""
+    if not (np.issubdtype(image.dtype, np.floating) and image.dtype.itemsize > 4) or not image.size:
+        return image
+    finite = np.isfinite(image)
+    if not finite.any():
+        return image
+    big = float(np.abs(image, where=finite, out=np.zeros(image.shape)).max())
+    if big == 0 or 2.0 ** -_FLOAT32_SAFE <= big <= 2.0 ** _FLOAT32_SAFE:
+        return image
+    return image * 2.0 ** -np.frexp(big)[1]  # largest magnitude now in [0.5, 1)
 
 
 def finite_mask(volume: np.ndarray) -> np.ndarray:

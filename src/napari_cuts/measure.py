@@ -121,8 +121,6 @@ def measure_regions(
         ``largest_slice``; area, means and stds are over all its voxels. Undefined
         values (e.g. the texture of a one-pixel region) are NaN.
     """
-    from skimage.measure import regionprops_table
-
     labels = label_image(labels, "labels")
     image = np.asarray(image)
     if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool) or np.iscomplexobj(image):
@@ -132,34 +130,33 @@ def measure_regions(
     if not labels.any():
         raise CutsInputError("the labels have no regions (every pixel is 0)")
     channels = _pair(labels, image).astype(np.float64)
+    ids, dense = _dense_ids(labels)  # costs follow the number of regions, not the largest id
     lum = luminance(channels)
     stack = labels.ndim == 3
-    per_channel = channels if channels.shape[-1] > 1 else None
-    columns = regionprops_table(labels, intensity_image=lum,
-                                properties=("label", "area", "intensity_mean", "intensity_std"))
-    if per_channel is not None:
-        columns.update({f"{k}_channels": v for k, v in regionprops_table(
-            labels, intensity_image=per_channel,
-            properties=("intensity_mean", "intensity_std")).items()})
+    flat = dense.ravel()
+    area = np.bincount(flat, minlength=len(ids) + 1)[1:]
+    mean, std = _region_stats(flat, lum.ravel(), len(ids))
+    per_channel = [_region_stats(flat, channels[..., c].ravel(), len(ids))
+                   for c in range(channels.shape[-1])] if channels.shape[-1] > 1 else []
 
-    inside = lum[labels > 0]
-    lo, hi = float(inside.min()), float(inside.max())
+    finite = np.isfinite(lum)  # missing (NaN or infinite) pixels are left out of the texture
+    inside = lum[(dense > 0) & finite]
+    lo, hi = (float(inside.min()), float(inside.max())) if inside.size else (0.0, 0.0)
     scale = glcm_levels / (hi - lo) if hi > lo else 0.0
-    quant = np.clip(np.floor((lum - lo) * scale), 0, glcm_levels - 1).astype(np.uint8) + 1
+    quant = np.clip(np.floor((np.where(finite, lum, lo) - lo) * scale), 0, glcm_levels - 1).astype(np.uint8) + 1
+    quant[~finite] = 0
 
     perimeter, eccentricity, contrast, homogeneity, largest = [], [], [], [], []
-    boxes = ndimage.find_objects(labels)
-    for k in columns["label"]:
-        box = boxes[k - 1]
+    for k, box in enumerate(ndimage.find_objects(dense), start=1):
         if stack:
-            sub = labels[box] == k
+            sub = dense[box] == k
             z = int(np.argmax(sub.reshape(len(sub), -1).sum(1))) + box[0].start
-            plane = labels[z] == k
+            plane = dense[z] == k
             ys, xs = ndimage.find_objects(plane.astype(np.uint8))[0]
             region, qcrop = plane[ys, xs], quant[z][ys, xs]
             largest.append(z)
         else:
-            region, qcrop = labels[box] == k, quant[box]
+            region, qcrop = dense[box] == k, quant[box]
         per, ecc = _shape_2d(region)
         con, hom = _glcm_texture(np.where(region, qcrop, 0).astype(np.uint8), glcm_levels, distances, angles)
         perimeter.append(per)
@@ -168,22 +165,45 @@ def measure_regions(
         homogeneity.append(hom)
 
     table: dict[str, list] = {
-        "label": [int(i) for i in columns["label"]],
-        "area": [int(a) for a in columns["area"]],
+        "label": [int(i) for i in ids],
+        "area": [int(a) for a in area],
         "perimeter": perimeter,
         "eccentricity": eccentricity,
-        "mean_intensity": [float(v) for v in columns["intensity_mean"]],
-        "std_intensity": [float(v) for v in columns["intensity_std"]],
+        "mean_intensity": [float(v) for v in mean],
+        "std_intensity": [float(v) for v in std],
         "glcm_contrast": contrast,
         "glcm_homogeneity": homogeneity,
     }
-    if per_channel is not None:
-        for stat in ("mean", "std"):
-            for c in range(per_channel.shape[-1]):
-                table[f"{stat}_intensity_{c}"] = [float(v) for v in columns[f"intensity_{stat}-{c}_channels"]]
+    for stat in (0, 1):
+        for c, values in enumerate(per_channel):
+            table[f"{('mean', 'std')[stat]}_intensity_{c}"] = [float(v) for v in values[stat]]
     if stack:
         table["largest_slice"] = largest
     return table
+
+
+def _dense_ids(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The region ids in increasing order, and the labels renumbered 1..n (0 stays 0)."""
+    ids, inverse = np.unique(labels, return_inverse=True)
+    inverse = inverse.reshape(labels.shape)
+    if ids[0] == 0:
+        ids = ids[1:]
+    else:
+        inverse += 1
+    return ids, inverse.astype(np.int32 if len(ids) < 2**31 - 1 else np.int64, copy=False)
+
+
+def _region_stats(dense: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std of `values` per region 1..n of the flat `dense` labels,
+    over the finite values only (NaN for a region without any)."""
+    ok = np.isfinite(values)
+    where, vals = dense[ok], values[ok]
+    count = np.bincount(where, minlength=n + 1)[1:].astype(np.float64)
+    total = np.bincount(where, weights=vals, minlength=n + 1)[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        spread = np.bincount(where, weights=(vals - np.append(0.0, mean)[where]) ** 2, minlength=n + 1)[1:]
+        return mean, np.sqrt(spread / count)
 
 
 def layer_features(table: Mapping[str, Sequence], key: str = "label") -> dict[str, list]:

@@ -12,22 +12,30 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import CutsInputError, available_memory, image_header, output_stem, volume_shape
+from .axes import Layout, file_layout
+from .io import CutsInputError, available_memory, image_header, output_stem
 
 #: torch, numpy and the interpreter (as in pipeline.estimate_memory).
 BASE_BYTES = 400_000_000
 
 
-def input_shapes(paths: Sequence[str], is_stack: bool | None = None) -> list[tuple[tuple, np.dtype]]:
-    """(Z, Y, X, C) volume shape and file dtype of every input, from the headers."""
+def input_layouts(paths: Sequence[str], is_stack: bool | None = None,
+                  channels: bool | None = None) -> list[tuple[Layout, np.dtype]]:
+    """How every input's axes are read (:func:`~napari_cuts.axes.file_layout`) and its
+    file dtype, from the headers."""
     out = []
     for path in paths:
         shape, dtype = image_header(path)
-        try:
-            out.append((volume_shape(shape, is_stack=is_stack), dtype))
-        except CutsInputError as exc:
-            raise CutsInputError(f"{Path(path).name}: {exc}") from None
+        out.append((file_layout(path, shape, channels=channels, stack=is_stack), dtype))
     return out
+
+
+def input_shapes(paths: Sequence[str], is_stack: bool | None = None,
+                 channels: bool | None = None) -> list[tuple[tuple, np.dtype]]:
+    """(Z, Y, X, C) volume shape and file dtype of every input, from the headers; the
+    frames of a time-lapse count as slices (as training sees them)."""
+    return [((lay.n_frames * lay.shape[1], *lay.shape[2:]), dtype)
+            for lay, dtype in input_layouts(paths, is_stack, channels)]
 
 
 def check_names(paths: Sequence[str]) -> None:
@@ -51,9 +59,9 @@ def estimate_training_memory(shapes: Sequence[tuple[tuple, np.dtype]]) -> int:
 
 
 def check_training(paths: Sequence[str], is_stack: bool | None = None,
-                   limit: int | None = None) -> list[tuple[tuple, np.dtype]]:
+                   limit: int | None = None, channels: bool | None = None) -> list[tuple[tuple, np.dtype]]:
     """Refuse, before decoding, training inputs that disagree in channels or do not fit."""
-    shapes = input_shapes(paths, is_stack)
+    shapes = input_shapes(paths, is_stack, channels)
     channels = sorted({s[-1] for s, _ in shapes})
     if len(channels) > 1:
         raise CutsInputError(
@@ -69,18 +77,29 @@ def check_training(paths: Sequence[str], is_stack: bool | None = None,
 
 
 def check_segmentation(paths: Sequence[str], config, encoder=None,
-                       is_stack: bool | None = None, limit: int | None = None) -> None:
+                       is_stack: bool | None = None, limit: int | None = None,
+                       channels: bool | None = None) -> None:
     """Refuse, before decoding, duplicate names, inputs too large to segment and (with an
-    `encoder`) inputs with another channel count. `config` is the SegmentConfig."""
+    `encoder`) inputs with another channel count. `config` is the SegmentConfig.
+
+    A time-lapse is segmented one frame at a time; all of it stays decoded, and every
+    frame's levels are kept until they are written."""
     from .pipeline import check_memory
 
     check_names(paths)
     if limit is None:
         limit = getattr(config, "memory_limit", None)
-    for path, (shape, _dtype) in zip(paths, input_shapes(paths, is_stack)):
+    if limit is None:
+        limit = available_memory()
+    for path, (lay, dtype) in zip(paths, input_layouts(paths, is_stack, channels)):
+        frame = lay.frame_shape
+        kept = 0
+        if lay.time:  # the decoded input and two bytes per pixel for each of up to 2x64 levels
+            pixels = int(np.prod(frame[:3]))
+            kept = lay.n_frames * pixels * (frame[3] * np.dtype(dtype).itemsize + 2 * 128)
         try:
             if encoder is not None:
-                encoder.check_channels(shape[-1])
-            check_memory(shape, config, limit=limit)
+                encoder.check_channels(frame[-1])
+            check_memory(frame, config, limit=limit - kept)
         except CutsInputError as exc:
             raise CutsInputError(f"{Path(path).name}: {exc}") from None

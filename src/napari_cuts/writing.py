@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from contextlib import contextmanager
@@ -87,6 +88,64 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def atomic_write_all(paths, commit=None) -> Iterator[list[Path]]:
+    """:func:`atomic_write` for several outputs that exist together or not at all.
+
+    Yields temporary paths beside `paths`; when the block succeeds, all are renamed into
+    place inside ``with commit():`` (when given), which may refuse by raising (e.g. a run
+    interrupted meanwhile): then, as on any failure, every temporary file is removed and
+    no output changes. A rename that fails undoes the renames before it.
+    """
+    with contextlib.ExitStack() as temps:
+        tmps = [temps.enter_context(_staged(Path(p))) for p in paths]
+        try:
+            yield tmps
+        except OSError as exc:  # name the output, not its temporary file
+            target = {str(t): p for t, p in zip(tmps, paths)}.get(str(exc.filename), paths[0])
+            reason = exc.strerror or str(exc) or exc.__class__.__name__
+            raise write_error(target, OSError(exc.errno, reason)) from None
+        with commit() if commit is not None else contextlib.nullcontext():
+            done: list[Path] = []
+            try:
+                for tmp, path in zip(tmps, paths):
+                    os.replace(tmp, path)
+                    done.append(Path(path))
+            except BaseException as exc:
+                for path in done:
+                    _remove(path)
+                if isinstance(exc, OSError):
+                    raise write_error(paths[len(done)], exc) from None
+                raise
+            finally:
+                for tmp in tmps:
+                    _ACTIVE_TEMPS.discard(tmp)
+
+
+@contextmanager
+def _staged(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` (and its folders), removed unless renamed away."""
+    made = _missing_dirs(path.parent)
+    tmp = None
+    try:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = _new_temp(path)
+            _ACTIVE_TEMPS.add(tmp)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        yield tmp
+    finally:
+        if tmp is not None and tmp.exists():  # not renamed: a failure or a refusal
+            _ACTIVE_TEMPS.discard(tmp)
+            _remove(tmp)
+            for folder in made:
+                try:
+                    folder.rmdir()  # only if empty
+                except OSError:
+                    break
+
+
 def _remove(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)
@@ -151,7 +210,7 @@ def smallest_label_dtype(max_label: int) -> np.dtype:
 
 
 def save_labels_tiff(
-    path: str | os.PathLike, labels: np.ndarray, *, levels: bool = False
+    path: str | os.PathLike, labels: np.ndarray, *, levels: bool = False, time: bool = False
 ) -> Path:
     """Write labels to a TIFF atomically (temporary file, then rename).
 
@@ -161,13 +220,22 @@ def save_labels_tiff(
         One label image (Y, X) or (Z, Y, X); or with ``levels=True`` a stack of levels
         (L, Y, X) or (L, Z, Y, X), which gets ImageJ axes metadata (levels as frames, T)
         so that Fiji and napari open it with the right axes.
+    time : bool
+        With ``levels=True``: the labels are levels of a time-lapse, (L, T, Y, X) or
+        (L, T, Z, Y, X), written with time as time and levels as channels (ImageJ's
+        TCYX or TZCYX order).
     """
     path = Path(path)
     labels = label_image(labels, ndims=None)
     dtype = smallest_label_dtype(int(labels.max()) if labels.size else 0)
     data = labels.astype(dtype, copy=False)
     kwargs: dict = {}
-    if dtype != np.uint64:
+    if levels and time:
+        data = np.moveaxis(data, 0, -3)
+        kwargs = {"metadata": {"axes": "TCYX" if data.ndim == 4 else "TZCYX"}}
+        if dtype != np.uint32 and dtype != np.uint64:
+            kwargs["imagej"] = True
+    elif dtype != np.uint64:
         if levels:
             axes = "TYX" if data.ndim == 3 else "TZYX"
         else:
