@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -310,8 +311,10 @@ def segment_files_distributed(
             detail = (str(exc).splitlines() or [exc.__class__.__name__])[0]
             raise CutsInputError(f"cannot reach the dask scheduler at {scheduler} ({detail})") from None
     else:  # task errors reach this process through the futures: workers need not log them
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                               dashboard_address=None, silence_logs=logging.CRITICAL)
+        with warnings.catch_warnings():  # its scheduler's status page moves to a free port
+            warnings.filterwarnings("ignore", message="Port .* is already in use")
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                                   dashboard_address=None, silence_logs=logging.CRITICAL)
         client = Client(cluster)
     gate = _LOCAL = CommitGate()
     gate_name = None if in_process else f"napari-cuts-run-{uuid.uuid4().hex}"
