@@ -31,7 +31,7 @@ def napari_get_reader(path: str | list[str]) -> Callable | None:
 
 
 def write_summary(path: str | Path, image: str, levels: list[dict], default_level: int,
-                  n_levels: int | None = None) -> Path:
+                  n_levels: int | None = None, frames: int | None = None) -> Path:
     """Write the ``.cuts.json`` of an exported ``.cuts.tif``.
 
     `levels` describes the file's levels in order (``n_regions``, ``salient``, ``kind``
@@ -44,6 +44,8 @@ def write_summary(path: str | Path, image: str, levels: list[dict], default_leve
     body = {"image": image, "default_level": int(default_level), "levels": levels}
     if n_levels is not None:
         body["n_levels"] = int(n_levels)
+    if frames:  # the levels of a time-lapse's frames
+        body["frames"] = int(frames)
     with atomic_write(out) as tmp:
         tmp.write_text(json.dumps(body, indent=2))
     return out
@@ -82,6 +84,7 @@ def read_cuts(path: str | list[str]) -> list[tuple]:
                 "salient": bool(levels[i].get("salient", False)),
                 "default_level": number[default], "slice": [], "file": str(p),
                 "kind": str(levels[i].get("kind", "")),
+                "time": "frames" in summary,
             }
             out.append((labels, {
                 "name": level_layer_name(image, number[i], n),

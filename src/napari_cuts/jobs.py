@@ -103,6 +103,33 @@ class SegmentJob:
         return None
 
 
+@dataclass
+class FramesJob:
+    """Segment a time-lapse (T, Y, X) or (T, Y, X, C) frame by frame with one encoder;
+    returns (FrameSegmentations, {level: (T, Y, X) labels}, None) for the levels to show."""
+
+    encoder: Any
+    data: np.ndarray
+    config: Any  # SegmentConfig
+    rgb: bool = False
+    all_levels: bool = False
+    step_pause: float = 0.0
+
+    def run(self) -> Generator:
+        from .pipeline import segment_iter
+        from .timelapse import FrameSegmentations, segment_frames_iter
+
+        def one(frame):
+            return segment_iter(self.encoder, frame, self.config, is_stack=False, channel_axis=self.rgb)
+
+        stacked, summary, infos = yield from segment_frames_iter(one, list(np.asarray(self.data)))
+        seg = FrameSegmentations(summary, stacked.shape[1:], infos)
+        return seg, {i: stacked[i] for i in range(seg.n_levels) if self.all_levels or seg.salient[i]}, None
+
+    def partial(self):
+        return None
+
+
 def _run(conn, job) -> None:
     """Run one job, answering `conn`; a ("stop",) between steps ends it early."""
     from .io import CutsInputError, CutsWarning

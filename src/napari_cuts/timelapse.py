@@ -75,3 +75,36 @@ def segment_frames_iter(segment_one: Callable[[np.ndarray], Generator], frames: 
         del seg
     stacked, summary = align_frames(levels, summaries)
     return stacked, summary, infos
+
+
+class FrameSegmentations:
+    """What the viewer shows of a time-lapse segmented frame by frame: the summary of
+    :func:`align_frames` with the attributes of a :class:`~napari_cuts.pipeline.Segmentation`
+    that name levels (each level spans every frame, so ``is_stack``: the result has the
+    image's leading axis)."""
+
+    is_stack = True
+    time = True
+
+    def __init__(self, summary: dict, shape: tuple[int, ...], info: list[dict] | None = None):
+        self.summary, self.shape, self.info = summary, tuple(shape), info or []
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.summary["levels"])
+
+    @property
+    def n_regions(self) -> list[int]:
+        return [int(lev["n_regions"]) for lev in self.summary["levels"]]
+
+    @property
+    def salient(self) -> list[bool]:
+        return [bool(lev["salient"]) for lev in self.summary["levels"]]
+
+    @property
+    def kinds(self) -> list[str]:
+        return [str(lev["kind"]) for lev in self.summary["levels"]]
+
+    @property
+    def default_level(self) -> int:
+        return int(self.summary["default_level"])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
+from ..axes import file_axes, layout
 from ..io import CutsInputError, volume_shape, voxel_spacing
 from .._reader import FILE_GROUP, level_layer_name
 from ..pipeline import Segmentation
@@ -113,7 +114,8 @@ def make_result_layer(
         "salient": bool(seg.salient[level]),
         "default_level": int(seg.default_level),
         "slice": list(index),
-        "kind": seg.hierarchy.kinds[level] if seg.hierarchy.kinds else "regions",
+        "kind": _kinds(seg)[level] if _kinds(seg) else "regions",
+        "time": bool(getattr(seg, "time", False)),  # levels of a time-lapse's frames
     }
     return defer_paint_tools(Labels(
         labels,
@@ -125,6 +127,33 @@ def make_result_layer(
         visible=False,
         opacity=0.6,
     ))
+
+
+def _kinds(seg) -> list[str]:
+    """The kind of every level (a time-lapse result has them itself)."""
+    return seg.kinds if hasattr(seg, "kinds") else seg.hierarchy.kinds
+
+
+#: Labels of a layer's axis that mean time.
+TIME_LABELS = {"t", "time", "frame", "frames"}
+
+
+def is_time_lapse(layer) -> bool:
+    """Whether a 3D image layer's first axis is time: its axis label says so, or the TIFF
+    it was opened from records it (ImageJ or OME axes)."""
+    if layer is None or layer.ndim != 3:
+        return False
+    labels = getattr(layer, "axis_labels", ())
+    if labels and str(labels[0]).lower() in TIME_LABELS:
+        return True
+    path = getattr(layer.source, "path", None)
+    axes = file_axes(path) if path else None
+    if not axes:
+        return False
+    try:
+        return layout(np.shape(layer.data), axes).time
+    except CutsInputError:
+        return False
 
 
 #: A Labels layer's painting tools, whose visuals napari makes when the layer goes in.

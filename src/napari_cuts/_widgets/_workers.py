@@ -23,7 +23,7 @@ from qtpy.QtCore import QThreadPool
 from .._reader import region_table
 from ..encoder import Encoder
 from ..io import CutsWarning, to_volume
-from ..jobs import SegmentJob, TrainJob
+from ..jobs import FramesJob, SegmentJob, TrainJob
 from ..pipeline import Progress, SegmentConfig, Segmentation, segment_iter
 from ..training import TrainingConfig, TrainingProgress
 from ._engine import prestart, remote_worker, run_job
@@ -47,6 +47,7 @@ class ImageInput:
     rgb: bool = False
     is_stack: bool = False
     name: str = "image"
+    time: bool = False  # a time-lapse: frames segmented one by one with one encoder
 
     def volume(self) -> np.ndarray:
         """The image as a (Z, Y, X, C) float32 volume."""
@@ -79,7 +80,7 @@ def _train(
 class SegmentResult:
     """A segmentation and the label images of the levels to show, made off the main thread."""
 
-    segmentation: Segmentation
+    segmentation: Segmentation  # or, for a time-lapse, timelapse.FrameSegmentations
     levels: dict[int, np.ndarray]  # level index -> labels, for the levels to show
     tables: dict[int, dict]  # level index -> region table (see region_table)
     vectors: np.ndarray | None = None  # the image's full vectors, when the engine handed them
@@ -96,9 +97,13 @@ def _segment(
     encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool,
     vectors: np.ndarray | None = None, keep: bool = False,
 ) -> Generator[Progress, None, SegmentResult | Refused]:
-    remote = SegmentJob(encoder, np.asarray(image.data), config, is_stack=image.is_stack,
-                        rgb=image.rgb, all_levels=all_levels, step_pause=STEP_PAUSE,
-                        vectors=vectors, keep=keep)
+    if image.time:
+        remote = FramesJob(encoder, np.asarray(image.data), config, rgb=image.rgb,
+                           all_levels=all_levels, step_pause=STEP_PAUSE)
+    else:
+        remote = SegmentJob(encoder, np.asarray(image.data), config, is_stack=image.is_stack,
+                            rgb=image.rgb, all_levels=all_levels, step_pause=STEP_PAUSE,
+                            vectors=vectors, keep=keep)
     result = yield from run_job(remote, Refused)
     if result is None or isinstance(result, Refused):  # stopped, or refused
         return result

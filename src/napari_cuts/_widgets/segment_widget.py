@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -17,7 +19,8 @@ from ._common import ProgressBar, WidgetLife, column, ask_save_path, file_name, 
 from ._embeddings import vector_bytes
 from ._form import ConfigForm
 from ._layers import (
-    META_KEY, add_keeping_selection, check_image_layer, current_slice, link_file_results, make_result_layer, n_channels,
+    META_KEY, add_keeping_selection, check_image_layer, current_slice, is_time_lapse, link_file_results,
+    make_result_layer, n_channels,
     result_key, result_layers, show_only, whole_layer, z_spacing_of,
 )
 from ._state import encoder_state
@@ -25,6 +28,7 @@ from ._workers import Refused, SegmentResult, segmentation_worker, start_worker,
 
 WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
+EACH_FRAME = "each frame"  # a time-lapse: frames one by one, with one encoder
 TIFF_FILTER = "TIFF (*.tif *.tiff)"
 
 
@@ -71,9 +75,10 @@ class SegmentWidget(QWidget):
 
         self.image = image_layer_combo(napari_viewer, "Image layer to segment")
         self.extent = ComboBox(
-            label="segment", choices=[CURRENT_SLICE, WHOLE_STACK], value=WHOLE_STACK,
-            tooltip="For a 3D stack: only the slice on screen, or all slices jointly "
-                    "(condensed together, so the labels agree from slice to slice)",
+            label="segment", choices=[CURRENT_SLICE, WHOLE_STACK, EACH_FRAME], value=WHOLE_STACK,
+            tooltip="For a 3D stack: only the slice on screen, all slices jointly (condensed "
+                    "together, so the labels agree from slice to slice), or each slice on its "
+                    "own with the one encoder (the default for a time-lapse: frames stay frames)",
         )
         self.all_levels = CheckBox(value=False, text="add every level, not only the salient ones")
         self.form = ConfigForm(SegmentConfig, extra=(self.image, self.extent, self.all_levels))
@@ -147,13 +152,15 @@ class SegmentWidget(QWidget):
             return
         if layer.ndim == 3 and self.extent.value == WHOLE_STACK:
             image, index = whole_layer(layer), ()
+        elif layer.ndim == 3 and self.extent.value == EACH_FRAME:
+            image, index = replace(whole_layer(layer), is_stack=False, time=True), ()
         else:
             piece = current_slice(layer, self.viewer.dims.point)
             image, index = piece.image, piece.index
         embeddings, vec_key = self.state.embeddings, (result_key(layer), index)
-        vectors = embeddings.get(vec_key, encoder, layer.data)
+        vectors = None if image.time else embeddings.get(vec_key, encoder, layer.data)
         shape = np.shape(image.data)[:-1] if image.rgb else np.shape(image.data)
-        keep = vectors is None and embeddings.fits(vector_bytes(shape, encoder))
+        keep = vectors is None and not image.time and embeddings.fits(vector_bytes(shape, encoder))
         worker = segmentation_worker(encoder, image, config, all_levels=bool(self.all_levels.value),
                                      vectors=vectors, keep=keep)
         self._embedding = (vec_key, encoder, layer.data)
@@ -243,16 +250,17 @@ class SegmentWidget(QWidget):
     def _write(self, path: str, labels: np.ndarray, levels: bool, layers: list | None = None) -> None:
         if not path.lower().endswith((".tif", ".tiff")):
             path += ".tif"
+        metas = [lay.metadata[META_KEY] for lay in layers or []]
+        time = levels and any(m.get("time") for m in metas)  # levels of a time-lapse's frames
         try:
-            save_labels_tiff(path, labels, levels=levels)
+            save_labels_tiff(path, labels, levels=levels, time=time)
             if layers and path.lower().endswith(SUFFIXES):  # the reader opens it as levels
-                metas = [lay.metadata[META_KEY] for lay in layers]
                 shown = [lay.visible for lay in layers]
                 write_summary(path, metas[0]["image"],
                               [{"n_regions": m["n_regions"], "salient": True, "level": m["level"],
                                 "kind": m.get("kind", "")} for m in metas],
                               shown.index(True) if any(shown) else 0,
-                              n_levels=metas[0]["n_levels"])
+                              n_levels=metas[0]["n_levels"], frames=labels.shape[1] if time else None)
         except CutsInputError as exc:
             show_warning(f"Cannot export: {exc}.")
             return
@@ -375,6 +383,8 @@ class SegmentWidget(QWidget):
         self.extent.enabled = layer is not None and layer.ndim == 3
         if layer is not None and layer is not self._spacing_of:  # a newly chosen layer
             self._spacing_of = layer
+            if layer.ndim == 3:  # a time-lapse's frames stay frames unless asked
+                self.extent.value = EACH_FRAME if is_time_lapse(layer) else WHOLE_STACK
             if layer.ndim == 3 and not getattr(layer, "rgb", False):  # a stack: its own, or auto
                 self.form.set_values(z_spacing=z_spacing_of(layer))
         layers = result_layers(self.viewer.layers, result_key(layer)) if layer is not None else []
