@@ -53,9 +53,10 @@ def write_summary(path: str | Path, image: str, levels: list[dict], default_leve
 
 def region_table(labels: np.ndarray) -> dict:
     """Region id (`index`, as napari expects) and pixel count of every region."""
-    ids, counts = np.unique(np.asarray(labels), return_counts=True)  # sparse: any ids
-    keep = ids != 0
-    return {"index": ids[keep], "pixels": counts[keep]}
+    from .measure import label_counts
+
+    ids, counts = label_counts(labels)  # any ids: costs follow the pixels, not the largest id
+    return {"index": ids, "pixels": counts}
 
 
 def level_layer_name(image_name: str, level: int, n_regions: int) -> str:

@@ -111,8 +111,8 @@ class _DaskGate:
         return {path: tuple(result) for path, result in items}
 
 
-#: The gate of in-process runs (serial, or dask worker threads); :func:`segment_files`
-#: and :func:`segment_files_distributed` make a fresh one per run.
+#: The gate of the tasks of an in-process dask run (worker threads of this process);
+#: :func:`segment_files_distributed` makes a fresh one per run.
 _LOCAL = CommitGate()
 
 
@@ -213,8 +213,7 @@ def segment_files(
     `on_failed` for each file that failed (the others go on; without it the first
     failure is raised).
     """
-    global _LOCAL
-    gate = _LOCAL = CommitGate()
+    gate = CommitGate()
     reported: dict[str, Result] = {}
     try:
         for path in paths:

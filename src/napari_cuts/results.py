@@ -67,20 +67,26 @@ def _summary_problem(summary: Any) -> str | None:
     return None
 
 
-def read_summary(path: str | os.PathLike, n_levels: int) -> dict:
+def _parse(meta: Path) -> tuple[Any, str | None]:
+    """A ``.cuts.json``'s content, and what makes it unusable (None when nothing)."""
+    try:
+        summary = json.loads(meta.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return None, (str(exc).splitlines() or [exc.__class__.__name__])[0]
+    return summary, _summary_problem(summary)
+
+
+def read_summary(path: str | os.PathLike, n_levels: int,
+                 parsed: tuple[Any, str | None] | None = None) -> dict:
     """The ``.cuts.json`` beside the result at `path`, checked against its `n_levels`
-    levels; without one, a summary that shows every level."""
+    levels (`parsed`: what :func:`_parse` gave for it already); without one, a summary
+    that shows every level."""
     path = Path(path)
     meta = summary_path(path)
-    if not meta.is_file():
+    if parsed is None and not meta.is_file():
         summary: dict[str, Any] = {"levels": [{"shown": True} for _ in range(n_levels)]}
     else:
-        try:
-            summary = json.loads(meta.read_text())
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            problem: str | None = (str(exc).splitlines() or [exc.__class__.__name__])[0]
-        else:
-            problem = _summary_problem(summary)
+        summary, problem = parsed or _parse(meta)
         if problem:
             raise CutsInputError(f"{meta.name} is not a valid napari-cuts summary ({problem}); "
                                  f"move it away to open {path.name} without it")
@@ -125,12 +131,8 @@ def load_result(path: str | os.PathLike, memory_limit: int | None = None) -> tup
     if not path.is_file():
         raise CutsInputError(f"no such file: {path}")
     meta = summary_path(path)
-    said_time = False
-    if meta.is_file():
-        try:
-            said_time = int(json.loads(meta.read_text()).get("frames", 0) or 0) > 1
-        except Exception:  # refused below, with what is wrong with it
-            pass
+    parsed = _parse(meta) if meta.is_file() else None  # refused below when it is unusable
+    said_time = bool(parsed and not parsed[1] and int(parsed[0].get("frames", 0)) > 1)
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
@@ -170,7 +172,7 @@ def load_result(path: str | os.PathLike, memory_limit: int | None = None) -> tup
         data = data.astype(np.uint8)
     if np.issubdtype(data.dtype, np.signedinteger) and data.size and data.min() < 0:
         raise CutsInputError(f"cannot open {path.name} as napari-cuts levels: it holds negative ids")
-    summary = read_summary(path, len(data))
+    summary = read_summary(path, len(data), parsed)
     if time:
         summary.setdefault("frames", int(data.shape[1]))
     return data, summary
