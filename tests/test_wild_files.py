@@ -498,3 +498,23 @@ def test_11_a_time_lapse_is_one_volume_when_asked(tmp_path):
     with tifffile.TiffFile(out / "movie.cuts.tif") as tif:
         assert tif.series[0].axes == "TZYX"  # levels (as ImageJ frames) of one volume
     assert "frames" not in json.loads((out / "movie.cuts.json").read_text())
+
+
+def test_11_frames_levels_line_up_at_their_default_levels():
+    from napari_cuts.timelapse import align_frames
+
+    def frame(n_levels, default, salient):
+        levels = np.stack([np.full((2, 2), i + 1, np.uint8) for i in range(n_levels)])
+        return levels, {"default_level": default, "levels": [
+            {"n_regions": i + 1, "salient": i in salient, "kind": "objects" if i == default else "regions"}
+            for i in range(n_levels)]}
+
+    (a, sa), (b, sb) = frame(4, 1, {0, 1}), frame(3, 2, {1, 2})
+    stacked, summary = align_frames([a, b], [sa, sb])
+    assert summary["default_level"] == 2 and summary["frames"] == 2
+    assert stacked.shape == (5, 2, 2, 2)  # two levels before the defaults, two after
+    assert [lev["frame_levels"] for lev in summary["levels"]] == [[0, 0], [0, 1], [1, 2], [2, 2], [3, 2]]
+    np.testing.assert_array_equal(stacked[2, :, 0, 0], [2, 3])  # each frame's default level
+    assert [lev["salient"] for lev in summary["levels"]] == [False, True, True, False, False]
+    assert summary["levels"][2]["kind"] == "objects"
+    assert [lev["n_regions"] for lev in summary["levels"]] == [1, 2, 3, 3, 4]

@@ -24,7 +24,8 @@ def align_frames(levels: Sequence[np.ndarray], summaries: Sequence[dict]) -> tup
     :meth:`Hierarchy.summary` gives). Returns (L, T, ...) labels and their summary:
     ``default_level``, ``frames`` (T) and per slot ``n_regions`` (the most in any frame),
     ``n_regions_per_frame``, ``frame_levels`` (each frame's level shown), ``salient``
-    (in some frame) and ``kind`` (the most frequent).
+    (the default, and levels salient in at least half the frames) and ``kind`` (the most
+    frequent).
     """
     defaults = [int(s["default_level"]) for s in summaries]
     counts = [len(lev) for lev in levels]
@@ -44,8 +45,10 @@ def align_frames(levels: Sequence[np.ndarray], summaries: Sequence[dict]) -> tup
             "n_regions": max(per_frame),
             "n_regions_per_frame": per_frame,
             "frame_levels": used,
-            "salient": k == before or any(bool(summaries[t]["levels"][i]["salient"])
-                                           for t, i in enumerate(used) if i == defaults[t] + k - before),
+            # the default, and levels salient in at least half the frames (not clamped there)
+            "salient": k == before or 2 * sum(
+                bool(summaries[t]["levels"][i]["salient"]) and i == defaults[t] + k - before
+                for t, i in enumerate(used)) >= n_frames,
             "kind": kinds.most_common(1)[0][0],
         })
     return out, {"default_level": before, "frames": n_frames, "levels": slots}
