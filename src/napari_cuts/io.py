@@ -95,7 +95,6 @@ def check_decoded_size(path: str | os.PathLike, shape: tuple[int, ...], dtype,
         )
 
 
-
 def _pil_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     from PIL import Image
 
