@@ -207,11 +207,25 @@ def cmd_demo(args: argparse.Namespace, bar: ProgressBar) -> None:
     print(f"sample image: {sample} (scikit-image's fundus photo, downscaled)")
     args.images = [str(sample)]
     cmd_run(args, bar)
-    from ._reader import prefer_this_reader
+    from .io import LEVELS_SUFFIX
 
-    if prefer_this_reader():  # else napari asks which plugin reads a .tif
-        print("napari now opens *.cuts.tif files with napari-cuts (napari: Preferences > Plugins)")
-    print(f"open the result in napari:  napari {sample} {outdir / 'retina.cuts.tif'}")
+    print(f"open the result in napari:  {_napari_command()} {sample} "
+          f"{outdir / ('retina' + LEVELS_SUFFIX)}")
+
+
+def _napari_command() -> str:
+    """How to start napari from this shell: ``napari`` when it is on the PATH, else the
+    napari next to this Python (e.g. ``.venv/bin/napari`` before the venv is activated)."""
+    import shutil
+
+    here = Path(sys.executable).parent / "napari"
+    found = shutil.which("napari")
+    if not here.is_file() or (found and Path(found).resolve() == here.resolve()):
+        return "napari"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
 
 
 def add_axes_args(p: argparse.ArgumentParser) -> None:

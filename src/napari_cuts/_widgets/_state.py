@@ -72,8 +72,7 @@ def _forget_removed_images(viewer, state: EncoderState) -> None:
 
 
 def _follow_file_results(viewer) -> None:
-    """Levels opened from a ``.cuts.tif`` join their image layer whenever layers come in."""
-    from .._reader import prefer_this_reader
+    """Levels opened from a file join their image layer whenever layers come in."""
     from ._layers import link_file_results
 
     ref = weakref.ref(viewer)
@@ -85,4 +84,3 @@ def _follow_file_results(viewer) -> None:
 
     viewer.layers.events.inserted.connect(link)
     link()
-    prefer_this_reader()
