@@ -76,11 +76,14 @@ def test_tiff_round_trip_single_level(tmp_path):
 
 
 @pytest.mark.parametrize("shape, axes", [((4, 32, 40), "TYX"), ((4, 3, 32, 40), "TZYX")])
-def test_tiff_round_trip_levels_with_imagej_axes(tmp_path, shape, axes):
+def test_tiff_round_trip_levels_compressed_with_axes(tmp_path, shape, axes):
+    """Compressed pages (ImageJ reads them as a plain stack: no ImageJ hyperstack header,
+    which would make it read the pages as uncompressed), the axes in tifffile's metadata."""
     labels = np.random.default_rng(2).integers(0, 50, shape)
     path = save_labels_tiff(tmp_path / "levels.tif", labels, levels=True)
     with tifffile.TiffFile(path) as tif:
-        assert tif.is_imagej
+        assert not tif.is_imagej
+        assert tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
         assert tif.series[0].axes == axes
         back = tif.asarray()
     assert back.dtype == np.uint8

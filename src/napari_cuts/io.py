@@ -19,8 +19,8 @@ import numpy as np
 
 from .errors import CutsInputError, CutsWarning, CutsWriteError  # noqa: F401  (re-exported)
 from .writing import (  # noqa: F401  (re-exported)
-    atomic_write, check_output, label_image, read_labels_tiff, remove_partial_writes, save_labels_tiff,
-    smallest_label_dtype, write_error,
+    LEVELS_SUFFIX, atomic_write, check_output, label_image, read_labels_tiff, remove_partial_writes,
+    save_labels_tiff, smallest_label_dtype, write_error,
 )
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy")

@@ -209,47 +209,48 @@ def smallest_label_dtype(max_label: int) -> np.dtype:
     return np.dtype(np.uint64)
 
 
+#: Suffix of a levels file: a TIFF of every level, coarse to fine. napari's builtin reader
+#: claims every ``*.tif``, so with this suffix the napari-cuts reader is the only one that
+#: claims the file and napari opens it without asking which plugin to use.
+LEVELS_SUFFIX = ".cuts"
+#: Lossless compression of every label TIFF written (deflate, level 6).
+COMPRESSION = "zlib"
+
+
 def save_labels_tiff(
     path: str | os.PathLike, labels: np.ndarray, *, levels: bool = False, time: bool = False
 ) -> Path:
-    """Write labels to a TIFF atomically (temporary file, then rename).
+    """Write labels to a compressed TIFF atomically (temporary file, then rename).
 
     Parameters
     ----------
     labels : ndarray
         One label image (Y, X) or (Z, Y, X); or with ``levels=True`` a stack of levels
-        (L, Y, X) or (L, Z, Y, X), which gets ImageJ axes metadata (levels as frames, T)
-        so that Fiji and napari open it with the right axes.
+        (L, Y, X) or (L, Z, Y, X). The axes (levels as T) are recorded in tifffile's
+        metadata. Pages are deflate-compressed (lossless): label images shrink about
+        50-fold. ImageJ/Fiji open the file as a stack of pages (L, or L x Z for stacks);
+        they cannot read compressed ImageJ hyperstacks, so none is written.
     time : bool
         With ``levels=True``: the labels are levels of a time-lapse, (L, T, Y, X) or
-        (L, T, Z, Y, X), written with time as time and levels as channels (ImageJ's
-        TCYX or TZCYX order).
+        (L, T, Z, Y, X), written with time as time and levels as channels (TCYX or TZCYX).
     """
     path = Path(path)
     labels = label_image(labels, ndims=None)
     dtype = smallest_label_dtype(int(labels.max()) if labels.size else 0)
     data = labels.astype(dtype, copy=False)
-    kwargs: dict = {}
     if levels and time:
         data = np.moveaxis(data, 0, -3)
-        kwargs = {"metadata": {"axes": "TCYX" if data.ndim == 4 else "TZCYX"}}
-        if dtype != np.uint32 and dtype != np.uint64:
-            kwargs["imagej"] = True
-    elif dtype != np.uint64:
-        if levels:
-            axes = "TYX" if data.ndim == 3 else "TZYX"
-        else:
-            axes = "YX" if data.ndim == 2 else "ZYX"
-        if data.ndim != len(axes):
-            raise CutsInputError(f"cannot write labels of shape {labels.shape} as {axes}")
-        if dtype == np.uint32:  # ImageJ hyperstacks hold 8/16-bit or float only
-            kwargs = {"metadata": {"axes": axes}}
-        else:
-            kwargs = {"imagej": True, "metadata": {"axes": axes}}
+        axes = "TCYX" if data.ndim == 4 else "TZCYX"
+    elif levels:
+        axes = "TYX" if data.ndim == 3 else "TZYX"
+    else:
+        axes = "YX" if data.ndim == 2 else "ZYX"
+    if data.ndim != len(axes):
+        raise CutsInputError(f"cannot write labels of shape {labels.shape} as {axes}")
     import tifffile
 
     with atomic_write(path) as tmp:
-        tifffile.imwrite(tmp, data, **kwargs)
+        tifffile.imwrite(tmp, data, metadata={"axes": axes}, compression=COMPRESSION)
     return path
 
 
