@@ -142,7 +142,7 @@ def cuts_cli(paths, labels, seed: int, extra: list[str] | None = None) -> Result
             raise SystemExit(f"napari-cuts run failed ({proc.returncode}): {proc.stderr.strip()}")
         for path, truth in zip(paths, labels):
             stem = output_stem(path)
-            levels = read_labels_tiff(Path(out) / f"{stem}.cuts.tif")
+            levels = read_labels_tiff(Path(out) / f"{stem}.cuts")
             meta = json.loads((Path(out) / f"{stem}.cuts.json").read_text())
             if levels.ndim == truth.ndim:  # a single level
                 levels = levels[None]

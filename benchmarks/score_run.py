@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/score_run.py OUTDIR [--data ../shared/data/retina-dev]
 
-For every ``OUTDIR/<id>.cuts.tif`` with a mask ``DATA/labels/<id>.npy``: per level, the
+For every ``OUTDIR/<id>.cuts`` with a mask ``DATA/labels/<id>.npy``: per level, the
 region covering most of the mask's pixels is the prediction; prints the mean Dice at each
 image's best level and at the ``default_level`` of ``<id>.cuts.json``.
 """
@@ -28,8 +28,8 @@ def main() -> int:
     from napari_cuts.io import read_labels_tiff
 
     best, default, levels = [], [], []
-    for tif in sorted(args.outdir.glob("*.cuts.tif")):
-        stem = tif.name[: -len(".cuts.tif")]
+    for tif in sorted(args.outdir.glob("*.cuts")):
+        stem = tif.name[: -len(".cuts")]
         mask_path = args.data / "labels" / f"{stem}.npy"
         if not mask_path.is_file():
             continue

@@ -436,8 +436,8 @@ def run_workers(encoder: str, tmp: Path) -> dict:
         for path in paths:
             stem = Path(path).stem
             try:
-                a = tifffile.imread(tmp / "workers-w1" / f"{stem}.cuts.tif")
-                b = tifffile.imread(tmp / f"workers-{other}" / f"{stem}.cuts.tif")
+                a = tifffile.imread(tmp / "workers-w1" / f"{stem}.cuts")
+                b = tifffile.imread(tmp / f"workers-{other}" / f"{stem}.cuts")
                 ja = json.loads((tmp / "workers-w1" / f"{stem}.cuts.json").read_text())
                 jb = json.loads((tmp / f"workers-{other}" / f"{stem}.cuts.json").read_text())
                 same &= a.shape == b.shape and bool(np.array_equal(a, b)) and ja == jb

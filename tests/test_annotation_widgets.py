@@ -10,8 +10,9 @@ import pytest
 from napari.layers import Labels, Points
 from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
 
+from napari_cuts._reader import levels_layer_kwargs, levels_meta
 from napari_cuts._widgets._layers import (
-    META_KEY, PAINT_TOOLS, add_keeping_selection, defer_paint_tools, result_key,
+    META_KEY, PAINT_TOOLS, add_keeping_selection, defer_paint_tools, result_key, show_level_position,
 )
 from napari_cuts._widgets._state import encoder_state
 from napari_cuts.pipeline import fit
@@ -33,13 +34,27 @@ def dock(viewer, name: str):
     return widget
 
 
-def add_level(viewer, image, labels: np.ndarray, level: int = 0, **kwargs) -> Labels:
-    """A Labels layer marked like a level of the Segment widget."""
-    meta = {"group": result_key(image), "image": image.name, "level": level, "n_levels": 1,
-            "n_regions": int(labels.max()), "salient": True, "default_level": level, "slice": []}
-    n = int(labels.max())
-    return viewer.add_labels(labels, name=f"{image.name} level {level} ({n} regions)",
-                             metadata={META_KEY: meta}, **kwargs)
+def add_levels(viewer, image, levels: list[np.ndarray], default: int | None = None,
+               index: tuple[int, ...] = (), **kwargs) -> Labels:
+    """A levels layer as the Segment widget makes it (every level, the level axis first),
+    with the viewer on level `default` (else the last, finest)."""
+    default = len(levels) - 1 if default is None else default
+    rows = [{"level": i, "n_regions": int(lev.max()), "salient": True, "kind": "objects"}
+            for i, lev in enumerate(levels)]
+    meta = levels_meta(image.name, result_key(image), rows, default, len(levels), index)
+    stack = np.stack([np.asarray(lev).reshape((1,) * len(index) + lev.shape[-(image.ndim - len(index)):])
+                      for lev in levels])
+    translate = np.array(image.translate, float)
+    translate[:len(index)] += index
+    layer = viewer.add_labels(stack, **{**levels_layer_kwargs(meta, image.ndim - len(index),
+                                                              translate=translate), **kwargs})
+    show_level_position(viewer, layer, default)
+    return layer
+
+
+def add_level(viewer, image, labels: np.ndarray, **kwargs) -> Labels:
+    """A levels layer of one level."""
+    return add_levels(viewer, image, [labels], **kwargs)
 
 
 def ring_level(size: int = 64) -> np.ndarray:
@@ -54,7 +69,9 @@ def ring_level(size: int = 64) -> np.ndarray:
 
 
 def click(viewer, position, shift: bool = False) -> None:
-    """A left click at a world position, through napari's mouse callback machinery."""
+    """A left click at a world position (the viewer's point on the axes not given, e.g.
+    the level), through napari's mouse callback machinery."""
+    position = tuple(viewer.dims.point[:viewer.dims.ndim - len(position)]) + tuple(position)
     event = SimpleNamespace(type="mouse_press", position=tuple(position), pos=(10, 10), button=1,
                             modifiers=("Shift",) if shift else (), view_direction=None,
                             dims_displayed=(viewer.dims.ndim - 2, viewer.dims.ndim - 1))
@@ -115,10 +132,8 @@ def test_pick_follows_shown_level_and_stacks(make_napari_viewer):
     coarse = np.ones((3, 32, 32), np.uint8)
     fine = np.ones((3, 32, 32), np.uint8)
     fine[:, :, 16:] = 2
-    add_level(viewer, image, coarse, 0, visible=False)
-    add_level(viewer, image, fine, 1)  # the level on screen
+    add_levels(viewer, image, [coarse, fine], 1)  # the fine level on screen
     widget = dock(viewer, "Pick and merge")
-    widget.levels.value = viewer.layers[1]  # the coarse, hidden level is chosen
     annotation = widget.new_annotation()
     assert annotation.data.shape == (3, 32, 32)
 
@@ -142,8 +157,8 @@ def test_pick_in_3d_view_takes_the_region_under_the_mouse(make_napari_viewer):
     widget = dock(viewer, "Pick and merge")
     annotation = widget.new_annotation()
     viewer.dims.ndisplay = 3
-    event = SimpleNamespace(type="mouse_press", position=(-5.0, 4.0, 12.0), pos=(1, 1), button=1,
-                            modifiers=(), view_direction=(1.0, 0.0, 0.0), dims_displayed=(0, 1, 2))
+    event = SimpleNamespace(type="mouse_press", position=(0.0, -5.0, 4.0, 12.0), pos=(1, 1), button=1,
+                            modifiers=(), view_direction=(0.0, 1.0, 0.0, 0.0), dims_displayed=(1, 2, 3))
     mouse_press_callbacks(viewer, event)
     mouse_release_callbacks(viewer, event)
     np.testing.assert_array_equal(annotation.data == 1, level == 2)
@@ -155,7 +170,7 @@ def test_pick_slice_level_into_stack(make_napari_viewer):
     image = viewer.add_image(np.zeros((3, 32, 32), np.uint8), name="stack")
     plane = np.ones((1, 32, 32), np.uint8)
     plane[0, 16:] = 2
-    add_level(viewer, image, plane, translate=(2, 0, 0))
+    add_level(viewer, image, plane, index=(2,))
     widget = dock(viewer, "Pick and merge")
     annotation = widget.new_annotation()
     click(viewer, (2, 20, 5))

@@ -32,7 +32,7 @@ def make_images(folder: Path) -> list[str]:
 
 
 def check_outputs(outdir: Path, stem: str, spatial: tuple) -> dict:
-    levels = tifffile.imread(outdir / f"{stem}.cuts.tif")
+    levels = tifffile.imread(outdir / f"{stem}.cuts")
     meta = json.loads((outdir / f"{stem}.cuts.json").read_text())
     assert levels.shape == (len(meta["levels"]),) + spatial
     # the smallest unsigned type that holds the largest id (ids are kept across levels of
@@ -115,7 +115,7 @@ def test_console_script_demo(tmp_path):
     res = subprocess.run(cmd + ["demo", "-o", str(tmp_path / "demo"), "--epochs", "1",
                                 "--steps-per-epoch", "2"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    assert "retina.cuts.tif" in res.stdout
+    assert "retina.cuts" in res.stdout
     check_outputs(tmp_path / "demo", "retina", (192, 192))
     bad = subprocess.run(cmd + ["segment", "nothing.png", "-e", "x.pt", "-o", str(tmp_path)],
                          capture_output=True, text=True)
@@ -137,8 +137,8 @@ def test_parallel_segment_matches_serial(tmp_path, extra):
     assert torch.get_num_threads() == threads  # restored after the run
     for p in paths:
         stem = Path(p).stem
-        np.testing.assert_array_equal(tifffile.imread(tmp_path / "s" / f"{stem}.cuts.tif"),
-                                      tifffile.imread(tmp_path / "p" / f"{stem}.cuts.tif"))
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / "s" / f"{stem}.cuts"),
+                                      tifffile.imread(tmp_path / "p" / f"{stem}.cuts"))
 
 
 def test_segment_on_an_existing_dask_scheduler(tmp_path):
@@ -153,5 +153,5 @@ def test_segment_on_an_existing_dask_scheduler(tmp_path):
                      "--scheduler", cluster.scheduler_address]) == 0
     for p in paths:
         stem = Path(p).stem
-        np.testing.assert_array_equal(tifffile.imread(tmp_path / "s" / f"{stem}.cuts.tif"),
-                                      tifffile.imread(tmp_path / "d" / f"{stem}.cuts.tif"))
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / "s" / f"{stem}.cuts"),
+                                      tifffile.imread(tmp_path / "d" / f"{stem}.cuts"))

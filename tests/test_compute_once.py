@@ -167,4 +167,4 @@ def test_run_decodes_each_input_once(tmp_path, monkeypatch):
     assert main(["run", *paths, "-o", str(tmp_path / "out"), "--epochs", "1",
                  "--steps-per-epoch", "2", "--no-progress"]) == 0
     assert sorted(decoded) == sorted(paths), decoded
-    assert all((tmp_path / "out" / f"img{i}.cuts.tif").is_file() for i in range(2))
+    assert all((tmp_path / "out" / f"img{i}.cuts").is_file() for i in range(2))

@@ -187,7 +187,7 @@ def test_nan_pixels_are_missing_not_fatal(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["napari-cuts: warning: 2 of 1600 pixels are NaN or infinite; they are treated "
                    "as missing (left out of normalisation and clustering, label 0)"]
-    levels = tifffile.imread(out / "holes.cuts.tif")
+    levels = tifffile.imread(out / "holes.cuts")
     assert max(len(np.unique(level)) for level in levels) > 2, "the finite pixels must be segmented"
 
 

@@ -68,4 +68,4 @@ def test_ctrl_c_with_workers_starts_no_output_after_the_signal(tmp_path):
     code, err = _interrupt(proc)
     assert (code, err) == (130, "napari-cuts: interrupted\n")
     after = {p.name for p in out.iterdir()}
-    assert after == at_signal == {"a_small.cuts.tif", "a_small.cuts.json"}, after
+    assert after == at_signal == {"a_small.cuts", "a_small.cuts.json"}, after

@@ -124,50 +124,41 @@ def test_train_segment_browse_export(make_napari_viewer, qtbot, notes, tmp_path,
     segment_widget.run_button.click()
     wait_idle(qtbot, segment_widget)
     assert not notes.errors()
-    levels = level_layers(viewer)
-    assert len(levels) >= 2
-    assert len(viewer.layers) == 1 + len(levels)
-    metas = [lay.metadata["napari_cuts"] for lay in levels]
-    assert all(m["salient"] for m in metas)
-    assert [m["level"] for m in metas] == sorted(m["level"] for m in metas)
+    (layer,) = level_layers(viewer)  # one layer: every level, the level axis first
+    assert len(viewer.layers) == 2
+    meta = layer.metadata["napari_cuts"]
+    n = meta["n_levels"]
+    assert n >= 2 and layer.data.shape == (n, 80, 80) and layer.name == "retina levels"
+    assert len(meta["levels"]) == n and any(row["salient"] for row in meta["levels"])
     made = viewer.window._qt_viewer.canvas._layer_overlay_to_visual
-    for lay in levels:  # made on first paint (test_annotation_widgets), not as they go in
-        assert not {lay._overlays[k] for k in PAINT_TOOLS} & set(made.get(lay, {}))
-    for lay, meta in zip(levels, metas):
-        assert lay.name == f"retina level {meta['level']} ({meta['n_regions']} regions)"
-        assert lay.data.shape == (80, 80)
-        assert len(np.unique(lay.data)) == meta["n_regions"]
-        assert list(lay.features["index"]) == sorted(np.unique(lay.data))
-    assert sum(lay.visible for lay in levels) == 1
+    # made on first paint (test_annotation_widgets), not as the layer goes in
+    assert not {layer._overlays[k] for k in PAINT_TOOLS} & set(made.get(layer, {}))
+    for i, row in enumerate(meta["levels"]):
+        assert row["level"] == i
+        assert len(np.unique(layer.data[i])) == row["n_regions"]
+    assert [row["n_regions"] for row in meta["levels"]] == sorted(row["n_regions"] for row in meta["levels"])
 
-    # the slider shows exactly one level at a time
-    for position in range(len(levels)):
+    # the slider reaches every level, coarsest to finest, and napari's dims slider follows
+    assert segment_widget.level_slider.maximum() == n - 1
+    for position in range(n):
         segment_widget.level_slider.setValue(position)
-        assert [lay.visible for lay in segment_widget.result_layers()] == [
-            i == position for i in range(len(levels))
-        ]
-    shown = segment_widget.shown_layer()
-    assert shown is segment_widget.result_layers()[-1] and shown.visible
+        assert viewer.dims.current_step[0] == position == segment_widget.shown_level()
+    assert layer.visible
 
-    # export the shown level, then all levels as one stack
+    # export the shown level (the finest), then all levels as one levels file
     monkeypatch.setattr(segment_widget, "ask_save_path", lambda caption: str(tmp_path / "level"))
     segment_widget.export_level_button.click()
-    np.testing.assert_array_equal(tifffile.imread(tmp_path / "level.tif"), shown.data)
-    monkeypatch.setattr(segment_widget, "ask_save_path", lambda caption: str(tmp_path / "all.tif"))
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "level.tif"), layer.data[n - 1])
+    monkeypatch.setattr(segment_widget, "ask_save_path", lambda caption: str(tmp_path / "all"))
     segment_widget.export_all_button.click()
-    stack = tifffile.imread(tmp_path / "all.tif")
-    np.testing.assert_array_equal(stack, np.stack([lay.data for lay in segment_widget.result_layers()]))
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "all.cuts"), layer.data)
 
-    # re-running with every level replaces the previous result
-    segment_widget.all_levels.value = True
+    # re-running replaces the previous result
     segment_widget.run_button.click()
     wait_idle(qtbot, segment_widget)
-    new_levels = level_layers(viewer)
-    n_levels = new_levels[0].metadata["napari_cuts"]["n_levels"]
-    assert len(new_levels) == n_levels > len(levels)
-    assert not any(lay in viewer.layers for lay in levels)
-    assert len(viewer.layers) == 1 + n_levels
-    assert sum(lay.visible for lay in new_levels) == 1
+    (new,) = level_layers(viewer)
+    assert new is not layer and layer not in viewer.layers and len(viewer.layers) == 2
+    assert viewer.dims.current_step[0] == new.metadata["napari_cuts"]["default"]
     assert not notes.errors()
 
 
@@ -341,11 +332,11 @@ def test_stack_current_slice_then_whole_stack(make_napari_viewer, qtbot, notes, 
     segment_widget.extent.value = "current slice"
     segment_widget.run_button.click()
     wait_idle(qtbot, segment_widget)
-    sliced = level_layers(viewer)
-    assert sliced and all(lay.data.shape == (1, 48, 48) for lay in sliced)
-    assert all(lay.metadata["napari_cuts"]["slice"] == [2] for lay in sliced)
-    assert all(lay.translate[0] == pytest.approx(4.0) for lay in sliced)  # slice 2 at z-scale 2
-    assert sliced[0].name.startswith("stack level ")
+    (sliced,) = level_layers(viewer)
+    n = len(sliced.data)
+    assert sliced.data.shape == (n, 1, 48, 48) and sliced.metadata["napari_cuts"]["slice"] == [2]
+    assert sliced.translate[1] == pytest.approx(4.0)  # slice 2 at z-scale 2
+    assert sliced.name == "stack levels"
     monkeypatch.setattr(segment_widget, "ask_save_path", lambda caption: str(tmp_path / "s.tif"))
     segment_widget.export_level_button.click()
     assert tifffile.imread(tmp_path / "s.tif").shape == (48, 48)
@@ -353,10 +344,10 @@ def test_stack_current_slice_then_whole_stack(make_napari_viewer, qtbot, notes, 
     segment_widget.extent.value = "whole stack"
     segment_widget.run_button.click()
     wait_idle(qtbot, segment_widget)
-    whole = level_layers(viewer)
-    assert whole and all(lay.data.shape == (3, 48, 48) for lay in whole)
-    assert not any(lay in viewer.layers for lay in sliced)  # replaced, not piled up
-    assert sum(lay.visible for lay in whole) == 1
+    (whole,) = level_layers(viewer)
+    assert whole.data.shape[1:] == (3, 48, 48) and whole.scale[1] == pytest.approx(2.0)
+    assert sliced not in viewer.layers  # replaced, not piled up
+    assert viewer.dims.ndim == 4 and viewer.dims.axis_labels[0] == "level"
     assert not notes.errors()
 
 
@@ -505,10 +496,11 @@ def test_objects_outlines_follow_the_image_in_the_viewer(make_napari_viewer, qtb
     segment_widget.form["vector_weight"].value = 0.0  # intensities only: the encoder is tiny
 
     def default_level() -> np.ndarray:
-        layer = next(lay for lay in level_layers(viewer) if lay.metadata["napari_cuts"]["level"]
-                     == lay.metadata["napari_cuts"]["default_level"])
-        assert layer.metadata["napari_cuts"]["n_regions"] == len(np.unique(layer.data))
-        return np.asarray(layer.data)
+        (layer,) = level_layers(viewer)
+        meta = layer.metadata["napari_cuts"]
+        labels = np.asarray(layer.data[meta["default"]])
+        assert meta["levels"][meta["default"]]["n_regions"] == len(np.unique(labels))
+        return labels
 
     def dice(labels) -> float:
         scores = []

@@ -1,11 +1,16 @@
-"""npe2 reader: a ``<stem>.cuts.tif`` written by ``napari-cuts segment`` opens as labels.
+"""npe2 reader: a levels file written by napari-cuts opens as one Labels layer.
 
-The TIFF holds every level, coarse to fine, with shape (levels, Y, X) or
-(levels, Z, Y, X); ``<stem>.cuts.json`` beside it says which levels are salient and which
-is the default. Like after segmenting in the viewer, each salient level (and the
-default) becomes a Labels layer, only the default one visible, with the same
-``metadata["napari_cuts"]`` entries, so the Segment widget's slider browses them once
-an image layer named ``<stem>`` is open (see :func:`napari_cuts._widgets._layers.link_file_results`).
+A levels file (``<stem>.cuts``, or ``<stem>.cuts.tif`` from earlier versions) is a TIFF
+of every level, coarse to fine, shape (levels, Y, X) or (levels, Z, Y, X);
+``<stem>.cuts.json`` beside it says which levels are salient and which is the default.
+It opens as one Labels layer whose first axis is the level: napari's dims slider is the
+level slider. That axis is shifted so that the viewer's starting point (0) is the
+default level, which is what shows first. Only this plugin claims ``*.cuts``, so napari
+opens it without asking. The layer's ``metadata["napari_cuts"]`` says what each level
+is; once an image layer named ``<stem>`` is open, the napari-cuts docks link the levels
+to it (see :func:`napari_cuts._widgets._layers.link_file_results`).
+
+No napari import here: the command line uses the summary helpers.
 """
 
 from __future__ import annotations
@@ -16,23 +21,28 @@ from typing import Callable
 
 import numpy as np
 
-from .results import SUFFIXES, load_result, summary_path  # noqa: F401  (SUFFIXES re-exported)
+from .results import SUFFIXES, load_result, summary_path  # noqa: F401  (re-exported)
 
 META_KEY = "napari_cuts"
 FILE_GROUP = "file:"  # group of levels read from a file, until linked to an image layer
 
 
 def napari_get_reader(path: str | list[str]) -> Callable | None:
-    """The reader function for a ``.cuts.tif`` path (or a list of them), else None."""
+    """The reader function for a levels file (or a list of them), else None."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    if not paths or not all(str(p).lower().endswith(SUFFIXES) for p in paths):
+    if not paths or not all(is_levels_file(p) for p in paths):
         return None
     return read_cuts
 
 
+def is_levels_file(path: str | Path) -> bool:
+    """Whether `path` is named as a levels file (``.cuts``, ``.cuts.tif``, ``.cuts.tiff``)."""
+    return str(path).lower().endswith(SUFFIXES)
+
+
 def write_summary(path: str | Path, image: str, levels: list[dict], default_level: int,
                   n_levels: int | None = None, frames: int | None = None) -> Path:
-    """Write the ``.cuts.json`` of an exported ``.cuts.tif``.
+    """Write the ``.cuts.json`` of an exported levels file.
 
     `levels` describes the file's levels in order (``n_regions``, ``salient``, ``kind``
     and, when the file holds some levels of a hierarchy only, their ``level`` number in it);
@@ -59,63 +69,95 @@ def region_table(labels: np.ndarray) -> dict:
     return {"index": ids, "pixels": counts}
 
 
-def level_layer_name(image_name: str, level: int, n_regions: int) -> str:
-    """The name of a level layer, e.g. ``retina level 3 (12 regions)``."""
-    return f"{image_name} level {level} ({n_regions} regions)"
+def levels_layer_name(image_name: str) -> str:
+    """The name of a levels layer, e.g. ``retina levels``."""
+    return f"{image_name} levels"
+
+
+def levels_meta(image: str, group: str, levels: list[dict], default: int,
+                n_levels: int | None = None, index: tuple[int, ...] = (), time: bool = False) -> dict:
+    """The ``metadata["napari_cuts"]`` of a levels layer.
+
+    `levels`: one dict per position on the level axis (``level``, its number in the
+    hierarchy; ``n_regions``; ``salient``; ``kind``); `default`: the default's position;
+    `index`: where a result of one slice of a stack sits (its leading axes); `time`: the
+    levels of a time-lapse's frames (the axis after the level is time).
+    """
+    rows = []
+    for i, lev in enumerate(levels):
+        rows.append({"level": int(lev.get("level", i)), "n_regions": lev.get("n_regions"),
+                     "salient": bool(lev.get("salient", False)), "kind": str(lev.get("kind", ""))})
+    return {"group": group, "image": image, "levels": rows, "default": int(default),
+            "n_levels": int(n_levels if n_levels is not None else len(rows)),
+            "slice": list(index), "time": bool(time)}
+
+
+def levels_layer_kwargs(meta: dict, spatial_ndim: int, translate=None, scale=None) -> dict:
+    """Labels-layer keyword arguments of a levels layer (the reader's and the docks').
+
+    The level axis comes first, shifted by minus the default's position: the viewer's
+    starting point 0 shows the default level.
+    """
+    ndim = 1 + len(meta["slice"]) + spatial_ndim
+    translate = [0.0] * (ndim - 1) if translate is None else [float(t) for t in translate]
+    scale = [1.0] * (ndim - 1) if scale is None else [float(s) for s in scale]
+    spatial = ("z", "y", "x")[-spatial_ndim:]
+    if meta.get("time"):  # (L, T, Y, X) or (L, T, Z, Y, X)
+        spatial = ("t",) + ("z", "y", "x")[-(spatial_ndim - 1):]
+    return {
+        "name": levels_layer_name(meta["image"]),
+        "metadata": {META_KEY: meta},
+        "translate": [-float(meta["default"])] + translate[-(ndim - 1):],
+        "scale": [1.0] + scale[-(ndim - 1):],
+        "axis_labels": ("level",) + ("slice",) * len(meta["slice"]) + spatial,
+        "opacity": 0.6,
+    }
 
 
 def read_cuts(path: str | list[str]) -> list[tuple]:
-    """Layer data of one or more ``.cuts.tif`` files: a Labels layer per salient level."""
+    """Layer data of one or more levels files: one Labels layer each, the default shown."""
     out: list[tuple] = []
     for p in [path] if isinstance(path, (str, Path)) else path:
         p = Path(p)
         stack, summary = load_result(p)  # checked: truncated or malformed results are refused
-        default, image = int(summary["default_level"]), str(summary["image"])
-        group = FILE_GROUP + str(p.resolve())
-        levels = summary["levels"]
-        number = [int(lev.get("level", i)) for i, lev in enumerate(levels)]  # in the hierarchy
-        shown = [i for i, lev in enumerate(levels)
-                 if lev.get("salient") or lev.get("shown") or i == default]
-        for i in shown:
-            labels = stack[i]
-            n = int(levels[i].get("n_regions", len(np.unique(labels[labels > 0]))))
-            meta = {
-                "group": group, "image": image, "level": number[i],
-                "n_levels": int(summary.get("n_levels", len(stack))), "n_regions": n,
-                "salient": bool(levels[i].get("salient", False)),
-                "default_level": number[default], "slice": [], "file": str(p),
-                "kind": str(levels[i].get("kind", "")),
-                "time": "frames" in summary,
-            }
-            out.append((labels, {
-                "name": level_layer_name(image, number[i], n),
-                "metadata": {META_KEY: meta},
-                "features": region_table(labels),
-                "visible": i == default,
-                "opacity": 0.6,
-            }, "labels"))
+        meta = levels_meta(str(summary["image"]), FILE_GROUP + str(p.resolve()),
+                           summary["levels"], summary["default_level"], summary.get("n_levels"),
+                           time="frames" in summary)
+        for row, labels in zip(meta["levels"], stack):
+            if row["n_regions"] is None:
+                row["n_regions"] = int(len(np.unique(labels[labels > 0])))
+        meta["file"] = str(p)
+        out.append((stack, levels_layer_kwargs(meta, stack.ndim - 1), "labels"))
+    _show_default_when_added([kwargs["metadata"][META_KEY] for _, kwargs, _ in out])
     return out
 
 
-READER_PATTERNS = ("*.cuts.tif", "*.cuts.tiff")
+def _show_default_when_added(metas: list[dict]) -> None:
+    """Once napari adds a layer read here, move the viewer's level axis to its default.
 
-
-def prefer_this_reader() -> bool:
-    """Make napari open ``*.cuts.tif`` with napari-cuts, unless the user chose otherwise.
-
-    napari's builtin reader also claims ``.tif``; with two readers napari asks which one
-    to use for every file (and ``napari a.png b.cuts.tif`` stops at that dialog). This sets
-    napari's own reader preference (*Preferences > Plugins*, ``extension2reader``) for the
-    patterns the user has no preference for. Returns True when something was set; False
-    when napari is not installed or the preference is already there.
+    The level axis is shifted so that point 0 is the default level, which is where a
+    viewer stands when an image was open first; but napari centres every axis when the
+    first layer of a viewer comes in. This one-time hook, run after napari's own, puts
+    the level axis back on the default. Nothing else of the viewer changes.
     """
     try:
-        from napari.settings import get_settings
+        from napari import current_viewer
     except ImportError:
-        return False
-    plugins = get_settings().plugins
-    current = dict(plugins.extension2reader)
-    missing = {p: "napari-cuts" for p in READER_PATTERNS if p not in current}
-    if missing:
-        plugins.extension2reader = {**current, **missing}
-    return bool(missing)
+        return
+    viewer = current_viewer()
+    if viewer is None:
+        return
+    waiting = {id(meta) for meta in metas}
+
+    def on_inserted(event) -> None:
+        layer = event.value
+        meta = getattr(layer, "metadata", {}).get(META_KEY)
+        if meta is None or id(meta) not in waiting:
+            return
+        waiting.discard(id(meta))
+        if not waiting:
+            viewer.layers.events.inserted.disconnect(on_inserted)
+        viewer.dims.set_point(viewer.dims.ndim - layer.ndim, float(layer.translate[0])
+                              + meta["default"] * float(layer.scale[0]))
+
+    viewer.layers.events.inserted.connect(on_inserted)  # after napari's (it centres the axes)

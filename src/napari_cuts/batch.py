@@ -17,7 +17,7 @@ import numpy as np
 
 from .encoder import Encoder, load_encoder
 from .axes import file_layout
-from .io import CutsInputError, output_stem, read_image, save_labels_tiff, voxel_spacing
+from .io import LEVELS_SUFFIX, CutsInputError, output_stem, read_image, save_labels_tiff, voxel_spacing
 from .pipeline import Progress, SegmentConfig, run_to_end, segment_iter
 from .preflight import check_segmentation
 from .timelapse import segment_frames_iter
@@ -35,7 +35,7 @@ class Stopped(Exception):
     """A segmentation task stopped because the run was interrupted (nothing written)."""
 
 
-Result = tuple[str, str, float]  # the .cuts.tif, the .cuts.json, seconds
+Result = tuple[str, str, float]  # the .cuts, the .cuts.json, seconds
 
 
 class CommitGate:
@@ -128,7 +128,7 @@ def segment_file(
     channels: bool | None = None,
     gate: CommitGate | _DaskGate | None = None,
 ) -> Result:
-    """Segment one file; write ``<stem>.cuts.tif`` (all levels) and ``<stem>.cuts.json``.
+    """Segment one file; write ``<stem>.cuts`` (a TIFF of all levels) and ``<stem>.cuts.json``.
 
     `image`: the file's pixels when the caller decoded them already (``run``), so the
     file is not decoded twice. The file's axes are read as :func:`~napari_cuts.axes.file_layout`
@@ -172,7 +172,7 @@ def segment_file(
     if lay.is_stack:
         body["z_spacing"] = config.z_spacing or 1.0
     out = Path(outdir)
-    tif, meta = out / f"{stem}.cuts.tif", out / f"{stem}.cuts.json"
+    tif, meta = out / f"{stem}{LEVELS_SUFFIX}", out / f"{stem}.cuts.json"
     with atomic_write_all([tif, meta], commit=None if gate is None else (
             lambda: gate.commit(path, (str(tif), str(meta), time.perf_counter() - t0)))) as (t_tif, t_meta):
         if stop():

@@ -67,15 +67,14 @@ class TrainJob:
 
 @dataclass
 class SegmentJob:
-    """Segment one image; returns (Segmentation, {level: labels}, vectors or None) for the
-    levels to show: the salient ones, or with `all_levels` every one."""
+    """Segment one image; returns (Segmentation, levels, vectors or None): every level
+    stacked coarse to fine, (L, Y, X) or (L, Z, Y, X)."""
 
     encoder: Any
     data: np.ndarray
     config: Any  # SegmentConfig
     is_stack: bool = False
     rgb: bool = False
-    all_levels: bool = False
     step_pause: float = 0.0
     vectors: np.ndarray | None = None  # the image's vectors, if it was embedded already
     keep: bool = False  # hand back the vectors it computes (for the next job on the image)
@@ -92,11 +91,8 @@ class SegmentJob:
                      "on_vectors": made.append if self.keep and self.vectors is None else None}
         seg = yield from segment_iter(self.encoder, self.data, self.config,
                                       is_stack=self.is_stack, channel_axis=self.rgb, **share)
-        shown = [i for i in range(seg.n_levels) if self.all_levels or seg.salient[i]]
-        levels = {}
-        for i in shown:
-            levels[i] = seg.level(i)
-            yield Progress("labelling", len(levels), len(shown), f"level {i}")
+        yield Progress("labelling", 0, 1, f"{seg.n_levels} levels")
+        levels = seg.levels()
         return seg, levels, (made[0] if made else None)
 
     def partial(self):
@@ -106,13 +102,12 @@ class SegmentJob:
 @dataclass
 class FramesJob:
     """Segment a time-lapse (T, Y, X) or (T, Y, X, C) frame by frame with one encoder;
-    returns (FrameSegmentations, {level: (T, Y, X) labels}, None) for the levels to show."""
+    returns (FrameSegmentations, levels, None): every level, (L, T, Y, X)."""
 
     encoder: Any
     data: np.ndarray
     config: Any  # SegmentConfig
     rgb: bool = False
-    all_levels: bool = False
     step_pause: float = 0.0
 
     def run(self) -> Generator:
@@ -124,7 +119,7 @@ class FramesJob:
 
         stacked, summary, infos = yield from segment_frames_iter(one, list(np.asarray(self.data)))
         seg = FrameSegmentations(summary, stacked.shape[1:], infos)
-        return seg, {i: stacked[i] for i in range(seg.n_levels) if self.all_levels or seg.salient[i]}, None
+        return seg, stacked, None
 
     def partial(self):
         return None

@@ -23,11 +23,14 @@ import numpy as np
 
 from .errors import CutsInputError
 
-SUFFIXES = (".cuts.tif", ".cuts.tiff")
+from .writing import LEVELS_SUFFIX
+
+#: A result's levels file: ``<stem>.cuts`` (and ``.cuts.tif`` of earlier versions).
+SUFFIXES = (LEVELS_SUFFIX, ".cuts.tif", ".cuts.tiff")
 
 
 def result_stem(path: str | os.PathLike) -> str:
-    """``retina`` for ``retina.cuts.tif``."""
+    """``retina`` for ``retina.cuts`` (or ``retina.cuts.tif``)."""
     path = Path(path)
     for suffix in SUFFIXES:
         if path.name.lower().endswith(suffix):

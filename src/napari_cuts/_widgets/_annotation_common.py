@@ -15,7 +15,9 @@ from qtpy.QtWidgets import QWidget
 from ..io import CutsInputError
 from ..measure import write_csv
 from ._common import WidgetLife, ask_save_path
-from ._layers import META_KEY, add_keeping_selection, defer_paint_tools, result_key, result_layers
+from ._layers import (
+    META_KEY, add_keeping_selection, defer_paint_tools, is_levels_layer, result_key, result_layers,
+)
 from ._workers import Refused, start_worker
 
 #: Key in ``layer.metadata`` marking layers made by the annotation widgets.
@@ -24,8 +26,8 @@ CSV_FILTER = "CSV (*.csv);;All files (*)"
 
 
 def is_level_layer(layer: Layer) -> bool:
-    """True for a level layer of the Segment widget."""
-    return isinstance(layer, Labels) and META_KEY in layer.metadata
+    """True for a levels layer of the Segment widget (or read from a levels file)."""
+    return is_levels_layer(layer)
 
 
 def kind_of(layer: Layer) -> str | None:
@@ -125,11 +127,13 @@ def find_made_layer(layers, kind: str, source: Layer) -> Layer | None:
 
 
 def made_layer_kwargs(kind: str, source: Layer, name: str) -> dict:
-    """Name, placement and marker metadata of a layer made for `source`."""
+    """Name, placement and marker metadata of a layer made for `source` (for a levels
+    layer: placed as one of its levels)."""
+    skip = 1 if is_levels_layer(source) else 0  # the level axis
     return {
         "name": name,
-        "scale": np.asarray(source.scale, float),
-        "translate": np.asarray(source.translate, float),
+        "scale": np.asarray(source.scale, float)[skip:],
+        "translate": np.asarray(source.translate, float)[skip:],
         "metadata": {ANNOTATION_KEY: {"kind": kind, "source": result_key(source)}},
     }
 

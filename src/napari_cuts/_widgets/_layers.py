@@ -9,9 +9,9 @@ from napari.layers import Image, Labels, Layer
 
 from ..axes import file_axes, layout
 from ..io import CutsInputError, volume_shape, voxel_spacing
-from .._reader import FILE_GROUP, level_layer_name
+from .._reader import FILE_GROUP, levels_layer_kwargs, levels_meta
 from ..pipeline import Segmentation
-from ._workers import ImageInput, region_table
+from ._workers import ImageInput
 
 #: Key of napari-cuts' entry in a result layer's ``metadata``.
 META_KEY = "napari_cuts"
@@ -78,55 +78,84 @@ def result_key(layer: Image) -> str:
     return str(layer.unique_id)
 
 
+def is_levels_layer(layer) -> bool:
+    """True for a levels layer: every level of a segmentation, the level axis first."""
+    return isinstance(layer, Labels) and "levels" in layer.metadata.get(META_KEY, {})
+
+
 def result_layers(layers, key: str) -> list[Labels]:
-    """The result layers of the image with `key`, ordered coarse -> fine."""
-    found = [
-        lay for lay in layers
-        if isinstance(lay, Labels) and lay.metadata.get(META_KEY, {}).get("group") == key
-    ]
-    return sorted(found, key=lambda lay: lay.metadata[META_KEY]["level"])
+    """The levels layers of the image with `key` (one, unless the user copied it)."""
+    return [lay for lay in layers
+            if is_levels_layer(lay) and lay.metadata[META_KEY].get("group") == key]
 
 
+def spatial_ndim(layer) -> int:
+    """Axes of a layer without the level axis of a levels layer."""
+    return layer.ndim - 1 if is_levels_layer(layer) else layer.ndim
+
+
+def level_axis(viewer, layer: Labels) -> int:
+    """The viewer's (world) axis that is the level axis of a levels layer."""
+    return viewer.dims.ndim - layer.ndim
+
+
+def level_position(viewer, layer: Labels) -> int:
+    """Position on the level axis (0 = coarsest) of the level `viewer` shows of `layer`."""
+    coords = np.asarray(layer.world_to_data(viewer.dims.point), float)
+    return int(np.clip(round(float(coords[0])), 0, layer.data.shape[0] - 1))
+
+
+def show_level_position(viewer, layer: Labels, position: int) -> None:
+    """Move the viewer's level axis to `position` of `layer` (napari's dims slider follows)."""
+    position = int(np.clip(position, 0, layer.data.shape[0] - 1))
+    world = position * float(layer.scale[0]) + float(layer.translate[0])
+    viewer.dims.set_point(level_axis(viewer, layer), world)
+
+
+def level_data(layer: Labels, position: int) -> np.ndarray:
+    """One level of a levels layer (with a slice result's leading axes of length 1)."""
+    return np.asarray(layer.data[int(position)])
+
+
+def labels_on_screen(viewer, layer: Labels) -> np.ndarray:
+    """A labels layer's label image; for a levels layer, the level the viewer shows."""
+    if is_levels_layer(layer):
+        return level_data(layer, level_position(viewer, layer))
+    return np.asarray(layer.data)
+
+
+def salient_levels(layer: Labels, shape: tuple[int, ...] | None = None) -> list[np.ndarray]:
+    """The salient levels (and the default) of a levels layer, coarse to fine; with
+    `shape`, only if its levels have that shape (a whole-image result)."""
+    meta = layer.metadata[META_KEY]
+    if shape is not None and tuple(layer.data.shape[1:]) != tuple(shape):
+        return []
+    return [level_data(layer, i) for i, row in enumerate(meta["levels"])
+            if row["salient"] or i == meta["default"]]
 
 
 def make_result_layer(
-    image: Image, seg: Segmentation, level: int, labels: np.ndarray,
-    table: dict | None = None, index: tuple[int, ...] = (),
+    image: Image, seg: Segmentation, levels: np.ndarray, index: tuple[int, ...] = (),
 ) -> Labels:
-    """A Labels layer for one level, aligned with `image` (not yet in a viewer).
+    """The levels layer of a segmentation of `image` (not yet in a viewer): every level,
+    the level axis first, aligned with `image`.
 
     With a slice `index`, the labels get leading axes of length 1 placed at that index so
     that they show on that slice only.
     """
     leading = image.ndim - 2 - (1 if seg.is_stack else 0)
     translate = np.array(image.translate, float)
-    scale = np.array(image.scale, float)
     for axis, i in enumerate(index):
-        translate[axis] += i * scale[axis]
-    labels = labels.reshape((1,) * leading + seg.shape)
-    n = int(seg.n_regions[level])
-    meta = {
-        "group": result_key(image),
-        "image": image.name,
-        "level": int(level),
-        "n_levels": int(seg.n_levels),
-        "n_regions": n,
-        "salient": bool(seg.salient[level]),
-        "default_level": int(seg.default_level),
-        "slice": list(index),
-        "kind": _kinds(seg)[level] if _kinds(seg) else "regions",
-        "time": bool(getattr(seg, "time", False)),  # levels of a time-lapse's frames
-    }
-    return defer_paint_tools(Labels(
-        labels,
-        name=level_layer_name(image.name, level, n),
-        scale=scale,
-        translate=translate,
-        metadata={META_KEY: meta},
-        features=table if table is not None else region_table(labels),
-        visible=False,
-        opacity=0.6,
-    ))
+        translate[axis] += i * float(image.scale[axis])
+    levels = levels.reshape((len(levels),) + (1,) * leading + tuple(seg.shape))
+    kinds = _kinds(seg) or ["regions"] * seg.n_levels
+    rows = [{"level": i, "n_regions": int(seg.n_regions[i]), "salient": bool(seg.salient[i]),
+             "kind": kinds[i]} for i in range(seg.n_levels)]
+    meta = levels_meta(image.name, result_key(image), rows, seg.default_level, seg.n_levels,
+                       tuple(index), time=bool(getattr(seg, "time", False)))
+    kwargs = levels_layer_kwargs(meta, len(seg.shape), translate=translate,
+                                 scale=np.array(image.scale, float))
+    return defer_paint_tools(Labels(levels, **kwargs))
 
 
 def _kinds(seg) -> list[str]:
@@ -212,19 +241,8 @@ def add_keeping_selection(viewer, layer: Layer, index: int | None = None) -> Lay
     return layer
 
 
-def show_only(layers: list[Labels], position: int) -> None:
-    """Make the layer at `position` visible and hide the others.
-
-    Only layers whose visibility changes are touched: each change makes napari update its
-    scene graph and redraw, and this runs whenever layers are added or removed.
-    """
-    for i, layer in enumerate(layers):
-        if layer.visible != (i == position):
-            layer.visible = i == position
-
-
 def link_file_results(layers) -> list[str]:
-    """Attach level layers read from a ``.cuts.tif`` to the image layer they belong to.
+    """Attach levels layers read from a file to the image layer they belong to.
 
     The reader cannot know the image layer, so its layers carry a ``file:`` group and the
     image's name. Once an image layer of that name and size is open, the levels join its
@@ -234,14 +252,16 @@ def link_file_results(layers) -> list[str]:
     linked = []
     images = [lay for lay in layers if isinstance(lay, Image) and not lay.multiscale]
     for layer in list(layers):
-        meta = layer.metadata.get(META_KEY, {}) if isinstance(layer, Labels) else {}
+        meta = layer.metadata.get(META_KEY, {}) if is_levels_layer(layer) else {}
         if not str(meta.get("group", "")).startswith(FILE_GROUP):
             continue
         for image in images:
             spatial = image.data.shape[:-1] if image.rgb else image.data.shape
-            if image.name == meta.get("image") and tuple(spatial) == tuple(layer.data.shape):
+            if image.name == meta.get("image") and tuple(spatial) == tuple(layer.data.shape[1:]):
                 meta["group"] = result_key(image)
-                layer.scale, layer.translate = image.scale, image.translate
+                n = image.ndim
+                layer.scale = [float(layer.scale[0])] + list(image.scale)[-n:]
+                layer.translate = [float(layer.translate[0])] + list(image.translate)[-n:]
                 linked.append(meta["group"])
                 break
     return linked

@@ -20,7 +20,6 @@ import numpy as np
 from napari.qt.threading import GeneratorWorker
 from qtpy.QtCore import QThreadPool
 
-from .._reader import region_table
 from ..encoder import Encoder
 from ..io import CutsWarning, to_volume
 from ..jobs import FramesJob, SegmentJob, TrainJob
@@ -78,11 +77,10 @@ def _train(
 
 @dataclass
 class SegmentResult:
-    """A segmentation and the label images of the levels to show, made off the main thread."""
+    """A segmentation and its levels, made off the main thread."""
 
     segmentation: Segmentation  # or, for a time-lapse, timelapse.FrameSegmentations
-    levels: dict[int, np.ndarray]  # level index -> labels, for the levels to show
-    tables: dict[int, dict]  # level index -> region table (see region_table)
+    levels: np.ndarray  # every level, coarse to fine: (L, Y, X), (L, Z, Y, X) or (L, T, ...)
     vectors: np.ndarray | None = None  # the image's full vectors, when the engine handed them
 
 
@@ -94,21 +92,20 @@ ENGINE_SHARES_VECTORS = {"vectors", "on_vectors"} <= set(inspect.signature(segme
 
 
 def _segment(
-    encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool,
+    encoder: Encoder, image: ImageInput, config: SegmentConfig,
     vectors: np.ndarray | None = None, keep: bool = False,
 ) -> Generator[Progress, None, SegmentResult | Refused]:
     if image.time:
         remote = FramesJob(encoder, np.asarray(image.data), config, rgb=image.rgb,
-                           all_levels=all_levels, step_pause=STEP_PAUSE)
+                           step_pause=STEP_PAUSE)
     else:
         remote = SegmentJob(encoder, np.asarray(image.data), config, is_stack=image.is_stack,
-                            rgb=image.rgb, all_levels=all_levels, step_pause=STEP_PAUSE,
-                            vectors=vectors, keep=keep)
+                            rgb=image.rgb, step_pause=STEP_PAUSE, vectors=vectors, keep=keep)
     result = yield from run_job(remote, Refused)
     if result is None or isinstance(result, Refused):  # stopped, or refused
         return result
     seg, levels, made = result
-    return SegmentResult(seg, levels, {i: region_table(lab) for i, lab in levels.items()}, made)
+    return SegmentResult(seg, levels, made)
 
 
 def start_worker(worker: GeneratorWorker) -> None:
@@ -184,12 +181,12 @@ def training_worker(
 
 
 def segmentation_worker(
-    encoder: Encoder, image: ImageInput, config: SegmentConfig, all_levels: bool = False,
+    encoder: Encoder, image: ImageInput, config: SegmentConfig,
     vectors: np.ndarray | None = None, keep: bool = False,
 ) -> GeneratorWorker:
     """A not yet started worker that segments `image`; returns a SegmentResult.
 
-    It prepares the label images of the salient levels, or of every level. `vectors`:
-    the image's vectors if already embedded; `keep`: hand out the vectors it computes.
+    It prepares the label images of every level. `vectors`: the image's vectors if
+    already embedded; `keep`: hand out the vectors it computes.
     """
-    return remote_worker(_segment, encoder, image, config, all_levels, vectors, keep)
+    return remote_worker(_segment, encoder, image, config, vectors, keep)

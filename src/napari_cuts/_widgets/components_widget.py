@@ -15,6 +15,7 @@ from ._annotation_common import (
     labels_combo, made_layer_kwargs, put_labels, refused, run_job,
 )
 from ._common import WidgetLife, column, file_name
+from ._layers import labels_on_screen, spatial_ndim
 
 ALL_CLASSES = 0
 
@@ -84,7 +85,7 @@ class ComponentsWidget(QWidget):
                       reverse=bool(self.reverse.value))
         self.run_button.setEnabled(False)
         self.status.setText(f"finding the components of {source.name}…")
-        self._worker = run_job(self._life, _components, source.data, kwargs,
+        self._worker = run_job(self._life, _components, labels_on_screen(self.viewer, source), kwargs,
                                on_done=lambda outcome: self._done(outcome, source))
 
     def export(self) -> str | None:
@@ -136,7 +137,7 @@ class ComponentsWidget(QWidget):
             self.viewer.layers.remove(old)
         axes = [a for a in "zyx" if f"centroid_{a}" in table]
         coords = np.column_stack([table[f"centroid_{a}"] for a in axes]).astype(float)
-        lead = np.zeros((len(coords), source.ndim - coords.shape[1]))
+        lead = np.zeros((len(coords), spatial_ndim(source) - coords.shape[1]))
         points = Points(
             np.hstack([lead, coords]), features=table, size=1, face_color="transparent",
             border_color="transparent", text={"string": "{name}", "color": "yellow", "size": 12},

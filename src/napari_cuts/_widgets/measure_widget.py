@@ -20,7 +20,7 @@ from ._annotation_common import (
     refused, run_job, source_image,
 )
 from ._common import WidgetLife, column, file_name, image_layer_combo
-from ._layers import check_image_layer
+from ._layers import check_image_layer, is_levels_layer, labels_on_screen
 
 
 class MeasureWidget(QWidget):
@@ -87,7 +87,7 @@ class MeasureWidget(QWidget):
             return
         self.run_button.setEnabled(False)
         self.status.setText(f"measuring {labels.name}…")
-        self._worker = run_job(self._life, _measure, labels.data, image.data,
+        self._worker = run_job(self._life, _measure, labels_on_screen(self.viewer, labels), image.data,
                                on_done=lambda outcome: self._done(outcome, labels))
 
     def select_row(self, row: int) -> None:
@@ -155,9 +155,11 @@ class MeasureWidget(QWidget):
         layer.show_selected_label = bool(self.show_selected.value)
         if "largest_slice" in table:  # a stack: go to the region's largest slice
             z = table["largest_slice"][rows[0].row()]
-            world = layer.data_to_world([z] + [0] * (layer.ndim - 1))
-            axis = self.viewer.dims.ndim - layer.ndim
-            self.viewer.dims.set_point(axis, world[0])
+            skip = 1 if is_levels_layer(layer) else 0  # the level axis comes first
+            data = [0] * layer.ndim
+            data[skip] = z
+            axis = self.viewer.dims.ndim - layer.ndim + skip
+            self.viewer.dims.set_point(axis, layer.data_to_world(data)[skip])
         self.status.setText(f"region {label} selected")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 from napari.layers import Labels
@@ -15,7 +17,7 @@ from ._annotation_common import (
     made_layer_kwargs, shown_level, source_image, spatial_shape,
 )
 from ._common import WidgetLife, column
-from ._layers import add_keeping_selection, defer_paint_tools
+from ._layers import add_keeping_selection, defer_paint_tools, is_levels_layer, labels_on_screen
 
 CLICKED_SLICE = "clicked slice"
 WHOLE_REGION = "whole 3D region"
@@ -73,6 +75,7 @@ class PickWidget(QWidget):
         follow_level_on_screen(napari_viewer, self, self._on_level_shown)
         napari_viewer.mouse_drag_callbacks.append(self._on_mouse)
         self.destroyed.connect(lambda *_: _remove_callback(napari_viewer, self._on_mouse))
+        _PICKERS.append(weakref.ref(self))
 
     # ---- public API --------------------------------------------------------------
     def reset_choices(self, *_args) -> None:
@@ -91,7 +94,7 @@ class PickWidget(QWidget):
         if image is not None:
             source, shape, base = image, spatial_shape(image), image.name
         else:
-            source, shape, base = level, level.data.shape, level.name
+            source, shape, base = level, labels_on_screen(self.viewer, level).shape, level.name
         layer = Labels(np.zeros(shape, np.uint8), opacity=0.7,
                        **made_layer_kwargs("annotation", source, f"{base} annotation"))
         add_keeping_selection(self.viewer, defer_paint_tools(layer))
@@ -142,11 +145,13 @@ class PickWidget(QWidget):
     def _picked(self, level: Labels, annotation: Labels, position, view_direction,
                 dims_displayed) -> tuple[np.ndarray, tuple[int, ...]]:
         """Mask of the clicked region, and the leading index it goes to in the annotation."""
-        labels = np.asarray(level.data)
+        labels = labels_on_screen(self.viewer, level)  # a levels layer: the level shown
         shape = tuple(annotation.data.shape)
         if labels.ndim not in (2, 3) or len(shape) not in (2, 3):
             raise CutsInputError("picking works on 2D labels and 3D stacks only")
         at_level = np.asarray(level.world_to_data(position), float)
+        if is_levels_layer(level):
+            at_level = at_level[1:]  # without the level axis
         if labels.shape == shape:
             if view_direction is not None and dims_displayed is not None and len(dims_displayed) == 3:
                 value = level.get_value(position, view_direction=view_direction,
@@ -171,6 +176,8 @@ class PickWidget(QWidget):
         """Viewer drag callback: a left click without dragging picks; shift erases."""
         if not (self._life.alive and self.enabled.value) or getattr(event, "button", 1) != 1:
             return
+        if active_picker(viewer) is not self:  # another Pick dock (e.g. the panel's) picks
+            return
         active = viewer.layers.selection.active
         if isinstance(active, Labels) and str(active.mode) in PAINT_MODES:
             return  # the user is painting
@@ -188,6 +195,24 @@ class PickWidget(QWidget):
         if self._life.alive:
             self.pick_at(position, remove=remove, view_direction=view_direction,
                          dims_displayed=dims_displayed)
+
+
+#: Every PickWidget made (weakly), oldest first: a click picks with one of them only.
+_PICKERS: list[weakref.ref] = []
+
+
+def _same_viewer(a, b) -> bool:
+    return getattr(a, "__wrapped__", a) is getattr(b, "__wrapped__", b)
+
+
+def active_picker(viewer) -> PickWidget | None:
+    """The one Pick widget of `viewer` that handles a click: among those alive with
+    "pick on click" ticked, the last one opened that is on screen (else the last one)."""
+    _PICKERS[:] = [ref for ref in _PICKERS if ref() is not None]
+    mine = [w for w in (ref() for ref in _PICKERS)
+            if w is not None and w._life.alive and w.enabled.value and _same_viewer(w.viewer, viewer)]
+    shown = [w for w in mine if w.isVisible()]
+    return (shown or mine or [None])[-1]
 
 
 def _plane_index(coords: np.ndarray, shape: tuple[int, ...]) -> tuple[int, ...] | None:

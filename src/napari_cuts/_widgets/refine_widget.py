@@ -22,7 +22,10 @@ from ._annotation_common import (
 from ._common import ProgressBar, WidgetLife, column, image_layer_combo
 from ._embeddings import embed_iter, vector_bytes
 from ._form import ConfigForm
-from ._layers import add_keeping_selection, check_image_layer, defer_paint_tools, n_channels, result_key, result_layers
+from ._layers import (
+    add_keeping_selection, check_image_layer, defer_paint_tools, n_channels, result_key, result_layers,
+    salient_levels,
+)
 from ._state import encoder_state
 from ._workers import Refused, warm_up
 
@@ -214,9 +217,9 @@ class RefineWidget(QWidget):
         if not self.use_levels.value:
             return None, ()
         shape = spatial_shape(image)
-        layers = [lay for lay in result_layers(self.viewer.layers, result_key(image))
-                  if lay.data.shape == shape]
-        return [np.asarray(lay.data) for lay in layers] or None, tuple(id(lay) for lay in layers)
+        layers = result_layers(self.viewer.layers, result_key(image))
+        levels = [lev for lay in layers[-1:] for lev in salient_levels(lay, shape)]
+        return levels or None, tuple(id(lay) for lay in layers[-1:] if levels)
 
     def _refuse(self, message: str, asked: bool) -> None:
         self.status.setText(f"waiting: {message}")
@@ -259,8 +262,8 @@ class RefineWidget(QWidget):
         job, args = refiner.predict_iter, (strokes,)
         if self.snap.value:
             shape = spatial_shape(image)
-            levels = [np.asarray(lay.data) for lay in result_layers(self.viewer.layers, result_key(image))
-                      if lay.data.shape == shape]
+            levels = [lev for lay in result_layers(self.viewer.layers, result_key(image))[-1:]
+                      for lev in salient_levels(lay, shape)]
             if not levels:
                 self._refuse(f"there are no CUTS levels of {image.name} to snap to; segment it "
                              "first or untick 'snap'", asked)

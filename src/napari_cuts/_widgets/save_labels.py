@@ -12,18 +12,19 @@ from napari.layers import Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from .._writer import write_labels
-from ..io import CutsInputError
+from ..io import LEVELS_SUFFIX, CutsInputError
 from ._common import ask_save_path, file_name
-from ._layers import META_KEY
+from ._layers import META_KEY, is_levels_layer
 
 TIFF_FILTER = "napari-cuts labels TIFF (*.tif *.tiff)"
+LEVELS_FILTER = f"napari-cuts levels (*{LEVELS_SUFFIX});;{TIFF_FILTER}"
 
 
 def suggested_name(layer: Labels) -> str:
-    """'<image> level <k>.tif' for a level, else '<layer name>.tif'."""
-    meta = layer.metadata.get(META_KEY)
-    if meta:
-        return file_name(meta["image"], f"level {meta['level']}", suffix=".tif")
+    """'<image>.cuts' for a levels layer (every level, as the reader opens it), else
+    '<layer name>.tif'."""
+    if is_levels_layer(layer):
+        return file_name(layer.metadata[META_KEY]["image"], suffix=LEVELS_SUFFIX)
     return file_name(layer.name, suffix=".tif")
 
 
@@ -33,11 +34,13 @@ def save_labels_dialog(viewer: napari.viewer.Viewer, ask=ask_save_path) -> list[
     if not isinstance(layer, Labels):
         show_warning("Select a labels layer (e.g. a level) to save it as TIFF.")
         return []
-    path = ask(None, "Save labels as TIFF (napari-cuts)", TIFF_FILTER, suggested_name(layer))
+    levels = is_levels_layer(layer)
+    path = ask(None, "Save labels as TIFF (napari-cuts)", LEVELS_FILTER if levels else TIFF_FILTER,
+               suggested_name(layer))
     if not path:
         return []
     try:
-        written = write_labels(path, layer.data, {})
+        written = write_labels(path, layer.data, {"metadata": layer.metadata})
     except CutsInputError as exc:
         show_warning(f"Cannot save: {exc}.")
         return []

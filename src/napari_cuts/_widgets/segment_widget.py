@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox
+from magicgui.widgets import ComboBox
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import Qt, QTimer, Signal
-from qtpy.QtWidgets import QLabel, QPushButton, QSlider, QWidget
+from qtpy.QtCore import QTimer, Signal
+from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from .._reader import SUFFIXES, write_summary
-from ..io import CutsInputError, save_labels_tiff
+from .._reader import is_levels_file, write_summary
+from ..io import LEVELS_SUFFIX, CutsInputError, save_labels_tiff
 from ..config import SegmentConfig
 from ..pipeline import Progress
 from ._annotation_common import follow_level_on_screen
@@ -19,10 +19,11 @@ from ._common import ProgressBar, WidgetLife, column, ask_save_path, file_name, 
 from ._embeddings import vector_bytes
 from ._form import ConfigForm
 from ._layers import (
-    META_KEY, add_keeping_selection, check_image_layer, current_slice, is_time_lapse, link_file_results,
-    make_result_layer, n_channels,
-    result_key, result_layers, show_only, whole_layer, z_spacing_of,
+    META_KEY, add_keeping_selection, check_image_layer, current_slice, is_time_lapse, level_data,
+    level_position, link_file_results, make_result_layer, n_channels, result_key, result_layers,
+    show_level_position, whole_layer, z_spacing_of,
 )
+from ._level_slider import LevelSlider
 from ._state import encoder_state
 from ._workers import Refused, SegmentResult, segmentation_worker, start_worker, warm_up
 
@@ -30,6 +31,7 @@ WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
 EACH_FRAME = "each frame"  # a time-lapse: frames one by one, with one encoder
 TIFF_FILTER = "TIFF (*.tif *.tiff)"
+LEVELS_FILTER = f"napari-cuts levels (*{LEVELS_SUFFIX});;TIFF (*.tif *.tiff)"
 
 
 #: What each kind of level is, in the level line (see napari_cuts.levels).
@@ -41,24 +43,25 @@ KIND_TEXT = {
 }
 
 
-def level_line(meta: dict, position: int, n_layers: int) -> str:
+def level_line(meta: dict, position: int) -> str:
     """The line under the slider, e.g. 'level 22 (0 = coarsest, 52 = finest): 31 regions;
-    objects level: ...; the default; salient; layer 5 of 5'."""
-    parts = [f"level {meta['level']} (0 = coarsest, {meta['n_levels'] - 1} = finest): "
-             f"{meta['n_regions']} regions"]
-    if meta.get("kind") in KIND_TEXT:
-        parts.append(KIND_TEXT[meta["kind"]])
-    if meta["level"] == meta.get("default_level"):
+    objects level: ...; the default; salient'."""
+    row = meta["levels"][position]
+    parts = [f"level {row['level']} (0 = coarsest, {meta['n_levels'] - 1} = finest): "
+             f"{row['n_regions']} regions"]
+    if row.get("kind") in KIND_TEXT:
+        parts.append(KIND_TEXT[row["kind"]])
+    if position == meta.get("default"):
         parts.append("the default")
-    parts.append("salient" if meta["salient"] else "not salient")
-    parts.append(f"layer {position + 1} of {n_layers}")
+    parts.append("salient" if row["salient"] else "not salient")
     return "; ".join(parts)
 
 
 class SegmentWidget(QWidget):
-    """Segment with the active encoder; one Labels layer per level, one visible at a time."""
+    """Segment with the active encoder; every level in one Labels layer, the level axis
+    first, so napari's dims slider and this dock's slider both move across the levels."""
 
-    #: Emitted with the number of level layers when the worker is done and they go in.
+    #: Emitted with the number of levels when the worker is done and their layer goes in.
     adding_layers = Signal(int)
 
     def __init__(self, napari_viewer) -> None:
@@ -80,8 +83,7 @@ class SegmentWidget(QWidget):
                     "together, so the labels agree from slice to slice), or each slice on its "
                     "own with the one encoder (the default for a time-lapse: frames stay frames)",
         )
-        self.all_levels = CheckBox(value=False, text="add every level, not only the salient ones")
-        self.form = ConfigForm(SegmentConfig, extra=(self.image, self.extent, self.all_levels))
+        self.form = ConfigForm(SegmentConfig, extra=(self.image, self.extent))
 
         self.run_button = QPushButton("Segment")
         self.run_button.setToolTip("Segment the chosen image with the active encoder")
@@ -92,20 +94,24 @@ class SegmentWidget(QWidget):
         self.status.setWordWrap(True)
         self.encoder_label = QLabel()
         self.encoder_label.setWordWrap(True)
-        self.level_slider = QSlider(Qt.Orientation.Horizontal)
-        self.level_slider.setToolTip("Move from coarse (left) to fine (right) levels")
+        self.level_slider = LevelSlider()
+        self.level_slider.setToolTip(
+            "Every level, coarse (left) to fine (right); marks: the salient levels, the "
+            "default (brighter). napari's own slider above the canvas moves along.")
         self.level_label = QLabel("no result yet")
         self.level_label.setWordWrap(True)
         self.export_level_button = QPushButton("Export level…")
         self.export_level_button.setToolTip("Write the level on screen to a TIFF file")
         self.export_all_button = QPushButton("Export all levels…")
         self.export_all_button.setToolTip(
-            "Write every level layer of this result to one TIFF stack (levels as ImageJ frames)")
+            f"Write every level to one compressed TIFF ('{LEVELS_SUFFIX}', which napari-cuts "
+            "opens as levels) and its .cuts.json")
 
-        column(self, self.form, [self.run_button, self.cancel_button], self.status,
-               "<b>Active encoder</b>", self.encoder_label, "<b>Level</b> (coarse → fine)",
-               self.level_slider, self.level_label,
-               [self.export_level_button, self.export_all_button])
+        # The level browser first: it stays in view in a short dock.
+        column(self, [self.run_button, self.cancel_button], self.status,
+               "<b>Level</b> (coarse → fine)", self.level_slider, self.level_label,
+               [self.export_level_button, self.export_all_button],
+               self.form, "<b>Active encoder</b>", self.encoder_label)
 
         self.run_button.clicked.connect(self.start_segmentation)
         self.cancel_button.clicked.connect(self.cancel)
@@ -115,6 +121,9 @@ class SegmentWidget(QWidget):
         self.image.changed.connect(self._on_image_changed)
         self.state.changed.connect(self._show_encoder)
         follow_level_on_screen(napari_viewer, self, self._on_level_shown)
+        napari_viewer.dims.events.current_step.connect(self._on_dims_step)
+        self.destroyed.connect(lambda *_: _disconnect(napari_viewer.dims.events.current_step,
+                                                       self._on_dims_step))
         self._show_encoder()
         self._on_image_changed()
 
@@ -161,8 +170,7 @@ class SegmentWidget(QWidget):
         vectors = None if image.time else embeddings.get(vec_key, encoder, layer.data)
         shape = np.shape(image.data)[:-1] if image.rgb else np.shape(image.data)
         keep = vectors is None and not image.time and embeddings.fits(vector_bytes(shape, encoder))
-        worker = segmentation_worker(encoder, image, config, all_levels=bool(self.all_levels.value),
-                                     vectors=vectors, keep=keep)
+        worker = segmentation_worker(encoder, image, config, vectors=vectors, keep=keep)
         self._embedding = (vec_key, encoder, layer.data)
         outcome: dict = {}
         self._bar.start(total=0, desc=f"napari-cuts: segmenting {image.name}")
@@ -184,83 +192,85 @@ class SegmentWidget(QWidget):
         self.status.setText("cancelling…")
         self._worker.quit()
 
-    def result_layers(self) -> list:
-        """The level layers the slider browses, coarse -> fine."""
-        return result_layers(self.viewer.layers, self._group) if self._group else []
+    def result_layer(self):
+        """The levels layer the slider browses (None without a result)."""
+        layers = result_layers(self.viewer.layers, self._group) if self._group else []
+        return layers[-1] if layers else None
 
     def show_level(self, position: int | None = None, select: bool = False) -> None:
-        """Show the level layer at slider `position` and hide the other levels.
+        """Show the level at slider `position` (0 = coarsest): napari's dims slider moves there.
 
-        With `select` it also becomes the selected layer (as after segmenting, or when the
-        user moves the slider), so what is on screen is what the layer controls edit.
+        With `select` the levels layer also becomes the selected layer (as after
+        segmenting, or when the user moves the slider), so the layer controls edit it.
         """
-        layers = self.result_layers()
-        if not layers:
+        layer = self.result_layer()
+        if layer is None:
             return
-        position = self.level_slider.value() if position is None else position
-        position = int(np.clip(position, 0, len(layers) - 1))
-        show_only(layers, position)
+        position = self.level_slider.value() if position is None else int(position)
+        position = int(np.clip(position, 0, len(layer.data) - 1))
+        if not layer.visible:
+            layer.visible = True
+        if level_position(self.viewer, layer) != position:
+            show_level_position(self.viewer, layer, position)
         if select:
-            self.viewer.layers.selection.active = layers[position]
-        self.level_label.setText(level_line(layers[position].metadata[META_KEY], position,
-                                            len(layers)))
+            self.viewer.layers.selection.active = layer
+        self._sync_slider(layer)
 
-    def shown_layer(self):
-        """The level layer currently on screen (None without a result)."""
-        layers = self.result_layers()
-        return layers[self.level_slider.value()] if layers else None
+    def shown_level(self) -> int | None:
+        """Position (0 = coarsest) of the level on screen, None without a result."""
+        layer = self.result_layer()
+        return None if layer is None else level_position(self.viewer, layer)
 
     def export_level(self) -> None:
         """Write the level on screen to a TIFF file chosen in a dialog."""
-        layer = self.shown_layer()
+        layer = self.result_layer()
         if layer is None:
             show_warning("Nothing to export yet: segment an image first.")
             return
         path = self.ask_save_path("Export level")
         if path:
-            self._write(path, _plain_labels(layer), levels=False)
+            if not path.lower().endswith((".tif", ".tiff")):
+                path += ".tif"
+            self._write(path, _plain_labels(layer, level_position(self.viewer, layer)))
 
     def export_all_levels(self) -> None:
-        """Write all level layers of the result, coarse -> fine, to one TIFF stack."""
-        layers = self.result_layers()
-        if not layers:
+        """Write every level, coarse -> fine, to one levels file (and its .cuts.json)."""
+        layer = self.result_layer()
+        if layer is None:
             show_warning("Nothing to export yet: segment an image first.")
             return
         path = self.ask_save_path("Export all levels")
         if path:
-            self._write(path, np.stack([_plain_labels(lay) for lay in layers]), levels=True,
-                        layers=layers)
+            if not path.lower().endswith((".tif", ".tiff", LEVELS_SUFFIX)):
+                path += LEVELS_SUFFIX
+            self._write(path, _plain_labels(layer), layer=layer)
 
     # ---- dialogs (tests replace this) -----------------------------------------
     def ask_save_path(self, caption: str) -> str:
-        return ask_save_path(self, caption, TIFF_FILTER, self.suggested_name(caption))
+        filters = LEVELS_FILTER if caption == "Export all levels" else TIFF_FILTER
+        return ask_save_path(self, caption, filters, self.suggested_name(caption))
 
     def suggested_name(self, caption: str) -> str:
         """File name an export dialog offers: '<image> level <k>.tif' for the level on
-        screen, '<image>.cuts.tif' (what the reader opens) for all levels."""
-        layer = self.shown_layer()
+        screen, '<image>.cuts' (what the reader opens) for all levels."""
+        layer = self.result_layer()
         if layer is None:
             return ""
         meta = layer.metadata[META_KEY]
         if caption == "Export all levels":
-            return file_name(meta["image"], suffix=".cuts.tif")
-        return file_name(meta["image"], f"level {meta['level']}", suffix=".tif")
+            return file_name(meta["image"], suffix=LEVELS_SUFFIX)
+        level = meta["levels"][level_position(self.viewer, layer)]["level"]
+        return file_name(meta["image"], f"level {level}", suffix=".tif")
 
     # ---- internals ----------------------------------------------------------------
-    def _write(self, path: str, labels: np.ndarray, levels: bool, layers: list | None = None) -> None:
-        if not path.lower().endswith((".tif", ".tiff")):
-            path += ".tif"
-        metas = [lay.metadata[META_KEY] for lay in layers or []]
-        time = levels and any(m.get("time") for m in metas)  # levels of a time-lapse's frames
+    def _write(self, path: str, labels: np.ndarray, layer=None) -> None:
+        meta = layer.metadata[META_KEY] if layer is not None else {}
+        time = bool(meta.get("time"))  # levels of a time-lapse's frames: (L, T, ...)
         try:
-            save_labels_tiff(path, labels, levels=levels, time=time)
-            if layers and path.lower().endswith(SUFFIXES):  # the reader opens it as levels
-                shown = [lay.visible for lay in layers]
-                write_summary(path, metas[0]["image"],
-                              [{"n_regions": m["n_regions"], "salient": True, "level": m["level"],
-                                "kind": m.get("kind", "")} for m in metas],
-                              shown.index(True) if any(shown) else 0,
-                              n_levels=metas[0]["n_levels"], frames=labels.shape[1] if time else None)
+            save_labels_tiff(path, labels, levels=layer is not None, time=time)
+            if layer is not None and is_levels_file(path):  # the reader opens it as levels
+                write_summary(path, meta["image"], meta["levels"], meta["default"],
+                              n_levels=meta["n_levels"], frames=labels.shape[1] if time else None)
         except CutsInputError as exc:
             show_warning(f"Cannot export: {exc}.")
             return
@@ -304,14 +314,12 @@ class SegmentWidget(QWidget):
             show_info("Segmentation cancelled; the layers are unchanged.")
 
     def _publish(self, image, result: SegmentResult, index: tuple[int, ...]) -> None:
-        """Replace the image's previous result by the new level layers.
+        """Replace the image's previous result by the new levels layer.
 
-        Adding a layer costs napari about 100 ms of main-thread work (its visuals, layer
-        controls and list entry; several times that while other processes keep the cores
-        busy), so every step below gets its own turn of the event loop: a layer is made
-        in one (with its painting tools deferred, see defer_paint_tools) and goes in in
-        the next, leaving the selection alone (add_keeping_selection). The level shown is
-        selected at the end.
+        Removing and adding a layer each cost napari about 100 ms of main-thread work
+        (more while other processes keep the cores busy), so each step gets its own turn
+        of the event loop; the new layer goes in without changing the selection
+        (add_keeping_selection), and is selected, at its default level, at the end.
         """
         self.cancel_button.setEnabled(False)
         seg = result.segmentation
@@ -319,23 +327,19 @@ class SegmentWidget(QWidget):
         steps = [lambda old=old: self.viewer.layers.remove(old)
                  for old in result_layers(self.viewer.layers, key)]
         made: list = []
-        for level, labels in result.levels.items():
-            steps.append(lambda level=level, labels=labels: made.append(
-                make_result_layer(image, seg, level, labels, result.tables[level], index)))
-            steps.append(lambda: add_keeping_selection(self.viewer, made.pop(0)))
-        levels = list(result.levels)
-        start = levels.index(seg.default_level) if seg.default_level in levels else 0
+        steps.append(lambda: made.append(make_result_layer(image, seg, result.levels, index)))
+        steps.append(lambda: add_keeping_selection(self.viewer, made[0]))
 
         def finish() -> None:
             self._worker = None
             self._group = key
             self._set_running(False)
-            self._refresh_results(start)
-            self.show_level(start, select=True)
+            self._refresh_results(seg.default_level)
+            self.show_level(seg.default_level, select=True)
             self.status.setText(
                 f"{seg.n_levels} levels ({min(seg.n_regions)}–{max(seg.n_regions)} regions); "
-                f"added {len(levels)} layer(s)")
-            show_info(f"Segmented '{image.name}': {len(levels)} level layer(s) added.")
+                f"the default, level {seg.default_level}, is shown")
+            show_info(f"Segmented '{image.name}': {seg.n_levels} levels in '{made[0].name}'.")
 
         def run_next() -> None:
             if not self._life.alive:
@@ -344,39 +348,61 @@ class SegmentWidget(QWidget):
             if steps:
                 steps.pop(0)()
                 # Not 0: Qt runs a chain of zero-delay timers before timers and paints
-                # that fell due meanwhile, which would add every layer in one stall.
+                # that fell due meanwhile, which would run every step in one stall.
                 QTimer.singleShot(1, run_next)
             else:
                 finish()
 
-        self.status.setText(f"adding {len(levels)} level layer(s)…")
-        self.adding_layers.emit(len(levels))
+        self.status.setText(f"adding {seg.n_levels} levels…")
+        self.adding_layers.emit(seg.n_levels)
         QTimer.singleShot(1, run_next)
 
     def _refresh_results(self, position: int | None = None) -> None:
         if not self._life.alive:
             return
-        layers = self.result_layers()
+        layer = self.result_layer()
         self.level_slider.blockSignals(True)
-        self.level_slider.setRange(0, max(0, len(layers) - 1))
-        if position is not None:
-            self.level_slider.setValue(position)
+        if layer is not None:
+            meta = layer.metadata[META_KEY]
+            self.level_slider.setRange(0, len(layer.data) - 1)
+            self.level_slider.set_marks([i for i, row in enumerate(meta["levels"]) if row["salient"]],
+                                        meta["default"])
+        else:
+            self.level_slider.setRange(0, 0)
+            self.level_slider.set_marks([], None)
         self.level_slider.blockSignals(False)
         for widget in (self.level_slider, self.export_level_button, self.export_all_button):
-            widget.setEnabled(bool(layers))
-        if layers:
-            self.show_level()
-        else:
+            widget.setEnabled(layer is not None)
+        if layer is None:
             self.level_label.setText("no result yet")
+        elif position is not None:
+            self.show_level(position)
+        else:
+            self._sync_slider(layer)
+
+    def _sync_slider(self, layer) -> None:
+        """Slider and line follow the level the viewer shows of `layer`."""
+        position = level_position(self.viewer, layer)
+        if self.level_slider.value() != position:
+            self.level_slider.blockSignals(True)
+            self.level_slider.setValue(position)
+            self.level_slider.blockSignals(False)
+        self.level_label.setText(level_line(layer.metadata[META_KEY], position))
+
+    def _on_dims_step(self, *_args) -> None:
+        """napari's dims slider moved (or anything set the viewer's point)."""
+        layer = self.result_layer() if self._life.alive else None
+        if layer is not None and layer in self.viewer.layers:
+            self._sync_slider(layer)
 
     def _on_level_shown(self, level) -> None:
-        """A level shown by its eye button: the slider moves there and the others hide."""
-        layers = self.result_layers()
-        if self._life.alive and level in layers and layers.index(level) != self.level_slider.value():
-            self.level_slider.blockSignals(True)
-            self.level_slider.setValue(layers.index(level))
-            self.level_slider.blockSignals(False)
-            self.show_level()
+        """A levels layer was made visible by its eye button: the slider browses it."""
+        if not self._life.alive:
+            return
+        group = level.metadata[META_KEY].get("group")
+        if group != self._group and any(result_key(im) == group for im in self.viewer.layers):
+            self._group = group
+            self._refresh_results()
 
     def _on_image_changed(self, *_args) -> None:
         layer = self.image.value
@@ -390,7 +416,7 @@ class SegmentWidget(QWidget):
         layers = result_layers(self.viewer.layers, result_key(layer)) if layer is not None else []
         if layers and self._group != result_key(layer):
             self._group = result_key(layer)
-            self._refresh_results(_position_on_screen(layers))
+            self._refresh_results()
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
@@ -401,18 +427,19 @@ class SegmentWidget(QWidget):
             self.encoder_label.setText(self.state.describe())
 
 
-def _position_on_screen(layers: list) -> int:
-    """Slider position of the level shown (else of the default level, else the coarsest)."""
-    for i, layer in enumerate(layers):
-        if layer.visible:
-            return i
-    default = layers[0].metadata[META_KEY].get("default_level")
-    levels = [lay.metadata[META_KEY]["level"] for lay in layers]
-    return levels.index(default) if default in levels else 0
-
-
-def _plain_labels(layer) -> np.ndarray:
-    """A level layer's labels without the length-1 axes that place a slice result."""
-    data = np.asarray(layer.data)
+def _plain_labels(layer, position: int | None = None) -> np.ndarray:
+    """A levels layer's labels (one level at `position`, else all) without the length-1
+    axes that place a slice result."""
     lead = len(layer.metadata.get(META_KEY, {}).get("slice", []))
-    return data.reshape(data.shape[lead:])
+    if position is not None:
+        data = level_data(layer, position)
+        return data.reshape(data.shape[lead:])
+    data = np.asarray(layer.data)
+    return data.reshape(data.shape[:1] + data.shape[1 + lead:])
+
+
+def _disconnect(emitter, callback) -> None:
+    try:
+        emitter.disconnect(callback)
+    except (TypeError, ValueError, RuntimeError):
+        pass
