@@ -194,6 +194,23 @@ def test_pick_mistakes_leave_layers(make_napari_viewer, notes):
     assert not other.data.any() and not notes.errors()
 
 
+def test_one_pick_per_click_with_the_panel_and_the_pick_dock_open(make_napari_viewer, notes):
+    """The panel has its own Pick tab: with the separate Pick dock open too, a click is
+    handled once (by the dock opened last), and raises no warning from the other."""
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((64, 64), np.uint8), name="img")
+    level = ring_level()
+    add_level(viewer, image, level)
+    panel = dock(viewer, "All steps (one panel)")
+    widget = dock(viewer, "Pick and merge")
+    annotation = widget.new_annotation()
+    assert panel.steps["Pick"].annotation.value is None  # the panel's pick has none chosen
+    click(viewer, (32, 36))
+    assert np.array_equal(annotation.data == 1, level == 2)
+    assert annotation.undo() is None and not annotation.data.any()  # one undo step: one pick
+    assert not notes.messages("warning") and not notes.errors()
+
+
 # ---- components -------------------------------------------------------------------
 def blobs() -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Five square blobs at different rows (and scattered columns), top row first."""
