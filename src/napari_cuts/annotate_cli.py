@@ -24,14 +24,24 @@ def _merges_colours(path: str, shape: tuple[int, ...]) -> bool:
 
 
 def label_header(path: str) -> tuple[int, ...]:
-    """The shape of the label image :func:`_read_labels` gives, from the file's header."""
+    """The shape of the label image :func:`_read_labels` gives, from the file's header
+    (a levels file, ``.cuts``, is read: its axes are arranged as levels first)."""
+    from ._reader import is_levels_file
+    from .results import load_result
+
+    if is_levels_file(path):
+        return tuple(load_result(path)[0].shape)
     shape, _ = image_header(path)
     return shape[:-1] if _merges_colours(path, shape) else shape
 
 
 def _read_labels(path: str, what: str) -> np.ndarray:
-    """A label image from any file `read_image` reads; colour PNG/JPEG masks are merged."""
-    data = read_image(path)
+    """A label image from any file `read_image` reads, or a levels file (``.cuts``);
+    colour PNG/JPEG masks are merged."""
+    from ._reader import is_levels_file
+    from .results import load_result
+
+    data = load_result(path)[0] if is_levels_file(path) else read_image(path)
     if _merges_colours(path, data.shape):
         data = data[..., :3].max(-1)  # a colour picture of a mask: any colour is foreground
     try:
@@ -55,22 +65,48 @@ def _read_arranged(path: str, lay: Layout, spatial: tuple[int, ...]) -> np.ndarr
 
 
 def _check_label_shape(shape: tuple[int, ...], spatial: tuple[int, ...], path: str,
-                       level: int | None = None, levels_ok: bool = True) -> None:
-    """Refuse, from the header, a label file that cannot fit an image of `spatial` shape."""
+                       level: int | None = None, levels_ok: bool = True) -> int | None:
+    """Refuse, from the header, a label file that cannot fit an image of `spatial` shape.
+
+    Returns the level to use of a file of levels: `level`, else the default its
+    ``.cuts.json`` records (None for a single label image)."""
     if shape == spatial:
         if level is not None:
             raise CutsInputError(f"{path} holds one label image; leave out --level")
-        return
+        return None
     if levels_ok and len(shape) == len(spatial) + 1 and shape[1:] == spatial:
         n = shape[0]
         if level is None:
+            level = recorded_default_level(path, n)
+        if level is None:
             raise CutsInputError(
-                f"{path} holds {n} levels; choose one with --level (0 = coarsest, {n - 1} = finest)")
+                f"{path} holds {n} levels and no .cuts.json says which is the default; choose "
+                f"one with --level (0 = coarsest, {n - 1} = finest)")
         if not -n <= level < n:
             raise CutsInputError(f"{path} has levels 0..{n - 1}; there is no level {level}")
-        return
+        return level
     raise CutsInputError(
         f"{path} (shape {shape}) does not fit the image ({'x'.join(map(str, spatial))} pixels)")
+
+
+def recorded_default_level(path: str, n_levels: int) -> int | None:
+    """The default level recorded in the ``.cuts.json`` beside a levels file, if any."""
+    import json
+
+    from ._reader import is_levels_file, summary_path
+
+    meta = summary_path(path)
+    if not is_levels_file(path) or not meta.is_file():
+        return None
+    try:
+        summary = json.loads(meta.read_text())
+        default = summary["default_level"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if isinstance(default, int) and not isinstance(default, bool) and 0 <= default < n_levels \
+            and len(summary.get("levels", [])) == n_levels:
+        return default
+    return None
 
 
 # ----------------------------------------------------------------------------- refine
@@ -127,7 +163,20 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
     from .components import ordered_components
     from .measure import write_csv
 
+    from ._reader import is_levels_file
+
     mask = _read_labels(args.mask, "the mask")  # its size is checked from the header first
+    if is_levels_file(args.mask):  # every level of a segmentation: one of them
+        n = len(mask)
+        level = recorded_default_level(args.mask, n) if args.level is None else args.level
+        if level is None:
+            raise CutsInputError(f"{args.mask} holds {n} levels and no .cuts.json says which is "
+                                 f"the default; choose one with --level (0 = coarsest, {n - 1} = finest)")
+        if not -n <= level < n:
+            raise CutsInputError(f"{args.mask} has levels 0..{n - 1}; there is no level {level}")
+        mask = mask[level]
+    elif args.level is not None:
+        raise CutsInputError(f"{args.mask} is not a levels file (.cuts); leave out --level")
     if args.min_size < 0:
         raise CutsInputError("--min-size must not be negative")
     labels, table = ordered_components(mask, class_id=args.class_id, min_size=args.min_size,
@@ -140,7 +189,7 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
         )
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
-    stem = output_stem(args.mask)
+    stem = output_stem(args.mask[: -len(".tif")] if args.mask.lower().endswith(".cuts.tif") else args.mask)
     tif = save_labels_tiff(outdir / f"{stem}.components.tif", labels)
     csv_path = write_csv(table, outdir / f"{stem}.components.csv")
     shown = ", ".join(table["name"][:12]) + (", ..." if n > 12 else "")
@@ -154,11 +203,11 @@ def cmd_measure(args: argparse.Namespace, bar) -> None:
     from .measure import measure_regions, write_csv
 
     lay, spatial = _image_input(args.image, args)
-    _check_label_shape(label_header(args.labels), spatial, args.labels, args.level)  # before decoding
-    image = _read_arranged(args.image, lay, spatial)
+    level = _check_label_shape(label_header(args.labels), spatial, args.labels, args.level)
+    image = _read_arranged(args.image, lay, spatial)  # (checked from the headers first)
     labels = _read_labels(args.labels, "labels")
     if labels.shape != spatial:
-        labels = labels[args.level]
+        labels = labels[level]
     t0 = time.perf_counter()
     try:
         table = measure_regions(labels, image, glcm_levels=args.glcm_levels)
@@ -195,12 +244,14 @@ def add_commands(sub) -> None:
     p = sub.add_parser("refine", help="label every pixel from a few scribbles (1, 2, ... per class)",
                        description="Train a light classifier on the CUTS vectors of scribbled pixels "
                                    "(0 = unlabelled, 1..K = classes, at least two) and label every pixel.")
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE", help="the image to label (.tif, .png, .jpg, .npy)")
     p.add_argument("--scribbles", required=True, metavar="S.tif",
                    help="label image of the scribbles, the image's height and width (and slices)")
-    p.add_argument("-e", "--encoder", required=True, metavar="ENCODER.pt")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.tif")
-    p.add_argument("--levels", metavar="CUTS.tif",
+    p.add_argument("-e", "--encoder", required=True, metavar="ENCODER.pt",
+                   help="encoder trained by 'napari-cuts fit' or 'run' (its vectors are the features)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.tif",
+                   help="where the labels are written (a compressed TIFF)")
+    p.add_argument("--levels", metavar="IMAGE.cuts",
                    help="levels written by 'napari-cuts segment'; their regions add features")
     p.add_argument("--level", type=_level_list, metavar="I,J",
                    help="with --levels: use only these levels (default all)")
@@ -213,7 +264,9 @@ def add_commands(sub) -> None:
     p = sub.add_parser("components", help="split a mask into objects numbered and named in order",
                        description="Split a mask into connected components, drop specks, number them "
                                    "along the structure and name them.")
-    p.add_argument("mask", metavar="MASK")
+    p.add_argument("mask", metavar="MASK",
+                   help="a label image (e.g. an annotation), or levels from 'segment' (.cuts: "
+                        "the default level, or --level)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="writes OUTDIR/<stem>.components.tif and .components.csv")
     p.add_argument("--names", default=None, metavar="C1-C7,T1,...",
@@ -228,16 +281,22 @@ def add_commands(sub) -> None:
     p.add_argument("--connectivity", type=int, default=1,
                    help="1: pixels sharing an edge connect (default); 2 (or 3): corners too")
     p.add_argument("--reverse", action="store_true", help="number from the other end")
+    p.add_argument("--level", type=int, default=None,
+                   help="when MASK is a levels file: the level to use (default: the default "
+                        "level its .cuts.json records)")
     add_common(p, stack=False)
 
     p = sub.add_parser("measure", help="measure shape, intensity and texture of every region to CSV",
                        description="One CSV row per region: area, perimeter, eccentricity, mean and std "
                                    "intensity, GLCM contrast and homogeneity.")
-    p.add_argument("image", metavar="IMAGE")
-    p.add_argument("labels", metavar="LABELS")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.csv")
+    p.add_argument("image", metavar="IMAGE", help="the image whose intensities are measured")
+    p.add_argument("labels", metavar="LABELS",
+                   help="the regions: a label image, or levels from 'segment' (.cuts)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.csv",
+                   help="where the table is written (CSV, one row per region)")
     p.add_argument("--level", type=int, default=None,
-                   help="when LABELS holds several levels (from 'segment'): the one to measure")
+                   help="when LABELS holds several levels (from 'segment'): the one to measure "
+                        "(default: the default level its .cuts.json records)")
     p.add_argument("--glcm-levels", type=int, default=32, help="grey levels of the GLCM (default 32)")
     add_common(p)
 

@@ -265,16 +265,26 @@ def build_parser() -> argparse.ArgumentParser:
     def add_seg_args(p):
         add_config_args(p, SegmentConfig, prefix="segment", title="segmentation")
 
-    p = sub.add_parser("fit", help="train one encoder on the given images")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("-o", "--output", required=True, metavar="ENCODER.pt")
+    images_help = "image files: .tif/.tiff, .png/.jpg or .npy; 2D, RGB or 3D stacks"
+    p = sub.add_parser("fit", help="train one encoder on the given images",
+                       description="Train one CUTS encoder, without labels, on the given images "
+                                   "and save it; 'segment' then uses it on these or similar images.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help=images_help)
+    p.add_argument("-o", "--output", required=True, metavar="ENCODER.pt",
+                   help="where the encoder is saved (weights, architecture and normalisation)")
     add_train_args(p)
     add_common(p)
 
-    p = sub.add_parser("segment", help="segment images with a trained encoder")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("-e", "--encoder", required=True, metavar="ENCODER.pt")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p = sub.add_parser("segment", help="segment images with a trained encoder",
+                       description="Segment each image with a trained encoder into a hierarchy of "
+                                   "levels, coarse to fine; writes OUTDIR/<stem>.cuts (every level, "
+                                   "a compressed TIFF that napari opens with napari-cuts) and "
+                                   "OUTDIR/<stem>.cuts.json (default and salient levels).")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help=images_help)
+    p.add_argument("-e", "--encoder", required=True, metavar="ENCODER.pt",
+                   help="an encoder saved by 'fit' or 'run'")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="folder for the results (made if missing)")
     p.add_argument("--workers", type=int, default=1,
                    help="segment files in parallel on a local dask cluster of N workers "
                         "(threads of this process; see --processes)")
@@ -286,15 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_seg_args(p)
     add_common(p)
 
-    p = sub.add_parser("run", help="fit an encoder on the images, then segment them")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR")
+    p = sub.add_parser("run", help="fit an encoder on the images, then segment them",
+                       description="'fit' then 'segment' in one go: trains an encoder on the "
+                                   "images, saves it as OUTDIR/encoder.pt, and writes every "
+                                   "image's OUTDIR/<stem>.cuts and .cuts.json.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help=images_help)
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="folder for the encoder (encoder.pt) and the results (made if missing)")
     add_train_args(p)
     add_seg_args(p)
     add_common(p)
 
-    p = sub.add_parser("demo", help="run on a sample image bundled with scikit-image")
-    p.add_argument("-o", "--output", default="cuts-demo", metavar="OUTDIR")
+    p = sub.add_parser("demo", help="run on a sample image bundled with scikit-image",
+                       description="'run' on scikit-image's fundus photograph (downscaled): "
+                                   "writes OUTDIR/retina.png, encoder.pt, retina.cuts and "
+                                   "retina.cuts.json, and prints how to open them in napari.")
+    p.add_argument("-o", "--output", default="cuts-demo", metavar="OUTDIR",
+                   help="folder for the sample, the encoder and the results (default cuts-demo)")
     add_train_args(p)
     add_seg_args(p)
     add_common(p)

@@ -45,7 +45,7 @@ def _help(p: Parameter) -> str:
     return text.replace("%", "%%")
 
 
-#: per parser, the flags added from configs: flag -> (dest, default)
+#: per parser, the flags added from configs: flag -> (dest, default, argparse action)
 _FLAGS: "weakref.WeakKeyDictionary[argparse.ArgumentParser, dict[str, tuple[str, Any]]]" = (
     weakref.WeakKeyDictionary())
 
@@ -73,19 +73,21 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, *, prefix: str,
         if flag in taken:
             if taken[flag][1] == p.default:
                 dests[p.name] = taken[flag][0]  # shared flag, e.g. --seed
+                action = taken[flag][2]
+                action.help = f"{action.help}; also for {title}: {_help(p)}"
                 continue
             flag = f"--{prefix}-{p.name.replace('_', '-')}"
         group = advanced if p.advanced else basic
         kwargs: dict[str, Any] = dict(dest=dest, default=p.default, help=_help(p))
         if p.kind is bool:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            action = group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif p.choices:
-            group.add_argument(flag, choices=p.choices, **kwargs)
+            action = group.add_argument(flag, choices=p.choices, **kwargs)
         else:
             metavar = "N" if p.kind is int else "X"
-            group.add_argument(flag, type=_value_type(p), metavar=metavar, **kwargs)
+            action = group.add_argument(flag, type=_value_type(p), metavar=metavar, **kwargs)
         dests[p.name] = dest
-        taken[flag] = (dest, p.default)
+        taken[flag] = (dest, p.default, action)
     parser.set_defaults(**{_dest_map_key(cls): dests})
 
 
