@@ -63,3 +63,26 @@ def test_a_burst_of_progress_never_nests_bar_updates(make_napari_viewer, qtbot, 
         assert "condensing" in str(bar.desc) and widget.status.text().endswith(f"({BURST}/{BURST})")
     widget._bar.close()
     assert widget._bar.bar is None
+
+
+@pytest.mark.parametrize("step", ["Segment", "Train encoder"])
+def test_a_burst_of_progress_redraws_a_few_times_not_at_every_step(make_napari_viewer, qtbot, step):
+    """The viewer's work for each shown step (napari's bar processes every pending event;
+    labels and the loss plot repaint) would take CPU from the engine on a small machine:
+    a burst is shown a few times a second, its first and last step always."""
+    viewer = make_napari_viewer()
+    widget = dock(viewer, step)
+    n = 400
+    widget._bar.start(total=n, desc="napari-cuts: test")
+    if step == "Train encoder":
+        widget.loss_plot.reset(n)
+        items = [TrainingProgress(epoch=1, epochs=1, step=i, total_steps=n, loss=1.0 / i,
+                                  contrastive=0.0, reconstruction=0.0) for i in range(1, n + 1)]
+    else:
+        items = [Progress("condensing", i, n, f"iteration {i}") for i in range(1, n + 1)]
+    shown = []
+    widget.status.setText = lambda text, real=widget.status.setText: (shown.append(text), real(text))
+    bar, _ = burst(widget, items, qtbot, n)
+    assert 2 <= len(shown) < n / 4, f"{len(shown)} of {n} steps shown"
+    assert shown[-1].endswith(f"({n}/{n})") or f"step {n}/{n}" in shown[-1]
+    widget._bar.close()

@@ -157,6 +157,21 @@ def _run(conn, job) -> None:
             send(conn, ("error", traceback.format_exc()))
 
 
+def warm_up() -> None:
+    """Train one tiny step and segment a tiny image, so the first job of this process
+    does not pay for what torch and the libraries load or prepare on first use (about
+    as long as the command line's start-up, where the command line pays it)."""
+    from .config import TrainingConfig
+    from .pipeline import fit, segment
+
+    try:
+        image = np.random.default_rng(0).random((48, 48)).astype(np.float32)
+        encoder = fit([image], TrainingConfig(epochs=1, steps_per_epoch=1, batch_size=2))
+        segment(encoder, image)
+    except Exception:  # noqa: BLE001 - a warm-up only; the real job reports its own errors
+        pass
+
+
 def serve(address: str, authkey: bytes) -> None:
     """The helper process: connect to the viewer, then run its jobs one at a time."""
     import signal
@@ -164,7 +179,7 @@ def serve(address: str, authkey: bytes) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the viewer, which stops us
     conn = Client(address, authkey=authkey)
-    from . import pipeline, training  # noqa: F401  (load the engine before saying ready)
+    warm_up()  # before saying ready: the first job runs as fast as the next ones
 
     send(conn, ("ready", os.getpid()))
     while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 from magicgui.widgets import ComboBox
 from napari.layers import Image
@@ -40,6 +41,24 @@ class WidgetLife:
             worker.quit()
 
 
+class Every:
+    """True at most once per `seconds` (always with ``force``): to show a worker's
+    progress a few times a second rather than at every step, so the viewer's own work
+    (napari's bar processes every event pending; every label or plot change repaints)
+    does not take CPU from the engine."""
+
+    def __init__(self, seconds: float = 0.25) -> None:
+        self.seconds = seconds
+        self._last = -1e9
+
+    def __call__(self, force: bool = False) -> bool:
+        now = time.monotonic()
+        if force or now - self._last >= self.seconds:
+            self._last = now
+            return True
+        return False
+
+
 class ProgressBar:
     """A napari progress bar fed by a worker's progress, never re-entered.
 
@@ -55,6 +74,7 @@ class ProgressBar:
         self.bar = None
         self._pending: tuple[str, int, int] | None = None
         self._busy = False
+        self._every = Every()
 
     def start(self, **kwargs) -> None:
         """Open a bar (``napari.utils.progress`` arguments), closing any open one."""
@@ -64,9 +84,10 @@ class ProgressBar:
         self.bar = progress(**kwargs)
 
     def show(self, description: str, done: int, total: int) -> None:
-        """Show `done` of `total` steps and the description (the newest call wins)."""
+        """Show `done` of `total` steps and the description (the newest call wins; at most
+        four times a second, and always the first and the last step)."""
         self._pending = (description, int(done), int(total))
-        if self._busy:
+        if self._busy or not self._every(force=done <= 0 or done >= total):
             return
         self._busy = True
         try:

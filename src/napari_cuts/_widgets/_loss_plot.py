@@ -27,11 +27,13 @@ class LossPlot(QWidget):
         self.total_steps = max(1, total_steps)
         self.update()
 
-    def add(self, loss: float, epoch_loss: float | None = None) -> None:
+    def add(self, loss: float, epoch_loss: float | None = None, draw: bool = True) -> None:
+        """Record a step's loss (and an epoch's); with `draw`, repaint."""
         self.step_losses.append(float(loss))
         if epoch_loss is not None:
             self.epoch_losses.append((len(self.step_losses), float(epoch_loss)))
-        self.update()
+        if draw:
+            self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
         painter = QPainter(self)

@@ -10,7 +10,7 @@ from ..io import CutsInputError
 from ..config import TrainingConfig
 from ..training import TrainingProgress
 from ._common import (
-    ProgressBar, WidgetLife, ask_open_path, ask_save_path, column, file_name, image_layer_combo,
+    Every, ProgressBar, WidgetLife, ask_open_path, ask_save_path, column, file_name, image_layer_combo,
 )
 from ._form import ConfigForm
 from ._layers import check_image_layer, whole_layer
@@ -32,6 +32,7 @@ class EncoderWidget(QWidget):
         warm_up()
         self._worker = None
         self._bar = ProgressBar()
+        self._every = Every()  # progress shown a few times a second
 
         self.image = image_layer_combo(
             napari_viewer, "Image layer to train on: 2D, RGB, or a 3D stack (all slices)"
@@ -158,11 +159,14 @@ class EncoderWidget(QWidget):
     def _on_progress(self, p: TrainingProgress) -> None:
         if not self._life.alive:
             return
+        self.loss_plot.add(p.loss, p.epoch_loss, draw=False)
+        if not self._every(force=p.epoch_loss is not None or p.step >= p.total_steps):
+            return  # a few times a second (and at each epoch's end) is enough to follow
+        self.loss_plot.update()
         best = f", best loss {p.best_loss:.4g}" if p.best_loss is not None else ""
         self.status.setText(
             f"epoch {p.epoch}/{p.epochs}, step {p.step}/{p.total_steps}: loss {p.loss:.4g}{best}"
         )
-        self.loss_plot.add(p.loss, p.epoch_loss)
         self._bar.show(f"napari-cuts: training, epoch {p.epoch}/{p.epochs}", p.step, p.total_steps)
 
     def _on_finished(self, worker, job, outcome: dict) -> None:

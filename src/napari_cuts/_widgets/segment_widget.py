@@ -15,7 +15,7 @@ from ..io import LEVELS_SUFFIX, CutsInputError, save_labels_tiff
 from ..config import SegmentConfig
 from ..pipeline import Progress
 from ._annotation_common import follow_level_on_screen
-from ._common import ProgressBar, WidgetLife, column, ask_save_path, file_name, image_layer_combo
+from ._common import Every, ProgressBar, WidgetLife, column, ask_save_path, file_name, image_layer_combo
 from ._embeddings import vector_bytes
 from ._form import ConfigForm
 from ._layers import (
@@ -72,6 +72,7 @@ class SegmentWidget(QWidget):
         warm_up()
         self._worker = None
         self._bar = ProgressBar()
+        self._every = Every()  # progress shown a few times a second
         self._group: str | None = None  # result key of the layers the slider browses
         self._embedding: tuple = ()  # (key, encoder, data) of the run's image, for its vectors
         self._spacing_of = None  # the layer whose scale the z spacing was read from
@@ -280,7 +281,7 @@ class SegmentWidget(QWidget):
         show_info(f"Labels written to {path}")
 
     def _on_progress(self, p: Progress) -> None:
-        if not self._life.alive:
+        if not self._life.alive or not self._every(force=p.done >= p.total):
             return
         self.status.setText(f"{p.stage}: {p.message} ({p.done}/{p.total})")
         self._bar.show(f"napari-cuts: {p.stage}", p.done, p.total)
