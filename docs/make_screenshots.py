@@ -118,12 +118,11 @@ def main() -> None:
     segmenter.run_button.click()
     wait_until(lambda: not segmenter.is_busy)
     print(f"segmented in {time.monotonic() - started:.0f} s: {segmenter.status.text()}")
-    layers = segmenter.result_layers()
-    if not layers:
-        sys.exit("the segmentation produced no layers")
-    for layer in layers:
-        layer.opacity = 0.55
-    viewer.layers.selection.active = segmenter.shown_layer()
+    levels = segmenter.result_layer()
+    if levels is None:
+        sys.exit("the segmentation produced no layer")
+    levels.opacity = 0.55
+    n = len(levels.data)
     settle(1.0)
     save_window(viewer, "segment-default-level.png")
     save_widget(panel, "segment-widget.png")
@@ -133,14 +132,40 @@ def main() -> None:
     segmenter.form.advanced.collapse(animate=False)
 
     # 3. Coarse, middle and fine levels through the slider (canvas only).
-    for name, position in (("coarse", 0), ("middle", len(layers) // 2), ("fine", len(layers) - 1)):
+    for name, position in (("coarse", 0), ("middle", n // 2), ("fine", n - 1)):
         segmenter.level_slider.setValue(position)
         viewer.reset_view()
         settle(1.0)
         path = IMAGES / f"level-{name}.png"
         viewer.screenshot(path=str(path), canvas_only=True, flash=False)
         print("wrote", path, "-", segmenter.level_label.text())
+    segmenter.show_level(levels.metadata["napari_cuts"]["default"])
 
+    # 4. Every napari-cuts dock open at once, in the 1280x800 window.
+    for name in ("Train encoder", "Segment", "Pick and merge", "Scribble refinement",
+                 "Ordered components", "Measure regions"):
+        viewer.window.add_plugin_dock_widget("napari-cuts", name)
+    settle(1.0)
+    save_window(viewer, "docks-all.png")
+    viewer.close()
+
+    # 5. The result as the command line writes it, opened as the README says (new viewer).
+    out = Path(tempfile.mkdtemp()) / "out"
+    photo = out.parent / "retina.png"
+    from skimage.io import imsave
+
+    from napari_cuts.samples import retina_sample
+
+    imsave(photo, retina_sample(), check_contrast=False)
+    from napari_cuts.cli import main as cli
+
+    cli(["run", str(photo), "-o", str(out), "--epochs", "2" if args.quick else str(args.epochs),
+         "--no-progress"])
+    viewer = napari.Viewer(show=True, title="napari-cuts")
+    viewer.window.resize(*WINDOW)
+    viewer.open([str(photo), str(out / "retina.cuts")], plugin=None)  # napari picks the reader
+    settle(1.0)
+    save_window(viewer, "open-from-disk.png")
     viewer.close()
 
 

@@ -8,9 +8,10 @@ import time
 
 from magicgui.widgets import ComboBox
 from napari.layers import Image
-from qtpy.QtCore import QSize, Qt
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from qtpy.QtWidgets import (
-    QFileDialog, QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget,
+    QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QScrollArea, QVBoxLayout,
+    QWidget,
 )
 
 
@@ -162,6 +163,58 @@ class VerticalScroll(QScrollArea):
         return hint
 
 
+class _TabsOnShow(QObject):
+    """Event filter: the first time its widget shows, its dock joins the others' tabs."""
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Show:
+            QTimer.singleShot(0, lambda: _join_tabs(obj, self))
+        return False
+
+
+def tab_with_other_docks(widget: QWidget) -> None:
+    """When `widget`'s dock first shows, put it in tabs with the napari-cuts docks already
+    open in the same dock area (Qt's own dock tabs; a tab can be dragged out again).
+
+    napari stacks every dock of an area one under another: with all the steps open in a
+    1280x800 window, each got about two rows. As tabs, each has the area's whole height.
+    """
+    widget._napari_cuts_dock = True
+    widget._tabs_on_show = _TabsOnShow(widget)
+    widget.installEventFilter(widget._tabs_on_show)
+
+
+def _dock_of(widget: QWidget) -> QDockWidget | None:
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parentWidget()
+    return parent
+
+
+def _join_tabs(widget: QWidget, watcher: QObject) -> None:
+    dock = _dock_of(widget)
+    window = dock.parentWidget() if dock is not None else None
+    if not isinstance(window, QMainWindow):
+        return  # shown before it was docked: wait for the next show
+    widget.removeEventFilter(watcher)  # once, when it first shows in its dock
+    if dock.isFloating():
+        return
+    if window.tabifiedDockWidgets(dock):
+        return  # in tabs already
+    area = window.dockWidgetArea(dock)
+    others = [other for other in window.findChildren(QDockWidget)
+              if other is not dock and other.isVisible() and not other.isFloating()
+              and window.dockWidgetArea(other) == area and _is_ours(other)]
+    if others:  # the largest group of tabs, so that all end up in one
+        target = max(others, key=lambda other: len(window.tabifiedDockWidgets(other)))
+        window.tabifyDockWidget(target, dock)
+        QTimer.singleShot(0, dock.raise_)  # the dock just opened is the tab in front
+
+
+def _is_ours(dock: QDockWidget) -> bool:
+    return any(getattr(w, "_napari_cuts_dock", False) for w in dock.findChildren(QWidget))
+
+
 def column(parent: QWidget, *items, stretch: bool = True) -> QVBoxLayout:
     """Lay out a dock widget top to bottom, in a scroll area.
 
@@ -169,8 +222,10 @@ def column(parent: QWidget, *items, stretch: bool = True) -> QVBoxLayout:
     side in one row; a string, shown as a label (e.g. ``"<b>Active encoder</b>"``).
     With `stretch`, empty space goes below the last item. The scroll area lets napari
     stack several docks in a small window: each may get less height than it wants and
-    scrolls instead of pushing the window off the screen.
+    scrolls instead of pushing the window off the screen. The dock also joins the other
+    napari-cuts docks as a tab (:func:`tab_with_other_docks`).
     """
+    tab_with_other_docks(parent)
     outer = QVBoxLayout(parent)
     outer.setContentsMargins(0, 0, 0, 0)
     area = VerticalScroll(parent)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
+from ._common import tab_with_other_docks
 from .components_widget import ComponentsWidget
 from .encoder_widget import EncoderWidget
 from .measure_widget import MeasureWidget
@@ -44,6 +45,7 @@ class CutsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
         self.setMinimumWidth(self.tabs.tabBar().sizeHint().width())  # every tab title shows
+        tab_with_other_docks(self)
         # After training, the next step is segmenting.
         self.steps["Train"].state.changed.connect(self._after_training)
 
