@@ -68,7 +68,7 @@ def retina_screens(args) -> None:
     segmenter = panel.show_step("Segment")
     segmenter.run_button.click()
     wait_until(lambda: not segmenter.is_busy)
-    level = segmenter.shown_layer()
+    level = segmenter.result_layer()
     if level is None:
         sys.exit("the segmentation produced no layers")
     level.contour = 1  # region outlines: what a click picks

@@ -104,7 +104,13 @@ class PickWidget(QWidget):
 
     def pick_at(self, position, *, remove: bool = False, view_direction=None,
                 dims_displayed=None) -> int:
-        """Add (or with `remove`, erase) the region under a world `position`; pixels changed."""
+        """Add (or with `remove`, erase) the region under a world `position`; pixels changed.
+
+        A `position` without the leading axes (e.g. the level axis) is on the viewer's
+        current point along them."""
+        lead = self.viewer.dims.ndim - len(position)
+        if lead > 0:
+            position = tuple(self.viewer.dims.point[:lead]) + tuple(position)
         try:
             level, annotation = self._chosen_layers()
             mask, lead = self._picked(level, annotation, position, view_direction, dims_displayed)
