@@ -120,7 +120,9 @@ def retina_screens(args) -> None:
     measurer.run_button.click()
     wait_until(lambda: not measurer.is_busy)
     measurer.show_selected.value = True
-    centre = int(np.asarray(level.data)[image.shape[0] // 2, image.shape[1] // 2])
+    from napari_cuts._widgets._layers import labels_on_screen
+
+    centre = int(labels_on_screen(viewer, level)[image.shape[0] // 2, image.shape[1] // 2])
     labels = [int(v) for v in measurer.table["label"]]
     measurer.select_row(labels.index(centre) if centre in labels else 0)  # the region at the centre
     save_window(viewer, "annotations-measure.png")
