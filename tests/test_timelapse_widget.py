@@ -36,10 +36,11 @@ def segment_dock(viewer, encoder):
     return widget
 
 
-def run(qtbot, widget) -> list:
+def run(qtbot, widget):
+    """Segment; the levels layer (every level first, then the image's axes)."""
     widget.run_button.click()
     qtbot.waitUntil(lambda: not widget.is_busy, timeout=WAIT_MS)
-    return widget.result_layers()
+    return widget.result_layer()
 
 
 def test_a_time_lapse_file_is_segmented_frame_by_frame(make_napari_viewer, qtbot, notes, encoder,
@@ -52,22 +53,25 @@ def test_a_time_lapse_file_is_segmented_frame_by_frame(make_napari_viewer, qtbot
     widget = segment_dock(viewer, encoder)
     widget.image.value = viewer.layers["movie"]
     assert widget.extent.value == "each frame"
-    layers = run(qtbot, widget)
-    assert layers and all(lay.data.shape == (4, 40, 40) for lay in layers)
-    shown = [lay for lay in layers if lay.visible]
-    assert len(shown) == 1
+    layer = run(qtbot, widget)
+    n = len(layer.data)
+    assert layer.data.shape == (n, 4, 40, 40) and layer.visible
+    meta = layer.metadata["napari_cuts"]
+    assert meta["time"] is True and widget.shown_level() == meta["default"]
+    assert viewer.dims.axis_labels[:2] == ("level", "t")
+    shown = np.asarray(layer.data[meta["default"]])
     for t in (0, 3):  # every frame's default level, as that frame segmented on its own
         alone = segment(encoder, data[t])
-        np.testing.assert_array_equal(np.asarray(shown[0].data)[t], alone.level(alone.default_level))
-    assert shown[0].metadata["napari_cuts"]["time"] is True
+        np.testing.assert_array_equal(shown[t], alone.level(alone.default_level))
 
-    out = tmp_path / "movie.cuts.tif"  # exported with time as time, opened again the same
+    out = tmp_path / "movie.cuts"  # exported with time as time, opened again the same
     monkeypatch.setattr(widget, "ask_save_path", lambda caption: str(out))
     widget.export_all_button.click()
     with tifffile.TiffFile(out) as tif:
         assert tif.series[0].axes == "TCYX"
-    again = viewer.open(str(out), plugin=PLUGIN)
-    assert again and all(lay.data.shape == (4, 40, 40) for lay in again)
+    (again,) = viewer.open(str(out), plugin=PLUGIN)
+    assert again.data.shape == (n, 4, 40, 40) and again.metadata["napari_cuts"]["time"] is True
+    np.testing.assert_array_equal(np.asarray(again.data), np.asarray(layer.data))
     assert not notes.errors()
 
 
@@ -82,12 +86,11 @@ def test_a_layer_whose_first_axis_is_time_and_a_volume_when_asked(make_napari_vi
     widget.image.value = viewer.layers["cells"]
     assert widget.extent.value == "each frame"
     frames = run(qtbot, widget)
-    assert frames and frames[0].data.shape == (4, 40, 40)
-    assert all(lay.metadata["napari_cuts"]["time"] for lay in frames)
+    assert frames.data.shape[1:] == (4, 40, 40) and frames.metadata["napari_cuts"]["time"]
 
     widget.extent.value = "whole stack"  # asked for: one volume, condensed in 3D
     volume = run(qtbot, widget)
-    assert volume and volume[0].data.shape == (4, 40, 40)
-    assert not any(lay in viewer.layers for lay in frames)  # replaced
-    assert not any(lay.metadata["napari_cuts"]["time"] for lay in volume)
+    assert volume.data.shape[1:] == (4, 40, 40)
+    assert frames not in viewer.layers  # replaced
+    assert not volume.metadata["napari_cuts"]["time"]
     assert not notes.errors()

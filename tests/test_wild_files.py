@@ -102,7 +102,7 @@ def test_2_no_output_completes_after_ctrl_c_unreported(when, tmp_path, capsys, m
     real_write, real_segment_file = tifffile.imwrite, batch.segment_file
 
     def write(file, *args, **kwargs):  # the interrupt comes while a result is written
-        if when == "while writing" and ".cuts.tif" in str(file) and first.acquire(blocking=False):
+        if when == "while writing" and ".cuts" in str(file) and ".json" not in str(file) and first.acquire(blocking=False):
             ctrl_c()
             resume.wait(30)  # the rest of the write happens after the interrupt
         return real_write(file, *args, **kwargs)
@@ -196,12 +196,12 @@ def test_4_recorded_channels_are_channels_and_both_choices_work(tmp_path, capsys
     tifffile.imwrite(tmp_path / "seven.tif", img, metadata={"axes": "YXC"})
     np.save(tmp_path / "plain.npy", img)  # no metadata: a short last axis only up to 4
     assert main(["run", str(tmp_path / "seven.tif"), "-o", str(tmp_path / "a"), *FAST]) == 0
-    assert tifffile.imread(tmp_path / "a" / "seven.cuts.tif").shape[1:] == (64, 64)
+    assert tifffile.imread(tmp_path / "a" / "seven.cuts").shape[1:] == (64, 64)
     assert "7 channel(s)" in capsys.readouterr().out
     assert main(["run", str(tmp_path / "plain.npy"), "-o", str(tmp_path / "b"), "--channels", *FAST]) == 0
-    assert tifffile.imread(tmp_path / "b" / "plain.cuts.tif").shape[1:] == (64, 64)
+    assert tifffile.imread(tmp_path / "b" / "plain.cuts").shape[1:] == (64, 64)
     assert main(["run", str(tmp_path / "seven.tif"), "-o", str(tmp_path / "c"), "--stack", *FAST]) == 0
-    assert tifffile.imread(tmp_path / "c" / "seven.cuts.tif").shape[1:] == (64, 64, 7)
+    assert tifffile.imread(tmp_path / "c" / "seven.cuts").shape[1:] == (64, 64, 7)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_code:  # one or the other
         main(["run", str(tmp_path / "seven.tif"), "-o", str(tmp_path / "d"), "--stack", "--channels", *FAST])
@@ -253,15 +253,15 @@ def test_6_one_level_keeps_its_level_axis(tmp_path):
     path = tmp_path / "two.cuts.tif"
     save_labels_tiff(path, levels, levels=True)
     write_summary(path, "two", [{"n_regions": 3, "salient": True, "kind": "objects"}], 0)
-    with tifffile.TiffFile(path) as tif:  # the level axis is in the file (ImageJ frames = 1)
+    with tifffile.TiffFile(path) as tif:  # the level axis is in the file (T = 1)
         assert dict(zip(tif.series[0].get_axes(False), tif.series[0].get_shape(False)))["T"] == 1
     layers = read_cuts(str(path))
     assert len(layers) == 1
     data, meta, kind = layers[0]
-    assert kind == "labels" and data.shape == (2, 3, 3)
-    assert meta["name"] == "two level 0 (3 regions)"
+    assert kind == "labels" and data.shape == (1, 2, 3, 3)
+    assert meta["name"] == "two levels"
     path.with_name("two.cuts.json").unlink()  # without a summary: still one level
-    assert [d.shape for d, _, _ in read_cuts(str(path))] == [(2, 3, 3)]
+    assert [d.shape for d, _, _ in read_cuts(str(path))] == [(1, 2, 3, 3)]
 
 
 # ----------------------------------------------------------------------------- 7. bad results
@@ -427,7 +427,7 @@ def test_9_an_engine_fault_costs_that_image_only(workers, tmp_path, capsys, monk
     assert len(err) == 1 and err[0].startswith("napari-cuts: error: bad.png: "), err
     assert "cannot reshape array of size 0" in err[0]
     assert "Traceback" not in captured.err
-    assert sorted(p.name for p in out.glob("*.cuts.tif")) == ["good0.cuts.tif", "good1.cuts.tif"]
+    assert sorted(p.name for p in out.glob("*.cuts")) == ["good0.cuts", "good1.cuts"]
     assert not list(out.glob("bad.*")) and not list(out.glob(".*"))
     assert "good0: " in captured.out and "good1: " in captured.out
 
@@ -473,7 +473,7 @@ def test_11_a_time_lapse_is_segmented_frame_by_frame(tmp_path):
     movie = _time_lapse(tmp_path / "movie.tif")
     out = tmp_path / "out"
     assert main(["run", str(tmp_path / "movie.tif"), "-o", str(out), *FAST]) == 0
-    with tifffile.TiffFile(out / "movie.cuts.tif") as tif:  # time stays time: T, levels as C
+    with tifffile.TiffFile(out / "movie.cuts") as tif:  # time stays time: T, levels as C
         assert tif.series[0].axes == "TCYX"
         stored = tif.series[0].asarray()
     summary = json.loads((out / "movie.cuts.json").read_text())
@@ -486,17 +486,18 @@ def test_11_a_time_lapse_is_segmented_frame_by_frame(tmp_path):
         np.testing.assert_array_equal(stored[t, default], alone.level(alone.default_level))
     from napari_cuts._reader import read_cuts
 
-    layers = read_cuts(str(out / "movie.cuts.tif"))
-    shown = [data for data, meta, _ in layers if meta["visible"]]
-    assert len(shown) == 1 and shown[0].shape == (6, 40, 40)
+    (layer,) = read_cuts(str(out / "movie.cuts"))  # one layer: levels, then time
+    data, meta, _ = layer
+    assert data.shape == (len(summary["levels"]), 6, 40, 40) and meta["metadata"]["napari_cuts"]["time"]
+    assert meta["axis_labels"][:2] == ("level", "t")
 
 
 def test_11_a_time_lapse_is_one_volume_when_asked(tmp_path):
     _time_lapse(tmp_path / "movie.tif")
     out = tmp_path / "out"
     assert main(["run", str(tmp_path / "movie.tif"), "-o", str(out), "--stack", *FAST]) == 0
-    with tifffile.TiffFile(out / "movie.cuts.tif") as tif:
-        assert tif.series[0].axes == "TZYX"  # levels (as ImageJ frames) of one volume
+    with tifffile.TiffFile(out / "movie.cuts") as tif:
+        assert tif.series[0].axes == "TZYX"  # levels (as T) of one volume
     assert "frames" not in json.loads((out / "movie.cuts.json").read_text())
 
 

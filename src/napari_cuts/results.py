@@ -1,14 +1,14 @@
-"""Reading a result back: a ``<stem>.cuts.tif`` (every level) and its ``<stem>.cuts.json``.
+"""Reading a result back: a ``<stem>.cuts`` (every level) and its ``<stem>.cuts.json``.
 
 Everything is checked from the file's header before a pixel is decoded: a result that is
 truncated, whose summary is malformed or describes another number of levels, or that is
 not a label image (floats, negative ids, RGB) is refused in one line
 (:class:`~napari_cuts.errors.CutsInputError`), and so is one too large for memory.
 
-Levels are written with ImageJ axes (:func:`~napari_cuts.writing.save_labels_tiff`):
-levels as frames (T), or for a time-lapse, time as T and levels as channels (C). ImageJ
-leaves out axes of length 1, so they are read back unsqueezed: a result with one level
-keeps its level axis.
+Levels are written with their axes in tifffile's metadata
+(:func:`~napari_cuts.writing.save_labels_tiff`; ImageJ axes in files of earlier
+versions): levels as T, or for a time-lapse, time as T and levels as channels (C). Axes
+of length 1 are read back unsqueezed: a result with one level keeps its level axis.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def result_stem(path: str | os.PathLike) -> str:
 
 
 def summary_path(path: str | os.PathLike) -> Path:
-    """The ``<stem>.cuts.json`` that goes with a ``<stem>.cuts.tif``."""
+    """The ``<stem>.cuts.json`` that goes with a ``<stem>.cuts`` (or ``.cuts.tif``)."""
     path = Path(path)
     return path.with_name(f"{result_stem(path)}.cuts.json")
 

@@ -1,4 +1,5 @@
-"""A level slider that marks the salient levels (and the default) under its groove."""
+"""A level slider that marks the salient levels (and the default) under its groove, and
+the line that describes the level it is on."""
 
 from __future__ import annotations
 
@@ -55,3 +56,26 @@ class LevelSlider(QSlider):
             painter.drawPolygon(QPolygonF([QPointF(x, bottom - size), QPointF(x - size / 1.5, bottom),
                                            QPointF(x + size / 1.5, bottom)]))
         painter.end()
+
+
+#: What each kind of level is, in the level line (see napari_cuts.levels).
+KIND_TEXT = {
+    "objects": "objects level: each class as one region, its pieces or its objects",
+    "classes": "classes: alike regions anywhere",
+    "regions": "connected regions",
+    "compact": "compact regions: alike superpixels near each other",
+}
+
+
+def level_line(meta: dict, position: int) -> str:
+    """The line under the slider, e.g. 'level 22 (0 = coarsest, 52 = finest): 31 regions;
+    objects level: ...; the default; salient'."""
+    row = meta["levels"][position]
+    parts = [f"level {row['level']} (0 = coarsest, {meta['n_levels'] - 1} = finest): "
+             f"{row['n_regions']} regions"]
+    if row.get("kind") in KIND_TEXT:
+        parts.append(KIND_TEXT[row["kind"]])
+    if position == meta.get("default"):
+        parts.append("the default")
+    parts.append("salient" if row["salient"] else "not salient")
+    return "; ".join(parts)

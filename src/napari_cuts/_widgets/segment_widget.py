@@ -10,7 +10,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from .._reader import is_levels_file, write_summary
+from .._writer import write_labels
 from ..io import LEVELS_SUFFIX, CutsInputError, save_labels_tiff
 from ..config import SegmentConfig
 from ..pipeline import Progress
@@ -23,7 +23,7 @@ from ._layers import (
     level_position, link_file_results, make_result_layer, n_channels, result_key, result_layers,
     show_level_position, whole_layer, z_spacing_of,
 )
-from ._level_slider import LevelSlider
+from ._level_slider import KIND_TEXT, LevelSlider, level_line  # noqa: F401  (KIND_TEXT re-exported)
 from ._state import encoder_state
 from ._workers import Refused, SegmentResult, segmentation_worker, start_worker, warm_up
 
@@ -32,29 +32,6 @@ CURRENT_SLICE = "current slice"
 EACH_FRAME = "each frame"  # a time-lapse: frames one by one, with one encoder
 TIFF_FILTER = "TIFF (*.tif *.tiff)"
 LEVELS_FILTER = f"napari-cuts levels (*{LEVELS_SUFFIX});;TIFF (*.tif *.tiff)"
-
-
-#: What each kind of level is, in the level line (see napari_cuts.levels).
-KIND_TEXT = {
-    "objects": "objects level: each class as one region, its pieces or its objects",
-    "classes": "classes: alike regions anywhere",
-    "regions": "connected regions",
-    "compact": "compact regions: alike superpixels near each other",
-}
-
-
-def level_line(meta: dict, position: int) -> str:
-    """The line under the slider, e.g. 'level 22 (0 = coarsest, 52 = finest): 31 regions;
-    objects level: ...; the default; salient'."""
-    row = meta["levels"][position]
-    parts = [f"level {row['level']} (0 = coarsest, {meta['n_levels'] - 1} = finest): "
-             f"{row['n_regions']} regions"]
-    if row.get("kind") in KIND_TEXT:
-        parts.append(KIND_TEXT[row["kind"]])
-    if position == meta.get("default"):
-        parts.append("the default")
-    parts.append("salient" if row["salient"] else "not salient")
-    return "; ".join(parts)
 
 
 class SegmentWidget(QWidget):
@@ -136,7 +113,7 @@ class SegmentWidget(QWidget):
     def reset_choices(self, *_args) -> None:
         """Refresh the layer list (napari calls this when layers change in a docked widget)."""
         self.image.reset_choices()
-        link_file_results(self.viewer.layers)  # levels opened from a .cuts.tif join their image
+        link_file_results(self.viewer.layers)  # levels opened from a file join their image
         self._on_image_changed()
         self._refresh_results()
 
@@ -244,7 +221,7 @@ class SegmentWidget(QWidget):
         if path:
             if not path.lower().endswith((".tif", ".tiff", LEVELS_SUFFIX)):
                 path += LEVELS_SUFFIX
-            self._write(path, _plain_labels(layer), layer=layer)
+            self._write(path, layer.data, layer=layer)
 
     # ---- dialogs (tests replace this) -----------------------------------------
     def ask_save_path(self, caption: str) -> str:
@@ -264,14 +241,14 @@ class SegmentWidget(QWidget):
         return file_name(meta["image"], f"level {level}", suffix=".tif")
 
     # ---- internals ----------------------------------------------------------------
-    def _write(self, path: str, labels: np.ndarray, layer=None) -> None:
-        meta = layer.metadata[META_KEY] if layer is not None else {}
-        time = bool(meta.get("time"))  # levels of a time-lapse's frames: (L, T, ...)
+    def _write(self, path: str, labels, layer=None) -> None:
+        """Write one level (`labels`), or with `layer` its every level and (for a levels
+        file) the .cuts.json, as File > Save does (napari_cuts._writer)."""
         try:
-            save_labels_tiff(path, labels, levels=layer is not None, time=time)
-            if layer is not None and is_levels_file(path):  # the reader opens it as levels
-                write_summary(path, meta["image"], meta["levels"], meta["default"],
-                              n_levels=meta["n_levels"], frames=labels.shape[1] if time else None)
+            if layer is None:
+                save_labels_tiff(path, labels)
+            else:
+                write_labels(path, labels, {"metadata": layer.metadata})
         except CutsInputError as exc:
             show_warning(f"Cannot export: {exc}.")
             return
@@ -428,15 +405,11 @@ class SegmentWidget(QWidget):
             self.encoder_label.setText(self.state.describe())
 
 
-def _plain_labels(layer, position: int | None = None) -> np.ndarray:
-    """A levels layer's labels (one level at `position`, else all) without the length-1
-    axes that place a slice result."""
+def _plain_labels(layer, position: int) -> np.ndarray:
+    """One level of a levels layer without the length-1 axes that place a slice result."""
     lead = len(layer.metadata.get(META_KEY, {}).get("slice", []))
-    if position is not None:
-        data = level_data(layer, position)
-        return data.reshape(data.shape[lead:])
-    data = np.asarray(layer.data)
-    return data.reshape(data.shape[:1] + data.shape[1 + lead:])
+    data = level_data(layer, position)
+    return data.reshape(data.shape[lead:])
 
 
 def _disconnect(emitter, callback) -> None:
