@@ -34,3 +34,50 @@ def test_make_shows_install_progress_and_tests_on_pyqt6():
         "$(STAMP):")[1].split("touch")[0]
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"napari[pyqt6]"' in pyproject and '"napari[pyqt5]"' not in pyproject.lower()
+
+
+def _make_n(*args: str) -> str:
+    """The commands `make` would run to install (nothing runs), in a venv path of its own."""
+    done = subprocess.run(["make", "-n", "-B", "install", "VENV=/nonexistent/venv", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_make_installs_torch_from_the_cpu_index_as_an_extra_index_and_cuda_users_can_change_it():
+    torch = [line for line in _make_n().splitlines() if "pip install" in line and "torch==" in line]
+    assert len(torch) == 1
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in torch[0]  # extra: pip's own stays
+    assert " --index-url" not in torch[0]
+    cuda = [line for line in _make_n("TORCH_INDEX=https://download.pytorch.org/whl/cu128").splitlines()
+            if "torch==" in line and "pip install" in line]
+    assert "--extra-index-url https://download.pytorch.org/whl/cu128" in cuda[0]
+    plain = [line for line in _make_n("TORCH_INDEX=").splitlines() if "torch==" in line and "pip install" in line]
+    assert "index-url" not in plain[0]
+    readme = (ROOT / "README.md").read_text()
+    assert "TORCH_INDEX=https://download.pytorch.org/whl/cu" in readme  # the README says how
+
+
+def test_the_readme_open_command_names_files_the_demo_writes_and_make_view_opens_them():
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start")[1].split("## Install")[0]
+    assert "source .venv/bin/activate" in quick and "make view" in quick
+    assert "napari demo-output/retina.png demo-output/retina.cuts" in quick
+    view = subprocess.run(["make", "-n", "view"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ".venv/bin/napari demo-output/retina.png demo-output/retina.cuts" in view.stdout
+
+
+def test_the_demo_prints_a_napari_command_this_shell_can_run(monkeypatch, tmp_path):
+    """Before the venv is activated `napari` is not on the PATH: the demo names the one
+    beside its Python; once it is on the PATH, plain `napari`."""
+    import shutil
+
+    from napari_cuts.cli import _napari_command
+
+    here = Path(sys.executable).parent / "napari"
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    if shutil.which("napari") is None and here.is_file():
+        command = _napari_command()
+        assert command != "napari" and (Path(command).is_file() or (Path.cwd() / command).is_file())
+    monkeypatch.setenv("PATH", f"{here.parent}:/usr/bin:/bin")
+    assert _napari_command() == "napari"
