@@ -292,24 +292,23 @@ class SegmentWidget(QWidget):
             show_info("Segmentation cancelled; the layers are unchanged.")
 
     def _publish(self, image, result: SegmentResult, index: tuple[int, ...]) -> None:
-        """Replace the image's previous result by the new levels layer.
+        """Replace the image's previous result by the new levels layer, in one turn of the
+        event loop (one redraw), selected and at its default level.
 
-        Removing and adding a layer each cost napari about 100 ms of main-thread work
-        (more while other processes keep the cores busy), so each step gets its own turn
-        of the event loop; the new layer goes in without changing the selection
-        (add_keeping_selection), and is selected, at its default level, at the end.
+        The layer goes in without changing the selection first (add_keeping_selection):
+        napari would switch the layer controls twice otherwise.
         """
         self.cancel_button.setEnabled(False)
         seg = result.segmentation
         key = result_key(image)
-        steps = [lambda old=old: self.viewer.layers.remove(old)
-                 for old in result_layers(self.viewer.layers, key)]
-        made: list = []
-        steps.append(lambda: made.append(make_result_layer(image, seg, result.levels, index)))
-        steps.append(lambda: add_keeping_selection(self.viewer, made[0]))
 
-        def finish() -> None:
+        def publish() -> None:
             self._worker = None
+            if not self._life.alive:
+                return
+            for old in result_layers(self.viewer.layers, key):
+                self.viewer.layers.remove(old)
+            layer = add_keeping_selection(self.viewer, make_result_layer(image, seg, result.levels, index))
             self._group = key
             self._set_running(False)
             self._refresh_results(seg.default_level)
@@ -317,23 +316,11 @@ class SegmentWidget(QWidget):
             self.status.setText(
                 f"{seg.n_levels} levels ({min(seg.n_regions)}–{max(seg.n_regions)} regions); "
                 f"the default, level {seg.default_level}, is shown")
-            show_info(f"Segmented '{image.name}': {seg.n_levels} levels in '{made[0].name}'.")
-
-        def run_next() -> None:
-            if not self._life.alive:
-                self._worker = None
-                return
-            if steps:
-                steps.pop(0)()
-                # Not 0: Qt runs a chain of zero-delay timers before timers and paints
-                # that fell due meanwhile, which would run every step in one stall.
-                QTimer.singleShot(1, run_next)
-            else:
-                finish()
+            show_info(f"Segmented '{image.name}': {seg.n_levels} levels in '{layer.name}'.")
 
         self.status.setText(f"adding {seg.n_levels} levels…")
         self.adding_layers.emit(seg.n_levels)
-        QTimer.singleShot(1, run_next)
+        QTimer.singleShot(1, publish)  # after the status line is drawn
 
     def _refresh_results(self, position: int | None = None) -> None:
         if not self._life.alive:
