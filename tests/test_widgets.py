@@ -411,6 +411,8 @@ class Ticks:
         self.cpu.clear()
         self.timer.start()
         qtbot.waitUntil(until, timeout=WAIT_MS)
+        ticked = len(self.wall)
+        qtbot.waitUntil(lambda: len(self.wall) >= ticked + 2, timeout=WAIT_MS)  # the last turn's work
         self.timer.stop()
         wall, cpu = np.array(self.wall) * 1000, np.array(self.cpu) * 1000
         return wall, np.diff(wall), np.diff(cpu)
@@ -469,9 +471,9 @@ def test_viewer_never_freezes(make_napari_viewer, qtbot, rgb_encoder):
         f"main thread blocked for {gaps[working].max():.0f} ms while working; with the cores "
         f"as busy it ticked within {baseline:.0f} ms")
     assert cpu[working].max() < 100, f"{cpu[working].max():.0f} ms of work on the main thread"
-    assert cpu[~working].max() < 700, (
-        f"{cpu[~working].max():.0f} ms of main-thread work between two ticks while adding "
-        "layers (more than one layer per event-loop turn?)")
+    assert (~working).any() and cpu[~working].max() < 700, (
+        f"{cpu[~working].max():.0f} ms of main-thread work between two ticks while the "
+        "levels layer went in")
     # the baseline itself was an idle viewer (its first gap may still hold a draw that
     # was pending when the timer started: 109 ms was seen at load 5)
     assert base_cpu[1:].max() < 100
