@@ -118,10 +118,14 @@ def test_2_no_output_completes_after_ctrl_c_unreported(when, tmp_path, capsys, m
 
     monkeypatch.setattr(tifffile, "imwrite", write)
     monkeypatch.setattr(batch, "segment_file", segment_file)
+    # Ctrl+C raises KeyboardInterrupt, as the console script makes it (__main__.entry), also
+    # when pytest was started with SIGINT ignored (e.g. as a background job of a script).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = main(["segment", *paths, "-e", str(enc), "-o", str(out), "--workers", "2", "--no-progress"])
     finally:
         resume.set()
+        signal.signal(signal.SIGINT, previous)
     assert code == 130
     assert task_done.wait(60)
     for _ in range(200):  # a task still finishing its files: wait until no temporary file is left
