@@ -45,6 +45,9 @@ FELZ_SCALES = [12800, 6400, 3200, 1600, 800, 400, 200, 100, 50, 25, 12.5]
 SLIC_SEGMENTS = [2, 3, 4, 6, 8, 12, 16, 25, 50, 100, 200]
 KM_RANGE = list(range(2, 13))
 BANK_RANGE = list(range(2, 25))
+VORONOI_SPOTS = [1, 2, 3, 4, 5, 6]
+VORONOI_OUTLINES = [1, 2, 3]
+WATERSHED_CUTS = [2, 4, 8, 16, 32, 64, 100, 128, 256, 512, 1024, 2048]
 
 
 # ---- data -----------------------------------------------------------------------------
@@ -224,6 +227,56 @@ def slic_levels(image, stack: bool) -> list[np.ndarray]:
             for n in SLIC_SEGMENTS]
 
 
+def grey(image, stack: bool) -> np.ndarray:
+    """0..1 image with colour channels averaged: (Y, X) or (Z, Y, X)."""
+    img = unit(image)
+    return img.mean(-1) if img.ndim == 3 + stack else img
+
+
+def voronoi_otsu(image: np.ndarray, spot_sigma: float, outline_sigma: float) -> np.ndarray:
+    """Voronoi-Otsu labelling (the nuclei recipe of napari-segment-blobs-and-things-with-
+    membranes, written from its description): local maxima of the image blurred at
+    `spot_sigma` that lie inside the Otsu mask of the image blurred at `outline_sigma` seed
+    a watershed of that mask. Labels 1.. (0 is the background)."""
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+    from skimage.morphology import local_maxima
+    from skimage.segmentation import watershed
+
+    spots = local_maxima(ndimage.gaussian_filter(image, spot_sigma))
+    outline = ndimage.gaussian_filter(image, outline_sigma)
+    mask = outline > threshold_otsu(outline) if np.ptp(outline) > 0 else np.zeros(image.shape, bool)
+    seeds, _ = ndimage.label(spots & mask)
+    return watershed(mask, seeds, mask=mask)
+
+
+def voronoi_otsu_levels(image, stack: bool) -> list[np.ndarray]:
+    """Voronoi-Otsu labelling over spot sigma x outline sigma (3D for stacks)."""
+    img = grey(image, stack)
+    return [voronoi_otsu(img, s, o) for s in VORONOI_SPOTS for o in VORONOI_OUTLINES]
+
+
+def watershed_hierarchy_levels(image, stack: bool) -> list[np.ndarray]:
+    """higra's watershed hierarchy by area of the Sobel gradient (Gaussian sigma 1, colour
+    channels summed; 3D for stacks), cut at WATERSHED_CUTS regions."""
+    import higra as hg
+    from scipy import ndimage
+
+    img = unit(image)
+    channels = img[..., None] if img.ndim == 2 + stack else img
+    grad = np.zeros(channels.shape[:-1])
+    for c in range(channels.shape[-1]):
+        smooth = ndimage.gaussian_filter(channels[..., c], 1.0)
+        grad += np.sqrt(sum(ndimage.sobel(smooth, axis=a) ** 2 for a in range(smooth.ndim)))
+    shape = grad.shape
+    graph = hg.get_4_adjacency_graph(shape) if len(shape) == 2 else hg.get_6_adjacency_graph(shape)
+    weights = hg.weight_graph(graph, grad.ravel(), hg.WeightFunction.mean)
+    tree, altitudes = hg.watershed_hierarchy_by_area(graph, weights)
+    explorer = hg.HorizontalCutExplorer(tree, altitudes)
+    return [explorer.horizontal_cut_from_num_regions(n).labelisation_leaves(tree).reshape(shape) + 1
+            for n in WATERSHED_CUTS]
+
+
 def filter_bank_features(image, stack: bool) -> np.ndarray:
     from skimage.feature import multiscale_basic_features
 
@@ -240,6 +293,8 @@ def baselines(images, labels, seed: int = 0) -> list[Result]:
     slic = Result("SLIC")
     km = Result("k-means on intensities")
     bank = Result("filter bank + k-means")
+    vo = Result("Voronoi-Otsu")
+    wsh = Result("watershed hierarchy")
     for img, truth in zip(images, labels):
         stack = is_stack(img)
         shape = img.shape[:3] if stack else img.shape[:2]
@@ -250,11 +305,14 @@ def baselines(images, labels, seed: int = 0) -> list[Result]:
              KM_RANGE.index(5)),
             (bank, lambda: kmeans_levels(filter_bank_features(img, stack), shape, BANK_RANGE, seed),
              BANK_RANGE.index(5)),
+            (vo, lambda: voronoi_otsu_levels(img, stack), VORONOI_SPOTS.index(2) * len(VORONOI_OUTLINES)
+             + VORONOI_OUTLINES.index(2)),
+            (wsh, lambda: watershed_hierarchy_levels(img, stack), WATERSHED_CUTS.index(100)),
         ):
             t = time.perf_counter()
             res.add(make(), truth, default)
             res.seconds += time.perf_counter() - t
-    return [felz, slic, km, bank]
+    return [felz, slic, km, bank, vo, wsh]
 
 
 # ---- report ---------------------------------------------------------------------------
@@ -330,7 +388,7 @@ def section_title(settings: list[str], sets: list[str]) -> str:
 
 
 ORDER = ["CUTS (napari-cuts run)", "untrained encoder", "no vectors", "Felzenszwalb", "SLIC",
-         "k-means on intensities", "filter bank + k-means"]
+         "k-means on intensities", "filter bank + k-means", "Voronoi-Otsu", "watershed hierarchy"]
 
 
 def report(tables: dict, meta: dict) -> tuple[str, str]:

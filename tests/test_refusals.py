@@ -239,11 +239,11 @@ def _label(name: str) -> str:
     ("seed", "99999999999", "out of range: 99999999999 (allowed: 0 to 2147483647)"),
     ("patch_size", "101", "out of range: 101 (allowed: 1 to 31)"),  # memory grows as p**4
     ("base_channels", "1000", "out of range: 1000 (allowed: 1 to 64)"),
-    ("spatial_weight", "nan", "must be a finite number, got nan"),
+    ("region_weight", "nan", "must be a finite number, got nan"),
     ("intensity_weight", "inf", "must be a finite number, got inf"),
     ("whiten", "nan", "must be a finite number, got nan"),
     # the old --max-regions 0 / negative: the fields that bound how many regions are shown
-    ("max_classes", "0", "out of range: 0 (allowed: 2 to 256)"),
+    ("fine_levels", "0", "out of range: 0 (allowed: 1 to 64)"),
     ("max_levels", "-3", "out of range: -3 (allowed: 1 to 64)"),
     ("n_salient", "0", "out of range: 0 (allowed: 1 to 64)"),
     ("pixels_per_node", "0", "out of range: 0 (allowed: 4 to 100000)"),

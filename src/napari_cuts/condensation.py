@@ -2,7 +2,7 @@
 
 :func:`condense_graph_iter` repeatedly diffuses the nodes over a graph with a Gaussian
 kernel (X <- P X), merges nodes that come closer than a threshold, and grows the
-bandwidth when nothing merges. The graph is either given (which superpixels touch: every
+bandwidth when nothing merges. The graph is either given (which basins touch: every
 cluster stays connected) or the kNN graph of the current points (alike points anywhere
 merge). Every merge is a partition. Graphs are sparse, so cost grows with the number of
 edges, not its square. :class:`PCA` reduces the CUTS vectors; :func:`kmeans` serves the
@@ -120,6 +120,7 @@ class MergeHistory:
     persistence: list[int] = field(default_factory=list)  # iterations each partition survived
     epsilons: list[float] = field(default_factory=list)
     iterations: int = 0
+    start_epsilon: float = 0.0  # the bandwidth before the first merge
 
     @property
     def n_clusters(self) -> list[int]:
@@ -171,7 +172,7 @@ def condense_graph_iter(
 ) -> Generator[tuple[int, int], None, MergeHistory]:
     """Diffusion condensation of weighted points on a sparse graph.
 
-    With `edges` ((E, 2) node pairs, e.g. which superpixels touch), points diffuse and
+    With `edges` ((E, 2) node pairs, e.g. which basins touch), points diffuse and
     merge only along those edges, and the graph is contracted at every merge: every
     cluster stays connected in the graph. Without, the graph is the kNN graph of the
     current points, recomputed every iteration (alike points anywhere can merge).
@@ -230,6 +231,7 @@ def condense_graph_iter(
     # points' spread: differences of rounding size are not structure.
     floor_eps = 1e-3 * float(np.sqrt(np.average((x - np.average(x, 0, w)) ** 2, 0, w).sum()))
     eps = float(max(np.median(nearest[np.isfinite(nearest)]), floor_eps, 1e-12))
+    history.start_epsilon = eps
     stable, it = 0, 0
     while len(x) > stop_at and it < max_iterations and len(g):
         it += 1

@@ -233,15 +233,16 @@ TEXTURE_WEIGHT = 1.5
 
 @dataclass
 class SegmentConfig:
-    """Parameters of the pixel points, the superpixels, the two condensations and the levels.
+    """Parameters of the pixel points, the basins, the two condensations and the levels.
 
     Each pixel's point is its reduced CUTS vector (unit RMS spread x vector_weight), its
     normalised intensities (x intensity_weight) and the local mean and spread of its
-    vectors over texture_scale pixels (x texture_weight, by default chosen per image). Superpixels (SLIC) of about
-    pixels_per_node pixels are the nodes; condensation along their adjacency gives
-    connected regions, condensation of those regions' mean points groups alike regions
-    anywhere into classes, and the default level shows each class as one region, as its
-    pieces or as its separate objects (see :mod:`napari_cuts.levels`).
+    vectors over texture_scale pixels (x texture_weight, by default chosen per image). The
+    watershed basins of the points' gradient, about pixels_per_node pixels each, are the
+    nodes; condensation along their adjacency gives connected regions, condensation of
+    those regions' mean points groups alike regions anywhere into classes; every level
+    nests in the coarser ones. The default level is a cut of that tree chosen without
+    labels (default_rule, region_weight; see :mod:`napari_cuts.default_level`).
     """
 
     pca_dims: int = param(8, low=1, high=128, advanced=True,
@@ -265,20 +266,17 @@ class SegmentConfig:
                                               "within textures, 0 where they tell regions apart")
     smoothing: float = param(0.0, low=0, high=50, advanced=True,
                              help="Gaussian smoothing of the vectors themselves, in pixels")
-    pixels_per_node: int = param(64, low=4, high=100_000, label="superpixel size",
-                                 help="pixels per superpixel, the smallest regions; smaller for tiny objects")
+    pixels_per_node: int = param(64, low=4, high=100_000, label="basin size",
+                                 help="pixels per watershed basin, the smallest regions (at least 2048 "
+                                      "basins on small images); smaller for tiny objects")
     z_spacing: float | None = param(None, low=0.1, high=100, none="auto", label="z spacing",
                                     help="a stack's z step over its pixel size in y and x (voxel "
-                                         "depth / width): superpixels, compact levels and the splitting "
-                                         "of touching objects follow it; auto: the file's voxel size "
-                                         "(ImageJ or OME TIFF) or the layer's scale; where neither says, "
-                                         "1, and touching objects are split as if round (by how much "
-                                         "wider than deep they come out)")
-    max_superpixels: int = param(16_384, low=16, high=10_000_000, advanced=True,
-                                 help="superpixels at most: on large images they grow beyond the "
-                                      "superpixel size (time grows with their number)")
-    compactness: float = param(0.3, low=0, high=100, low_open=True, advanced=True,
-                               help="how round superpixels are (SLIC compactness, in units of the points)")
+                                         "depth / width): the gradient the basins follow uses it; "
+                                         "auto: the file's voxel size (ImageJ or OME TIFF) or the "
+                                         "layer's scale; where neither says, 1")
+    max_basins: int = param(16_384, low=16, high=10_000_000, advanced=True,
+                            help="basins at most: on large images they grow beyond the basin size "
+                                 "(time grows with their number)")
     size_penalty: float = param(0.5, low=0, high=4, advanced=True,
                                 help="large regions merge later than fragments (0: by their points only)")
     knn: int = param(10, low=1, high=200, advanced=True,
@@ -294,49 +292,17 @@ class SegmentConfig:
                                         help="the same when alike regions are grouped anywhere")
     mass_power: float = param(0.5, low=0, high=2, advanced=True,
                               help="how much a region's pixel count weighs in diffusion")
-    start_fraction: float = param(0.1, low=0, high=1, low_open=True, advanced=True,
-                                  help="classes are grouped from the connected level with this "
-                                       "fraction of the superpixels left")
-    max_classes: int = param(12, low=2, high=256,
-                             help="the most classes (alike regions anywhere) the default level may show")
-    thing_solidity: float = param(0.8, low=0, high=1, advanced=True,
-                                  help="a class of many pieces this convex (area-weighted solidity) is "
-                                       "shown as separate objects, touching ones split; else as one region")
-    few_pieces: int = param(3, low=0, high=1000, advanced=True,
-                            help="a class of at most this many pieces is shown as its pieces")
-    piece_regions: int = param(64, low=0, high=100_000, advanced=True,
-                               help="pieces are split further along the most persistent connected level "
-                                    "with at most this many regions (0: not split)")
-    surround_fraction: float = param(0.5, low=0, high=1, advanced=True,
-                                     help="a piece covering more than this fraction of the image "
-                                          "(the surround objects lie in) is split along compact regions, "
-                                          "which keep an object inside it whole (1: never)")
-    alike_merge: float = param(0.5, low=0, high=10, advanced=True,
-                               help="parts of a piece join again where their mean points differ by "
-                                    "less than this many times their spread: parts that touch, and "
-                                    "large parts wherever they lie in the piece (0: never)")
-    class_tolerance: float = param(0.75, low=0, high=1, advanced=True,
-                                   help="the finer class partitions just before the most persistent one, each at "
-                                        "least this fraction as persistent, compete for the objects level: "
-                                        "the one whose objects cover the most wins (1: the most persistent)")
-    dim_objects: float = param(0.35, low=0, high=1, advanced=True, label="dim objects",
-                               help="fine regions outside the objects, of an object's size and standing "
-                                    "out from their surroundings, become objects too where they lie at "
-                                    "least this far from the background towards the objects (0..1; "
-                                    "dim nuclei the classes put with the background); 1: never")
-    outline_reach: float = param(3.0, low=0, high=20, advanced=True, label="outline reach (pixels)",
-                                 help="the objects' outlines are redrawn pixel by pixel up to this many "
-                                      "pixels from the superpixels' outline (0: follow the superpixels)")
     fine_levels: int = param(32, low=1, high=64, advanced=True,
-                             help="connected levels offered between the superpixels and one region")
-    spatial_weight: float = param(8.0, low=0, high=1000, label="compactness of compact levels",
-                                  help="compact levels group alike superpixels that lie near each other "
-                                       "(their position x this weight beside their points); 0: none")
-    compact_levels: int = param(16, low=0, high=64, advanced=True,
-                                help="compact levels offered (0: none)")
-    compact_nodes: int = param(4096, low=16, high=100_000, advanced=True,
-                               help="compact levels start from at most this many regions (cost grows "
-                                    "with its square)")
+                             help="connected levels offered between the basins and the default level")
+    default_rule: Literal["lifetime", "persistent"] = param(
+        "lifetime", advanced=True,
+        help="how the default level is chosen: 'lifetime', the regions whose lifetime in the "
+             "condensation (x size**region weight) weighs the most, at any depth of the tree; "
+             "'persistent', the level that lasted longest (the CUTS paper's choice)")
+    region_weight: float = param(0.5, low=0, high=2, advanced=True,
+                                 help="with the lifetime rule: how much a region's size weighs beside "
+                                      "its lifetime (0: not at all, 1: in proportion; 0.5 favours "
+                                      "neither small objects nor large regions)")
     max_levels: int = param(64, low=1, high=64, help="levels offered at most")
     n_salient: int = param(5, low=1, high=64, label="salient levels",
                            help="how many of the most persistent levels become layers")

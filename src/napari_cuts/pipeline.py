@@ -1,4 +1,5 @@
-"""Fit and segment over images and stacks: embedding -> compression -> condensation."""
+"""Fit and segment over images and stacks: embedding -> points -> hierarchy (basins,
+condensation, default level; :mod:`napari_cuts.levels`)."""
 
 from __future__ import annotations
 
@@ -34,11 +35,9 @@ class Segmentation:
     """A coarse-to-fine hierarchy of label images."""
 
     hierarchy: Hierarchy
-    pixel_nodes: np.ndarray  # (Z, Y, X) node index per pixel
+    pixel_nodes: np.ndarray  # (Z, Y, X) basin of every pixel (the extra last one: missing pixels)
     is_stack: bool
     info: dict = field(default_factory=dict)
-    #: levels drawn per pixel rather than per superpixel: {level: (Z, Y, X) labels}
-    pixel_levels: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_levels(self) -> int:
@@ -62,10 +61,6 @@ class Segmentation:
 
     def level(self, index: int) -> np.ndarray:
         """Label image of one level: (Y, X), or (Z, Y, X) for a stack; ids start at 1."""
-        if index in self.pixel_levels:
-            drawn = self.pixel_levels[index]
-            labels = drawn.astype(smallest_label_dtype(int(drawn.max())), copy=False)
-            return labels if self.is_stack else labels[0]
         ids = np.append(self.hierarchy.node_labels[index], 0)  # the last: missing pixels
         labels = ids.astype(smallest_label_dtype(int(ids.max())))[self.pixel_nodes]
         return labels if self.is_stack else labels[0]
@@ -73,9 +68,7 @@ class Segmentation:
     def levels(self, indices: Sequence[int] | None = None) -> np.ndarray:
         """Levels stacked coarse -> fine: (L, Y, X) or (L, Z, Y, X)."""
         indices = list(range(self.n_levels) if indices is None else indices)
-        dtype = smallest_label_dtype(max([int(self.hierarchy.node_labels[indices].max())]
-                                         + [int(self.pixel_levels[i].max()) for i in indices
-                                            if i in self.pixel_levels]))
+        dtype = smallest_label_dtype(int(self.hierarchy.node_labels[indices].max()))
         out = np.empty((len(indices),) + self.shape, dtype)
         for k, i in enumerate(indices):
             out[k] = self.level(i)
@@ -169,8 +162,9 @@ def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
                     n_levels: int = 64) -> int:
     """Peak bytes :func:`segment_iter` plus exporting all levels needs for a volume shape.
 
-    `shape` is (Z, Y, X, C). Counts the float32 volume, every pixel's point, SLIC's copy
-    of them, superpixel indices and the texture channels (one at a time), the full vectors of the sample (or of a small image), one tile's
+    `shape` is (Z, Y, X, C). Counts the float32 volume, every pixel's point, the gradient
+    and higra's pixel graph and watershed tree, basin indices and the texture channels (one
+    at a time), the full vectors of the sample (or of a small image), one tile's
     activations, and the stacked levels (two bytes per pixel and level).
     """
     cfg = config or SegmentConfig()
@@ -184,12 +178,11 @@ def estimate_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
     return int(
         n * c * 4                      # float32 volume
         + n * n_points * 4 * 2         # points (and a chunk of temporaries)
-        + n * n_points * 4             # SLIC's copy of the points
-        + n * 8 * 6                    # superpixel per pixel, SLIC's distances, texture channels
+        + n * 8 * 12                   # gradient, pixel graph, watershed tree (higra, float64 / int64)
+        + n * 8 * 4                    # basin per pixel, texture channels
         + sampled * 128 * 4 * 1.5      # full vectors of the sample
         + tile_bytes
         + n * n_levels * 2             # all levels stacked for export
-        + n * 8 * 3                    # the objects level drawn per pixel, and its zone
         + 400e6                        # torch, numpy and the interpreter
     )
 
@@ -226,8 +219,9 @@ def segment_iter(
     is a :class:`Segmentation`. Steps: fit a PCA on the vectors of a pixel sample (the
     whole image when small), stream all tiles through the encoder keeping for every pixel
     a point made of its reduced (and optionally smoothed) vector and its intensities (see
-    :class:`SegmentConfig`), then superpixels, condensation and the levels
-    (:func:`napari_cuts.levels.hierarchy_iter`). Stacks are segmented in 3D.
+    :class:`SegmentConfig`), then basins, condensation and the levels
+    (:func:`napari_cuts.levels.hierarchy_iter`: basins, condensation, default level).
+    Stacks are segmented in 3D.
 
     `vectors`, the image's (Z, Y, X, D) CUTS vectors from this encoder, are used instead
     of embedding again; `on_vectors` receives them once computed (images small enough to
@@ -305,23 +299,21 @@ def segment_iter(
             points[z, ys, xs] = scaling(red, encoder.normalization(volume[z, ys, xs]))
             yield Progress("embedding", i + 1, len(tiles), "computing pixel vectors")
 
-    # 3. Superpixels, condensation along their adjacency, then of alike regions anywhere.
+    # 3. Basins, condensation along their adjacency, then of alike regions anywhere.
     texture = n_vector if cfg.vector_weight > 0 else 0
     gen = hierarchy_iter(points, cfg, n_texture=texture, texture_weight=scaling.texture_weight)
     while True:
         try:
             stage, done, total, message = next(gen)
         except StopIteration as stop:
-            pixel_nodes, hierarchy, info, pixel_levels = stop.value
+            pixel_nodes, hierarchy, info = stop.value
             break
         yield Progress(stage, done, total, message)
     info["texture_weight"] = round(float(scaling.texture_weight) if texture else 0.0, 3)
     if not valid.all():  # missing pixels: the extra node, label 0 everywhere
         pixel_nodes[~valid] = hierarchy.node_labels.shape[1]
-        for drawn in pixel_levels.values():
-            drawn[~valid] = 0
         info["missing_pixels"] = int((~valid).sum())
-    return Segmentation(hierarchy, pixel_nodes, bool(stack), info, pixel_levels)
+    return Segmentation(hierarchy, pixel_nodes, bool(stack), info)
 
 
 def run_to_end(gen: Generator, callback: Callable | None = None,

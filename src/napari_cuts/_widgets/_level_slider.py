@@ -60,16 +60,15 @@ class LevelSlider(QSlider):
 
 #: What each kind of level is, in the level line (see napari_cuts.levels).
 KIND_TEXT = {
-    "objects": "objects level: each class as one region, its pieces or its objects",
+    "default": "default level: the regions that lived longest, at any depth of the tree",
     "classes": "classes: alike regions anywhere",
     "regions": "connected regions",
-    "compact": "compact regions: alike superpixels near each other",
 }
 
 
 def level_line(meta: dict, position: int) -> str:
     """The line under the slider, e.g. 'level 22 (0 = coarsest, 52 = finest): 31 regions;
-    objects level: ...; the default; salient'."""
+    default level: ...; the default; salient'."""
     row = meta["levels"][position]
     parts = [f"level {row['level']} (0 = coarsest, {meta['n_levels'] - 1} = finest): "
              f"{row['n_regions']} regions"]
