@@ -122,6 +122,10 @@ class Result:
     def levels(self) -> float:
         return float(np.mean([len(s) for s in self.scores]))
 
+    @property
+    def per_image_default(self) -> list[float]:
+        return [s[d] for s, d in zip(self.scores, self.default)]
+
     def summary(self) -> dict:
         return {"name": self.name, "best": self.best, "default": self.fixed, "levels": self.levels,
                 "regions": float(np.mean(self.regions)), "seconds": self.seconds,
@@ -129,11 +133,17 @@ class Result:
 
 
 # ---- CUTS -----------------------------------------------------------------------------
-def cuts_cli(paths, labels, seed: int, extra: list[str] | None = None) -> Result:
-    """``napari-cuts run`` as a user types it, scored from the files it writes."""
+def cuts_cli(paths, labels, seed: int, extra: list[str] | None = None,
+             settings: dict | None = None, images=None) -> list[Result]:
+    """``napari-cuts run`` as a user types it, scored from the files it writes; and, with
+    `images`, the same encoder with the default-level stage off (``default_rule=
+    persistent``: the level that lasted longest), an ablation."""
+    from napari_cuts.encoder import load_encoder
     from napari_cuts.io import output_stem, read_labels_tiff
+    from napari_cuts.pipeline import SegmentConfig
 
     res = Result("CUTS (napari-cuts run)")
+    off = None
     exe = Path(sys.executable).with_name("napari-cuts")
     with tempfile.TemporaryDirectory() as out:
         cmd = [str(exe), "run", *map(str, paths), "-o", out, "--seed", str(seed), "--no-progress",
@@ -150,7 +160,10 @@ def cuts_cli(paths, labels, seed: int, extra: list[str] | None = None) -> Result
             if levels.ndim == truth.ndim:  # a single level
                 levels = levels[None]
             res.add(levels, truth, meta["default_level"])
-    return res
+        if images is not None:
+            config = replace(SegmentConfig(seed=seed), **(settings or {}), default_rule="persistent")
+            off = cuts_api("default-level stage off", images, labels, load_encoder(Path(out) / "encoder.pt"), config)
+    return [res] + ([off] if off is not None else [])
 
 
 def cuts_api(name, images, labels, encoder, config) -> Result:
@@ -319,6 +332,8 @@ def baselines(images, labels, seed: int = 0) -> list[Result]:
 def mean_over_seeds(runs: list[dict]) -> dict:
     """Means (and the spread) over seeds of runs' :meth:`Result.summary`."""
     out = {k: float(np.mean([r[k] for r in runs])) for k in ("best", "default", "levels", "regions", "seconds")}
+    per_image = [s[d] for r in runs for s, d in zip(r["per_image"], r["default_levels"])]
+    out["default_min"], out["default_std"] = float(np.min(per_image)), float(np.std(per_image))
     if len(runs) > 1:
         out["spread"] = (float(np.ptp([r["best"] for r in runs])), float(np.ptp([r["default"] for r in runs])))
     return out
@@ -332,7 +347,7 @@ def combine(saved: list[dict]) -> dict:
         for name, methods in run["raw"].items():
             for method, summaries in methods.items():
                 have = raw.setdefault(name, {}).setdefault(method, [])
-                if method in ("CUTS (napari-cuts run)", "untrained encoder", "no vectors") or not have:
+                if method in OURS or not have:
                     have.extend(summaries)
     metas = [run["meta"] for run in saved]
     revisions = list(dict.fromkeys(m["revision"] for m in metas))
@@ -346,30 +361,33 @@ def combine(saved: list[dict]) -> dict:
 def cell(s: dict, levels: bool = True) -> str:
     text = f"{s['best']:.3f} / {s['default']:.3f}"
     if levels:
-        text += f" ({s['levels']:.0f} lv, {s['regions']:.0f} rg)"
+        text += (f" (min {s.get('default_min', float('nan')):.2f}, sd {s.get('default_std', float('nan')):.2f};"
+                 f" {s['levels']:.0f} lv, {s['regions']:.0f} rg)")
     return text
 
 
 def checks(name: str, table: dict) -> list[str]:
     """The issue's targets for one set, as 'yes'/'NO' lines."""
     c, u, v = table["CUTS (napari-cuts run)"], table["untrained encoder"], table["no vectors"]
-    base = [table[k] for k in table if k not in ("CUTS (napari-cuts run)", "untrained encoder", "no vectors")]
+    base = [table[k] for k in table if k not in OURS]
     best_fixed = max(b["default"] for b in base)
     best_best = max(b["best"] for b in base)
     lines = [
         (f"default {c['default']:.3f} >= best baseline fixed {best_fixed:.3f}", c["default"] >= best_fixed),
         (f"best {c['best']:.3f} >= best baseline best {best_best:.3f}", c["best"] >= best_best),
-        (f"trained loses to neither ablation by > 0.02 (best {c['best'] - max(u['best'], v['best']):+.3f}, "
-         f"default {c['default'] - max(u['default'], v['default']):+.3f})",
-         c["best"] >= max(u["best"], v["best"]) - 0.02 and c["default"] >= max(u["default"], v["default"]) - 0.02),
+        (f"trained >= untrained - 0.02 (best {c['best'] - u['best']:+.3f}, default {c['default'] - u['default']:+.3f})",
+         c["best"] >= u["best"] - 0.02 and c["default"] >= u["default"] - 0.02),
         (f"at most 64 levels ({c['levels']:.1f})", c["levels"] <= 64),
     ]
-    targets = {"nuclei2d-synth": (0.85, 0.75), "nuclei3d-synth": (0.75, None), "retina-dev": (0.90, 0.80)}
-    if name in targets:
-        b, d = targets[name]
-        lines.append((f"best {c['best']:.3f} >= {b}", c["best"] >= b))
-        if d is not None:
-            lines.append((f"default {c['default']:.3f} >= {d}", c["default"] >= d))
+    if "watershed hierarchy" in table:
+        w = table["watershed hierarchy"]["best"]
+        lines.append((f"best {c['best']:.3f} >= watershed hierarchy best {w:.3f}", c["best"] >= w))
+    # the figures before the engine with basins (6a77342, four seeds): within 0.02
+    before = {"retina-dev": (0.920, 0.891), "texture-dev": (0.789, 0.656)}
+    if name in before:
+        b, d = before[name]
+        lines.append((f"within 0.02 of {b} / {d} ({c['best']:.3f} / {c['default']:.3f})",
+                      c["best"] >= b - 0.02 and c["default"] >= d - 0.02))
     if name == "texture-dev":
         gain_b = c["best"] - max(u["best"], v["best"])
         gain_d = c["default"] - max(u["default"], v["default"])
@@ -383,11 +401,12 @@ def section_title(settings: list[str], sets: list[str]) -> str:
     settings, or on some sets only, is named after them (and leaves that one alone)."""
     whole = sorted(sets) == sorted(p.name for p in PANEL.glob("*") if (p / "images").is_dir())
     if whole and not settings:
-        return "Panel: five labelled sets"
+        return "Panel: every labelled set"
     return "Panel" + ("" if whole else f" on {', '.join(sets)}") + (f" with {', '.join(settings)}" if settings else "")
 
 
-ORDER = ["CUTS (napari-cuts run)", "untrained encoder", "no vectors", "Felzenszwalb", "SLIC",
+OURS = ("CUTS (napari-cuts run)", "untrained encoder", "no vectors", "default-level stage off")
+ORDER = ["CUTS (napari-cuts run)", "untrained encoder", "no vectors", "default-level stage off", "Felzenszwalb", "SLIC",
          "k-means on intensities", "filter bank + k-means", "Voronoi-Otsu", "watershed hierarchy"]
 
 
@@ -395,7 +414,7 @@ def report(tables: dict, meta: dict) -> tuple[str, str]:
     """The text table and the docs section of a run (means over seeds per set)."""
     names = [n for n in ORDER if any(n in t for t in tables.values())]
     header = ["set"] + names
-    rows = [[s] + [cell(t[n], n in ORDER[:3]) if n in t else "–" for n in names] for s, t in tables.items()]
+    rows = [[s] + [cell(t[n], n in OURS) if n in t else "–" for n in names] for s, t in tables.items()]
     verdicts = []
     for s, t in tables.items():
         if all(n in t for n in ORDER[:3]) and len(t) > 3:
@@ -412,14 +431,21 @@ def report(tables: dict, meta: dict) -> tuple[str, str]:
 ```
 
 Mean per-object Dice, **best level / default level** (baselines: best of their sweep / their
-fixed setting), mean over seeds; for CUTS and its ablations also the levels offered (lv) and
-the regions at the default level (rg). *CUTS* is `napari-cuts run IMAGES -o OUT --seed S`
+fixed setting), mean over seeds; for CUTS and its ablations also the lowest and the spread
+(sd) of the per-image default-level scores, the levels offered (lv) and the regions at the
+default level (rg). *CUTS* is `napari-cuts run IMAGES -o OUT --seed S`
 with {settings_text}, scored from the files it writes; *untrained*: the same pipeline with an
-encoder fitted at learning rate 0; *no vectors*: `vector_weight=0`. Baselines: Felzenszwalb
+encoder fitted at learning rate 0; *no vectors*: `vector_weight=0`; *default-level stage
+off*: the encoder of the CUTS run with `default_rule=persistent` (the level that lasted
+longest, the CUTS paper's choice). Baselines: Felzenszwalb
 (scales {FELZ_SCALES[-1]}..{FELZ_SCALES[0]}, fixed 100, sigma 0.8, min_size 20, per slice for
 stacks), SLIC-zero ({SLIC_SEGMENTS[0]}..{SLIC_SEGMENTS[-1]} segments, fixed 100), k-means on
 intensities (k {KM_RANGE[0]}..{KM_RANGE[-1]}, fixed 5), `multiscale_basic_features`
-(sigma 1..16, standardised) + k-means (k {BANK_RANGE[0]}..{BANK_RANGE[-1]}, fixed 5), all on
+(sigma 1..16, standardised) + k-means (k {BANK_RANGE[0]}..{BANK_RANGE[-1]}, fixed 5),
+Voronoi-Otsu labelling (spot sigma {VORONOI_SPOTS[0]}..{VORONOI_SPOTS[-1]} x outline sigma
+{VORONOI_OUTLINES[0]}..{VORONOI_OUTLINES[-1]}, fixed 2 / 2, colour channels averaged, 3D for
+stacks), higra's watershed hierarchy by area of the Sobel gradient (sigma 1; cuts at
+{WATERSHED_CUTS[0]}..{WATERSHED_CUTS[-1]} regions, fixed 100; 3D for stacks), all on
 0..1 images. Protocol: per object the region covering most of its pixels; the image's score
 is the mean Dice over its objects.
 
@@ -474,7 +500,8 @@ def main(argv=None) -> int:
         if args.write:
             print(f"wrote {C.write_section(section_title(saved['meta'].get('settings', []), list(saved['tables'])), body)}")
         return 0
-    folders = args.folders or sorted(p for p in PANEL.glob("*") if (p / "images").is_dir())
+    folders = args.folders or sorted((p for p in PANEL.glob("*") if (p / "images").is_dir()),
+                                     key=lambda p: (not p.name.startswith("real-"), p.name))
     if not folders:
         print(f"panel: no sets found in {PANEL}; skipped")
         return 0
@@ -487,7 +514,7 @@ def main(argv=None) -> int:
             continue
         runs: dict[str, list[Result]] = {}
         for seed in args.seeds:
-            found = [cuts_cli(paths, labels, seed, flags)]
+            found = cuts_cli(paths, labels, seed, flags, settings, images if args.ablations else None)
             if args.ablations:
                 found += ablations(images, labels, seed, settings)
             for r in found:
