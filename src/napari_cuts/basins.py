@@ -16,14 +16,11 @@ import numpy as np
 #: basin of its own while a boundary moves by less than a pixel (the same smoothing as
 #: the watershed baseline of the benchmarks)
 GRADIENT_SIGMA = 1.0
-#: basins at least (small images keep fine outlines), each of at least 8 pixels
-MIN_BASINS = 2048
 
 
 def basin_count(n_pixels: int, pixels_per_node: int, max_nodes: int) -> int:
-    """How many basins to cut: one per `pixels_per_node` pixels, at least
-    :data:`MIN_BASINS` (of at least 8 pixels) and at most `max_nodes`."""
-    return int(max(min(n_pixels // pixels_per_node, max_nodes), min(MIN_BASINS, n_pixels // 8), 1))
+    """How many basins to cut: one per `pixels_per_node` pixels, at most `max_nodes`."""
+    return int(max(min(n_pixels // pixels_per_node, max_nodes), 1))
 
 
 def points_gradient(points: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:

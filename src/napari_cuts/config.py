@@ -250,8 +250,9 @@ class SegmentConfig:
     whiten: float = param(0.5, low=0, high=1, advanced=True,
                           help="components scaled by variance**(-w/2): weak ones (hue) count more; "
                                "0 keeps them, 1 whitens fully")
-    vector_weight: float = param(1.0, low=0, high=1000, advanced=True,
-                                 help="weight of the CUTS vectors (0: intensities only, an ablation)")
+    vector_weight: float = param(0.5, low=0, high=1000, advanced=True,
+                                 help="weight of the CUTS vectors beside the intensities (0: "
+                                      "intensities only, an ablation)")
     intensity_weight: float = param(3.0, low=0, high=1000,
                                     help="weight of the pixel's own intensities beside its vector "
                                          "(sharper boundaries), scaled down by itself where "
@@ -267,8 +268,8 @@ class SegmentConfig:
     smoothing: float = param(0.0, low=0, high=50, advanced=True,
                              help="Gaussian smoothing of the vectors themselves, in pixels")
     pixels_per_node: int = param(64, low=4, high=100_000, label="basin size",
-                                 help="pixels per watershed basin, the smallest regions (at least 2048 "
-                                      "basins on small images); smaller for tiny objects")
+                                 help="pixels per watershed basin, the smallest regions; smaller for "
+                                      "tiny objects")
     z_spacing: float | None = param(None, low=0.1, high=100, none="auto", label="z spacing",
                                     help="a stack's z step over its pixel size in y and x (voxel "
                                          "depth / width): the gradient the basins follow uses it; "
