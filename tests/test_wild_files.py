@@ -237,8 +237,6 @@ def photo_encoder():
     return fit([np.clip(img, 0, 255).astype(np.uint8)], TrainingConfig(epochs=1, steps_per_epoch=25))
 
 
-@pytest.mark.xfail(strict=False, reason="engine, issue 24 (the segmentation engine's rewrite): a flat "
-                                        "image still comes out as 4-5 regions, strips along the edges")
 @pytest.mark.parametrize("value, size", [(100, 64), (150, 256)])
 def test_5_a_constant_image_is_one_region(value, size, photo_encoder):
     from napari_cuts.pipeline import segment
