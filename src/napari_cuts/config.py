@@ -177,8 +177,9 @@ def validate(config: Any) -> None:
 class TrainingConfig:
     """Training parameters; defaults follow the CUTS paper where it gives them."""
 
-    epochs: int = param(10, low=1, high=10_000,
-                        help="passes over the training data; the epoch with the lowest mean loss is kept")
+    epochs: int = param(10, low=0, high=10_000,
+                        help="passes over the training data; the epoch with the lowest mean loss is kept "
+                             "(0: no training, the encoder's random weights: segments at once)")
     steps_per_epoch: int = param(25, low=1, high=100_000, help="optimiser steps per epoch")
     batch_size: int = param(16, low=1, high=1024,
                             help="images (or slices) sampled per step; smaller is faster and noisier")
