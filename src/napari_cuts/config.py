@@ -296,11 +296,13 @@ class SegmentConfig:
                               help="how much a region's pixel count weighs in diffusion")
     fine_levels: int = param(32, low=1, high=64, advanced=True,
                              help="connected levels offered between the basins and the default level")
-    default_rule: Literal["lifetime", "persistent"] = param(
+    default_rule: Literal["lifetime", "classes", "persistent"] = param(
         "lifetime", advanced=True,
-        help="how the default level is chosen: 'lifetime', the regions whose lifetime in the "
-             "condensation (x size**region weight) weighs the most, at any depth of the tree; "
-             "'persistent', the level that lasted longest (the CUTS paper's choice)")
+        help="how the default level is chosen: 'lifetime', the connected regions whose lifetime in "
+             "the condensation (x size**region weight) weighs the most, at any depth of the tree "
+             "(objects, and regions of tissue); 'classes', the class level that lasted longest (one "
+             "label per tissue however many pieces, e.g. grey and white matter); 'persistent', the "
+             "connected level that lasted longest (the CUTS paper's choice; an ablation)")
     region_weight: float = param(0.5, low=0, high=2, advanced=True,
                                  help="with the lifetime rule: how much a region's size weighs beside "
                                       "its lifetime (0: not at all, 1: in proportion; 0.5 favours "

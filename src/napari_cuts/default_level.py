@@ -10,8 +10,11 @@ region's lifetime weighed by its size to the power ``region_weight``. The basins
 themselves are not regions that formed, so they weigh nothing.
 
 Two settings (``SegmentConfig.default_rule`` and ``region_weight``) are this stage's
-whole configuration; ``default_rule="persistent"`` turns the stage off (the level that
-lasted longest, the CUTS paper's persistent structure), an ablation.
+whole configuration. ``default_rule="classes"`` shows the class level that lasted longest
+instead (tissues in many pieces, one label each: lifetimes cannot tell "one tissue in many
+pieces" from "many objects of one kind", so the user says which); ``"persistent"`` turns
+the stage off (the connected level that lasted longest, the CUTS paper's persistent
+structure), an ablation.
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     first = yield from drive(condense_graph_iter(means, counts, edges, spread=spread,
                                                  ward=cfg.size_penalty, **common), "condensing", n)
     # the default level: the connected regions that live longest (its own stage)
-    if cfg.default_rule == "persistent":
+    if cfg.default_rule == "persistent":  # the stage off: the connected level that lasted longest
         e = most_persistent(first.persistence, first.n_clusters) if first.steps else None
         cut = first.partitions([e])[e] if e is not None else np.zeros(n, np.int64)
     else:
@@ -178,6 +178,10 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
         room = max(cfg.max_levels - len(levels), 0)
         for e, part in second.partitions(spread_events(second.n_clusters, room)).items():
             levels.append(Level(part[cut], "classes", second.persistence[e]))
+        classes = [i for i, lv in enumerate(levels) if lv.kind == "classes"]
+        if cfg.default_rule == "classes" and classes:  # the most persistent class partition
+            default = classes[most_persistent([levels[i].persistence for i in classes],
+                                              [levels[i].n_regions for i in classes])]
     hierarchy = build_hierarchy(levels, counts, default, n_salient=cfg.n_salient, max_levels=cfg.max_levels)
     info = {"n_basins": int(n), "iterations": int(first.iterations), "default_rule": cfg.default_rule}
     return pixel_nodes, hierarchy, info
