@@ -407,3 +407,57 @@ def test_given_vectors_are_used_instead_of_embedding():
     np.testing.assert_array_equal(a.levels(), b.levels())
     with pytest.raises(CutsInputError, match="do not fit"):
         run_to_end(segment_iter(enc, img, vectors=handed[0][:, :20]))
+
+
+def _nests(coarse: np.ndarray, fine: np.ndarray) -> bool:
+    """Whether every region of `fine` lies inside one region of `coarse`."""
+    pairs = np.unique(np.stack([fine.ravel(), coarse.ravel()], 1), axis=0)
+    return len(pairs) == len(np.unique(fine))
+
+
+def test_levels_nest_coarse_to_fine():
+    """One sequence of merges: each finer level only splits regions of the coarser one
+    (the default level included)."""
+    img, _ = touching_blobs(pairs=(4, 3))
+    seg = segment(untrained(1), img, SegmentConfig(vector_weight=0))
+    levels = seg.levels()
+    assert len(levels) > 5 and "classes" in seg.hierarchy.kinds
+    assert all(_nests(levels[i], levels[i + 1]) for i in range(len(levels) - 1))
+    assert seg.n_regions == sorted(seg.n_regions)
+
+
+def test_small_objects_have_pixel_precise_outlines():
+    """Discs of radius 3 to 6 on a noisy ground: each is one region of the default level
+    whose outline is the disc's to within a pixel (no blocks of superpixels)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:96, :96]
+    truth = np.zeros((96, 96), np.int32)
+    for k, (cy, cx, r) in enumerate([(14, 14, 3), (14, 50, 4), (50, 20, 5), (60, 70, 6), (80, 40, 4)], 1):
+        truth[np.hypot(yy - cy, xx - cx) <= r] = k
+    img = np.clip(40 + 150 * (truth > 0) + rng.normal(0, 6, truth.shape), 0, 255).astype(np.uint8)
+    seg = segment(untrained(1), img, SegmentConfig(vector_weight=0))
+    lab = seg.level(seg.default_level)
+    for k in range(1, truth.max() + 1):
+        region = lab == np.bincount(lab[truth == k]).argmax()
+        disc = truth == k
+        ring = ndimage.binary_dilation(disc) & ~ndimage.binary_erosion(disc)  # a pixel either side
+        assert not ((region ^ disc) & ~ring).any(), k
+        assert 2 * (region & disc).sum() / (region.sum() + disc.sum()) > 0.85, k
+
+
+def test_default_level_is_the_cut_of_longest_lifetimes():
+    """A tree of four basins: two pairs that each live long, whose union lives briefly;
+    the cut keeps the pairs (not the basins, not the root)."""
+    from napari_cuts.default_level import excess_of_mass
+    from napari_cuts.tree import MergeTree
+
+    parent = np.array([4, 4, 5, 5, 6, 6, 6])
+    tree = MergeTree(parent, np.array([0, 0, 0, 0, 2.0, 2.0, 0.0]), np.array([10, 10, 10, 10, 20, 20, 40.0]), 4)
+    np.testing.assert_array_equal(excess_of_mass(tree), [0, 0, 1, 1])
+    # a union that lives far longer than its parts is chosen whole
+    parent2 = np.array([4, 4, 5, 5, 6, 6, 7, 7])
+    tree2 = MergeTree(parent2, np.array([0, 0, 0, 0, 0.1, 0.1, 5.0, 0.0]),
+                      np.array([10, 10, 10, 10, 20, 20, 40, 40.0]), 4)
+    np.testing.assert_array_equal(excess_of_mass(tree2), [0, 0, 0, 0])
