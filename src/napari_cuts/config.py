@@ -309,7 +309,8 @@ class SegmentConfig:
                                       "neither small objects nor large regions)")
     max_levels: int = param(64, low=1, high=64, help="levels offered at most")
     n_salient: int = param(5, low=1, high=64, label="salient levels",
-                           help="how many of the most persistent levels become layers")
+                           help="how many levels are marked salient on the slider: the default and "
+                                "the most persistent others")
     sample_pixels: int = param(300_000, low=1000, high=100_000_000, advanced=True,
                                help="images with more pixels are embedded from a sample first")
     pca_pixels: int = param(50_000, low=100, high=10_000_000, advanced=True,

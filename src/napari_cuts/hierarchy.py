@@ -60,7 +60,7 @@ class Hierarchy:
     persistence: list[int]
     salient: list[bool]
     default_level: int
-    kinds: list[str] = field(default_factory=list)  # "classes", "objects" or "regions" per level
+    kinds: list[str] = field(default_factory=list)  # "classes", "default" or "regions" per level
     extra: dict = field(default_factory=dict)
 
     @property
@@ -86,7 +86,7 @@ class Level:
     """One candidate level: each node's cluster, what it is and how stable it was."""
 
     partition: np.ndarray  # (M,) cluster 0..n-1 of every node
-    kind: str  # "classes" (alike regions grouped anywhere), "objects" or "regions" (connected)
+    kind: str  # "classes" (alike regions grouped anywhere), "default" or "regions" (connected)
     persistence: int = 1
 
     @property
