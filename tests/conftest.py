@@ -56,10 +56,13 @@ def file_state(path: Path) -> tuple:
     return (True, path.stat().st_mtime_ns, len(data), hashlib.sha256(data).hexdigest())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def user_settings() -> tuple[Path, tuple]:
-    """The user's real napari settings file and its state when the suite started."""
-    return USER_SETTINGS
+    """The user's real napari settings file and its state when the test started (not when
+    the suite did: on a shared machine another napari of the same environment may write
+    it meanwhile)."""
+    path = USER_SETTINGS[0]
+    return path, file_state(path)
 
 
 USER_SETTINGS: tuple[Path, tuple] = (Path(), ())
@@ -104,7 +107,7 @@ def pytest_sessionfinish(session, exitstatus):
     if getattr(session.config, "_napari_cuts_no_display", 0) and exitstatus == 0:
         session.exitstatus = 1  # skipped GUI tests are not a pass
     path, before = USER_SETTINGS
-    if before and file_state(path) != before:  # a test wrote the user's own settings
+    if before and file_state(path)[-1:] != before[-1:]:  # a test wrote the user's own settings (content)
         session.exitstatus = 1
         print(f"\nnapari-cuts: the suite changed the user's napari settings file {path}",
               file=sys.stderr)
