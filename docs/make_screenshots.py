@@ -168,6 +168,33 @@ def main() -> None:
     save_window(viewer, "open-from-disk.png")
     viewer.close()
 
+    # 6. A real stained tissue with nuclei (scikit-image's immunohistochemistry sample, bundled
+    # with scikit-image): the default level's outlines over the image, whole and zoomed in.
+    from skimage import data
+
+    tissue = out.parent / "ihc.png"
+    imsave(tissue, data.immunohistochemistry(), check_contrast=False)
+    cli(["run", str(tissue), "-o", str(out), "--epochs", "2" if args.quick else str(args.epochs),
+         "--no-progress"])
+    viewer = napari.Viewer(show=True, title="napari-cuts")
+    viewer.window.resize(*WINDOW)
+    viewer.open([str(tissue), str(out / "ihc.cuts")], plugin=None)
+    levels = viewer.layers[-1]
+    levels.contour = 1  # outlines only, over the image
+    levels.opacity = 0.9
+    settle(1.0)
+    viewer.reset_view()
+    settle(1.0)
+    path = IMAGES / "default-level-real-tissue.png"
+    viewer.screenshot(path=str(path), canvas_only=True, flash=False)
+    viewer.camera.zoom *= 4
+    viewer.camera.center = (0, 300, 300)
+    settle(1.0)
+    path = IMAGES / "default-level-real-tissue-zoom.png"
+    viewer.screenshot(path=str(path), canvas_only=True, flash=False)
+    print("wrote", path)
+    viewer.close()
+
 
 if __name__ == "__main__":
     main()
