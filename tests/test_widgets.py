@@ -508,3 +508,23 @@ def test_default_level_outlines_follow_the_image_in_the_viewer(make_napari_viewe
         scores.append(2 * (region & (truth == k)).sum() / (region.sum() + (truth == k).sum()))
     assert min(scores) > 0.85 and np.mean(scores) > 0.93, scores
     assert not notes.errors()
+
+
+def test_no_training_is_one_click_then_segment(make_napari_viewer, qtbot, notes):
+    """The fast path: epochs 0, Train makes the untrained encoder active at once (no
+    step), and Segment uses it."""
+    viewer = make_napari_viewer()
+    viewer.add_image(texture_mosaic(64)[0], name="mosaic")
+    encoder_widget, segment_widget = docks(viewer)
+    encoder_widget.form["epochs"].value = 0
+    encoder_widget.train_button.click()
+    qtbot.waitUntil(lambda: encoder_widget.state.encoder is not None and not encoder_widget.is_busy,
+                    timeout=WAIT_MS)
+    encoder = encoder_widget.state.encoder
+    assert encoder.info["trained"] is False and encoder.info["epochs"] == 0
+    assert not encoder_widget.loss_plot.step_losses  # no optimiser step
+    segment_widget.run_button.click()
+    wait_idle(qtbot, segment_widget)
+    (layer,) = level_layers(viewer)
+    assert layer.data.shape[1:] == (64, 64) and len(layer.data) > 1
+    assert not notes.errors()
