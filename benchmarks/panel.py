@@ -161,7 +161,7 @@ def cuts_cli(paths, labels, seed: int, extra: list[str] | None = None,
                 levels = levels[None]
             res.add(levels, truth, meta["default_level"])
         if images is not None:
-            config = replace(SegmentConfig(seed=seed), **(settings or {}), default_rule="persistent")
+            config = replace(SegmentConfig(seed=seed), **{**(settings or {}), "default_rule": "persistent"})
             off = cuts_api("default-level stage off", images, labels, load_encoder(Path(out) / "encoder.pt"), config)
     return [res] + ([off] if off is not None else [])
 
