@@ -141,10 +141,9 @@ def timed_segment(encoder, image, config=None, sampler: RssSampler | None = None
     """Run :func:`segment_iter`, timing its stages.
 
     Stages (boundaries are the first progress report of the next stage):
-    - ``embed``: sampling, PCA and every pixel's point (up to the first "superpixels"
-      report);
-    - ``cluster``: SLIC superpixels and their mean points (up to the first "condensing");
-    - ``condense``: both condensations, the compact levels and the hierarchy (to the end).
+    - ``embed``: sampling, PCA and every pixel's point (up to the first "basins" report);
+    - ``cluster``: the watershed basins and their mean points (up to the first "condensing");
+    - ``condense``: both condensations, the default level and the hierarchy (to the end).
     Returns (segmentation, {stage: seconds}, {stage: peak RSS bytes}); the process CPU
     seconds of every stage (all threads) are in ``times["cpu_<stage>"]``.
     """
@@ -171,9 +170,9 @@ def timed_segment(encoder, image, config=None, sampler: RssSampler | None = None
         except StopIteration as stop:
             seg = stop.value
             break
-        if p.stage == "superpixels" and stage == "embed":
+        if p.stage == "basins" and stage == "embed":
             switch("cluster")
-        elif p.stage in ("condensing", "grouping", "compact regions") and stage == "cluster":
+        elif p.stage in ("condensing", "grouping") and stage == "cluster":
             switch("condense")
     switch("done")
     return seg, times, peaks

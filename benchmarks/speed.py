@@ -211,7 +211,7 @@ def _config_kwargs(func, cfg, skip=()) -> dict:
 
 def job_condense(p):
     """Everything after the encoder, on precomputed (1, Y, X, D) vectors: the engine's own
-    `segment_iter` (sample, PCA, reduction, superpixels, condensation, hierarchy)
+    `segment_iter` (sample, PCA, reduction, basins, condensation, hierarchy)
     with `embed_region` answering from the stored vectors, so that this follows the
     pipeline's steps and defaults as they change."""
     import napari_cuts.pipeline as pipeline
@@ -612,7 +612,7 @@ def report(R, command, started, finished):
         seg_rows.append([f"{name} stack", f(st.get("embed")), f(st.get("cluster")), f(st.get("condense")),
                          f(r["total_s"]), f(r.get("cpu_s")), f(r["peak_gb"]), f(r["estimate_gb"]),
                          f"{r['info'].get('n_nodes')} / {r['info'].get('iterations')}", r["load_before"][0]])
-    seg_header = ["input", "embed s", "superpixels s", "condense s", "total s", "CPU s", "peak RSS GB",
+    seg_header = ["input", "embed s", "basins s", "condense s", "total s", "CPU s", "peak RSS GB",
                   "estimate GB", "nodes / iterations", "load"]
 
     px = [s * s for s in sorted(seg)]
@@ -725,7 +725,7 @@ def report(R, command, started, finished):
         f"`segment_iter` with `SegmentConfig()` defaults and {R.get('segment_encoder', 'an encoder')}; RGB "
         "inputs are scikit-image's fundus photograph resized, the stacks two photographs "
         "cross-fading and drifting in z (grayscale). Stages: *embed* = pixel sample, PCA and the "
-        "reduced vectors of every pixel; *superpixels* = SLIC superpixels and their points; "
+        "reduced vectors of every pixel; *superpixels* = watershed basins and their points; "
         "*condense* = diffusion condensation and the hierarchy.",
         "",
         C.markdown_table(seg_header, seg_rows),
@@ -746,10 +746,10 @@ def report(R, command, started, finished):
         "Everything after the encoder, from precomputed 128-d vectors: the engine's own "
         "`segment_iter` with `SegmentConfig()` defaults and its encoder calls answered from the "
         "stored vectors. *PCA* = pixel sample, PCA and the reduced vectors; *superpixels* = "
-        "SLIC superpixels and their points; *condense* = the condensations and the hierarchy. Memory: the increase "
+        "watershed basins and their points; *condense* = the condensations and the hierarchy. Memory: the increase "
         "of RSS over the process with the vectors loaded, and the process peak.",
         "",
-        C.markdown_table(["vectors of", "PCA s", "superpixels s", "condense s", "total s", "CPU s", "+RSS GB",
+        C.markdown_table(["vectors of", "PCA s", "basins s", "condense s", "total s", "CPU s", "+RSS GB",
                           "peak GB", "nodes / iterations", "load"], cond_rows),
         "",
         "### Training",
@@ -777,7 +777,7 @@ def report(R, command, started, finished):
            f"{w['w2p']['overhead_s']:.1f} s of --workers 2 / --processes is cluster start-up and "
            f"hand-over ({w['w1']['overhead_s']:.1f} s outside the files for --workers 1). "
            "Serial runs use torch's two threads per file, parallel workers one each, so on two "
-           "cores the gain is what the single-threaded steps (PCA, superpixel bookkeeping, "
+           "cores the gain is what the single-threaded steps (PCA, basin bookkeeping, "
            "condensation's Python loop, TIFF writing) leave idle."
            if all("files_s" in w.get(k, {}) for k in ("w1", "w2", "w2p")) else "."),
     ]
@@ -814,7 +814,7 @@ def report(R, command, started, finished):
     summary = "\n\n".join([
         C.text_table(target_header, targets), C.text_table(seg_header, seg_rows),
         C.text_table(["image", "s", "Mpixel/s", "GFLOP/s", "of matmul"], thr_rows),
-        C.text_table(["vectors", "PCA", "superpixels", "condense", "total", "CPU", "+RSS", "peak", "nodes/it", "load"], cond_rows),
+        C.text_table(["vectors", "PCA", "basins", "condense", "total", "CPU", "+RSS", "peak", "nodes/it", "load"], cond_rows),
         C.text_table(["image", "s/step", "CPU s/step", "setup", "load"], step_rows),
         f"a = {f(a_total)} ({span}), 512² up {f(a_big)}, embed {f(a_embed)}; estimates {est}",
         summary_extra,

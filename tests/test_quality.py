@@ -34,5 +34,5 @@ def test_mosaic_regions_are_recovered():
     finally:
         torch.set_num_threads(threads)
     scores = {label: best_level_dice(seg, truth, label) for label in (1, 2, 3)}
-    # 0.89-0.95 per texture at the engine with basins (0.9+ with superpixels, before)
+    # 0.89-0.95 per texture with basins as the nodes
     assert all(score >= 0.85 for score in scores.values()), scores
