@@ -725,7 +725,7 @@ def report(R, command, started, finished):
         f"`segment_iter` with `SegmentConfig()` defaults and {R.get('segment_encoder', 'an encoder')}; RGB "
         "inputs are scikit-image's fundus photograph resized, the stacks two photographs "
         "cross-fading and drifting in z (grayscale). Stages: *embed* = pixel sample, PCA and the "
-        "reduced vectors of every pixel; *superpixels* = watershed basins and their points; "
+        "reduced vectors of every pixel; *basins* = watershed basins and their points; "
         "*condense* = diffusion condensation and the hierarchy.",
         "",
         C.markdown_table(seg_header, seg_rows),
@@ -745,7 +745,7 @@ def report(R, command, started, finished):
         "",
         "Everything after the encoder, from precomputed 128-d vectors: the engine's own "
         "`segment_iter` with `SegmentConfig()` defaults and its encoder calls answered from the "
-        "stored vectors. *PCA* = pixel sample, PCA and the reduced vectors; *superpixels* = "
+        "stored vectors. *PCA* = pixel sample, PCA and the reduced vectors; *basins* = "
         "watershed basins and their points; *condense* = the condensations and the hierarchy. Memory: the increase "
         "of RSS over the process with the vectors loaded, and the process peak.",
         "",
