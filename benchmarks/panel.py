@@ -491,7 +491,8 @@ def main(argv=None) -> int:
                              "(of several: one report over all their seeds)")
     args = parser.parse_args(argv)
     settings, flags = parse_settings(args.settings)
-    command = "python benchmarks/panel.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
+    given = argv if argv is not None else sys.argv[1:]  # no machine's paths in the docs: file names only
+    command = "python benchmarks/panel.py" + " ".join([""] + [Path(a).name if os.path.isabs(a) else a for a in given])
     if args.report:
         saved = combine([json.loads(p.read_text()) for p in args.report])
         meta = dict(saved["meta"], commands=saved["meta"]["commands"] + [command])
