@@ -297,7 +297,7 @@ class SegmentConfig:
     fine_levels: int = param(32, low=1, high=64, advanced=True,
                              help="connected levels offered between the basins and the default level")
     default_rule: Literal["lifetime", "classes", "persistent"] = param(
-        "lifetime", advanced=True,
+        "lifetime",
         help="how the default level is chosen: 'lifetime', the connected regions whose lifetime in "
              "the condensation (x size**region weight) weighs the most, at any depth of the tree "
              "(objects, and regions of tissue); 'classes', the class level that lasted longest (one "
