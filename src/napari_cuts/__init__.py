@@ -1,6 +1,9 @@
 """napari-cuts: unsupervised multigranular segmentation (CUTS) for napari and the command line.
 
-The engine (this package minus ``_widgets``) needs no Qt or napari.
+Subpackages, in the order data flows: ``engine`` (encoder, training, embedding, hierarchy;
+no Qt, no napari), ``annotation`` (pick, refine, components, measure), ``formats`` (images
+and the .cuts levels format), ``cli`` (the command line) and ``plugin`` (napari: reader,
+writer, samples, dock widgets; Qt lives there only).
 """
 
 import os as _os

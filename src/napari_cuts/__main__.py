@@ -1,6 +1,6 @@
 """``napari-cuts`` and ``python -m napari_cuts``: one line and exit code 130 on Ctrl+C, always.
 
-Until :func:`napari_cuts.cli.main` runs, a Ctrl+C (while Python loads the libraries) ends
+Until :func:`napari_cuts.cli.main.main` runs, a Ctrl+C (while Python loads the libraries) ends
 the process with one line; nothing has been written yet. Once it runs, Ctrl+C raises
 KeyboardInterrupt as usual, so writes in progress clean up after themselves. If threads
 the interpreter would wait for are still running after that (dask worker threads in the
@@ -48,7 +48,7 @@ def _load_libraries(argv: list[str]) -> None:
 
 def entry() -> None:
     """The console script."""
-    from napari_cuts.cli import main
+    from napari_cuts.cli.main import main
 
     _load_libraries(sys.argv[1:])
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)
@@ -59,7 +59,7 @@ def entry() -> None:
         sys.stderr.flush()
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         if _threads_still_running(timeout=0.3):
-            from napari_cuts.io import remove_partial_writes
+            from napari_cuts.formats.images import remove_partial_writes
 
             remove_partial_writes()
             os._exit(130)
