@@ -204,7 +204,7 @@ def unit(image: np.ndarray) -> np.ndarray:
 
 def kmeans_levels(features: np.ndarray, shape, ks, seed: int) -> list[np.ndarray]:
     """k-means (30 Lloyd iterations, fitted on <= 20000 pixels) for every k."""
-    from napari_cuts.engine.hierarchy.condensation import assign_nearest, kmeans
+    from _kmeans import assign_nearest, kmeans
 
     feats = np.ascontiguousarray(features, np.float32)
     rng = np.random.default_rng(seed)

@@ -166,7 +166,7 @@ class Method:
 
 # ---- methods --------------------------------------------------------------------------
 def kmeans_levels(points: np.ndarray, shape, ks, seed: int, iterations: int = 30):
-    from napari_cuts.engine.hierarchy.condensation import assign_nearest, kmeans
+    from _kmeans import assign_nearest, kmeans
 
     points = np.ascontiguousarray(points, np.float32)
     out = []

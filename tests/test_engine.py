@@ -1,13 +1,15 @@
 """Encoder, training, embedding, condensation and hierarchy (no Qt needed)."""
 
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
 import pytest
 import torch
 
-from napari_cuts.engine.hierarchy.condensation import PCA, condense, kmeans
+from napari_cuts.engine.hierarchy.condensation import condense
+from napari_cuts.engine.pca import PCA
 from napari_cuts.engine.embedding import embed
 from napari_cuts.engine.encoder import RECEPTIVE_RADIUS, Encoder, load_encoder, save_encoder
 from napari_cuts.engine.hierarchy.levels import Level, build_hierarchy, stable_ids
@@ -202,7 +204,10 @@ def test_stable_ids_largest_child_keeps_parent_id():
     assert ids[1].tolist() == [1, 1, 2, 2, 2]
 
 
-def test_pca_and_kmeans():
+def test_pca_and_kmeans(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from _kmeans import kmeans  # the benchmarks' k-means baseline
+
     pts, truth = blobs(n_per=100)
     pca = PCA.fit(np.hstack([pts, np.zeros((len(pts), 3))]), 2)
     assert pca.components.shape == (5, 2)

@@ -8,7 +8,7 @@ from typing import Generator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from napari_cuts.engine.hierarchy.condensation import PCA
+from napari_cuts.engine.pca import PCA
 from napari_cuts.config import RefineConfig
 from napari_cuts.engine.embedding import embed_region, iter_embedding_tiles, n_tiles, tile_grid
 from napari_cuts.engine.encoder import Encoder

@@ -9,7 +9,7 @@ from typing import Callable, Generator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from napari_cuts.engine.hierarchy.condensation import PCA
+from napari_cuts.engine.pca import PCA
 from napari_cuts.config import TEXTURE_WEIGHT, SegmentConfig
 from napari_cuts.engine.embedding import DEFAULT_TILE, embed_region, tile_grid
 from napari_cuts.engine.encoder import Encoder

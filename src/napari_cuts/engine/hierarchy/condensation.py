@@ -5,8 +5,7 @@ kernel (X <- P X), merges nodes that come closer than a threshold, and grows the
 bandwidth when nothing merges. The graph is either given (which basins touch: every
 cluster stays connected) or the kNN graph of the current points (alike points anywhere
 merge). Every merge is a partition. Graphs are sparse, so cost grows with the number of
-edges, not its square. :class:`PCA` reduces the CUTS vectors; :func:`kmeans` serves the
-benchmarks' baselines.
+edges, not its square.
 """
 
 from __future__ import annotations
@@ -20,92 +19,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 
-@dataclass
-class PCA:
-    """Principal-component projection fitted on a sample of vectors."""
-
-    mean: np.ndarray
-    components: np.ndarray  # (D, d)
-
-    @classmethod
-    def fit(cls, vectors: np.ndarray, n_components: int, whiten: float = 0.0,
-            whiten_floor: float = 0.1) -> "PCA":
-        """Fit on (n, D) vectors; components are scaled by variance ** (-whiten / 2).
-
-        ``whiten=0`` keeps the variances, ``1`` gives every component unit variance.
-        """
-        x = np.asarray(vectors, np.float64)
-        mean = x.mean(0)
-        cov = np.cov(x - mean, rowvar=False)
-        vals, vecs = np.linalg.eigh(np.atleast_2d(cov))
-        order = np.argsort(vals)[::-1][: min(n_components, x.shape[1])]
-        comps = vecs[:, order]
-        # Fix signs so the result does not depend on the eigen solver.
-        comps *= np.sign(comps[np.abs(comps).argmax(0), np.arange(comps.shape[1])])
-        if whiten:
-            var = np.clip(vals[order], 0, None)
-            # Regularised: a component far weaker than the average kept one is not blown
-            # up to unit variance (it would be noise on nearly uniform images).
-            floor = whiten_floor * max(float(var.mean()) if var.size else 0.0, 1e-12)
-            comps = comps / (var + floor) ** (whiten / 2)
-        return cls(mean.astype(np.float32), comps.astype(np.float32))
-
-    @property
-    def n_components(self) -> int:
-        return self.components.shape[1]
-
-    def __call__(self, vectors: np.ndarray) -> np.ndarray:
-        return (np.asarray(vectors, np.float32) - self.mean) @ self.components
-
-
 def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     d = (a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None, :]
     return d.clamp_min_(0)
 
 
-def _nearest(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest centre: argmin of |c|^2 - 2 p.c (|p|^2 does not matter)."""
-    cc = (centres * centres).sum(1)
-    return torch.addmm(cc[None, :], points, centres.T, alpha=-2).argmin(1)
-
-
-def assign_nearest(points: np.ndarray, centres: np.ndarray, chunk: int = 16384) -> np.ndarray:
-    """Index of the nearest centre for every point, computed in chunks."""
-    c = torch.from_numpy(np.ascontiguousarray(centres, np.float32))
-    out = np.empty(len(points), np.int32)
-    with torch.inference_mode():
-        for i in range(0, len(points), chunk):
-            p = torch.from_numpy(np.ascontiguousarray(points[i : i + chunk], np.float32))
-            out[i : i + chunk] = _nearest(p, c).numpy()
-    return out
-
-
-def kmeans(
-    points: np.ndarray, k: int, *, iterations: int = 10, seed: int = 0
-) -> np.ndarray:
-    """Lloyd's k-means from random seeds; returns the (k', d) centres (k' <= k)."""
-    rng = np.random.default_rng(seed)
-    x = torch.from_numpy(np.ascontiguousarray(points, np.float32))
-    n = len(x)
-    k = min(k, n)
-    # Seeds: distinct random points (k-means++ costs k passes over the data, too slow
-    # for the ~1000 nodes wanted here; Lloyd iterations then spread the centres).
-    c = x[np.sort(rng.choice(n, k, replace=False))].clone()
-    for _ in range(iterations):
-        lab = _nearest(x, c)
-        counts = torch.bincount(lab, minlength=len(c)).float()
-        sums = torch.zeros_like(c).index_add_(0, lab, x)
-        keep = counts > 0
-        new = c.clone()
-        new[keep] = sums[keep] / counts[keep, None]
-        moved = float((new - c).abs().max())
-        c = new[keep]
-        if moved < 1e-6:
-            break
-    return c.numpy()
-
-
-# ---- condensation on a sparse graph ---------------------------------------------------
 @dataclass
 class MergeHistory:
     """What a graph condensation merged: per merge event, each current node's new cluster.
