@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .axes import Layout, file_layout
+from .cuts_format import is_levels_file, load_result, recorded_default_level
 from .io import CutsInputError, image_header, label_image, output_stem, read_image, save_labels_tiff
 
 __all__ = ["ANNOTATE_COMMANDS", "add_commands", "cmd_components", "cmd_measure", "cmd_refine"]
@@ -26,9 +27,6 @@ def _merges_colours(path: str, shape: tuple[int, ...]) -> bool:
 def label_header(path: str) -> tuple[int, ...]:
     """The shape of the label image :func:`_read_labels` gives, from the file's header
     (a levels file, ``.cuts``, is read: its axes are arranged as levels first)."""
-    from ._reader import is_levels_file
-    from .results import load_result
-
     if is_levels_file(path):
         return tuple(load_result(path)[0].shape)
     shape, _ = image_header(path)
@@ -38,9 +36,6 @@ def label_header(path: str) -> tuple[int, ...]:
 def _read_labels(path: str, what: str) -> np.ndarray:
     """A label image from any file `read_image` reads, or a levels file (``.cuts``);
     colour PNG/JPEG masks are merged."""
-    from ._reader import is_levels_file
-    from .results import load_result
-
     data = load_result(path)[0] if is_levels_file(path) else read_image(path)
     if _merges_colours(path, data.shape):
         data = data[..., :3].max(-1)  # a colour picture of a mask: any colour is foreground
@@ -87,29 +82,6 @@ def _check_label_shape(shape: tuple[int, ...], spatial: tuple[int, ...], path: s
         return level
     raise CutsInputError(
         f"{path} (shape {shape}) does not fit the image ({'x'.join(map(str, spatial))} pixels)")
-
-
-def recorded_default_level(path: str, n_levels: int) -> int | None:
-    """The default level recorded in the ``.cuts.json`` beside a levels file, if any."""
-    import json
-
-    from ._reader import is_levels_file, summary_path
-
-    meta = summary_path(path)
-    if not is_levels_file(path) or not meta.is_file():
-        return None
-    try:
-        summary = json.loads(meta.read_text())
-        default = summary["default_level"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if isinstance(default, int) and not isinstance(default, bool) and 0 <= default < n_levels \
-            and len(summary.get("levels", [])) == n_levels:
-        return default
-    return None
-
-
-# ----------------------------------------------------------------------------- refine
 
 
 def cmd_refine(args: argparse.Namespace, bar) -> None:
@@ -162,8 +134,6 @@ def cmd_refine(args: argparse.Namespace, bar) -> None:
 def cmd_components(args: argparse.Namespace, bar) -> None:
     from .components import ordered_components
     from .measure import write_csv
-
-    from ._reader import is_levels_file
 
     mask = _read_labels(args.mask, "the mask")  # its size is checked from the header first
     if is_levels_file(args.mask):  # every level of a segmentation: one of them

@@ -9,13 +9,9 @@ from napari.layers import Image, Labels, Layer
 
 from ..axes import file_axes, layout
 from ..io import CutsInputError, volume_shape, voxel_spacing
-from .._reader import FILE_GROUP, levels_layer_kwargs, levels_meta
+from ..cuts_format import FILE_GROUP, META_KEY, level_rows, levels_layer_kwargs, levels_meta
 from ..pipeline import Segmentation
 from ._workers import ImageInput
-
-#: Key of napari-cuts' entry in a result layer's ``metadata``.
-META_KEY = "napari_cuts"
-
 
 def check_image_layer(layer: Layer | None, active: Layer | None = None) -> Image:
     """The layer if napari-cuts can use it; else raise CutsInputError saying why."""
@@ -148,9 +144,7 @@ def make_result_layer(
     for axis, i in enumerate(index):
         translate[axis] += i * float(image.scale[axis])
     levels = levels.reshape((len(levels),) + (1,) * leading + tuple(seg.shape))
-    kinds = _kinds(seg) or ["regions"] * seg.n_levels
-    rows = [{"level": i, "n_regions": int(seg.n_regions[i]), "salient": bool(seg.salient[i]),
-             "kind": kinds[i]} for i in range(seg.n_levels)]
+    rows = level_rows(seg.n_regions, seg.salient, _kinds(seg))
     meta = levels_meta(image.name, result_key(image), rows, seg.default_level, seg.n_levels,
                        tuple(index), time=bool(getattr(seg, "time", False)))
     kwargs = levels_layer_kwargs(meta, len(seg.shape), translate=translate,

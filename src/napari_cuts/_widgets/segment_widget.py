@@ -10,7 +10,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from .._writer import write_labels
+from ..cuts_format import write_levels_layer
 from ..io import LEVELS_SUFFIX, CutsInputError, save_labels_tiff
 from ..config import SegmentConfig
 from ..pipeline import Progress
@@ -243,12 +243,12 @@ class SegmentWidget(QWidget):
     # ---- internals ----------------------------------------------------------------
     def _write(self, path: str, labels, layer=None) -> None:
         """Write one level (`labels`), or with `layer` its every level and (for a levels
-        file) the .cuts.json, as File > Save does (napari_cuts._writer)."""
+        file) the .cuts.json, as File > Save does (napari_cuts.cuts_format)."""
         try:
             if layer is None:
                 save_labels_tiff(path, labels)
             else:
-                write_labels(path, labels, {"metadata": layer.metadata})
+                write_levels_layer(path, labels, layer.metadata[META_KEY])
         except CutsInputError as exc:
             show_warning(f"Cannot export: {exc}.")
             return
