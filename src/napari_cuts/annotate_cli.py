@@ -132,9 +132,14 @@ def cmd_refine(args: argparse.Namespace, bar) -> None:
 
 
 def cmd_components(args: argparse.Namespace, bar) -> None:
+    from dataclasses import asdict
+
+    from .cli_config import config_from_args
     from .components import ordered_components
+    from .config import ComponentsConfig
     from .measure import write_csv
 
+    config = config_from_args(ComponentsConfig, args)  # checked before the mask is read
     mask = _read_labels(args.mask, "the mask")  # its size is checked from the header first
     if is_levels_file(args.mask):  # every level of a segmentation: one of them
         n = len(mask)
@@ -147,15 +152,11 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
         mask = mask[level]
     elif args.level is not None:
         raise CutsInputError(f"{args.mask} is not a levels file (.cuts); leave out --level")
-    if args.min_size < 0:
-        raise CutsInputError("--min-size must not be negative")
-    labels, table = ordered_components(mask, class_id=args.class_id, min_size=args.min_size,
-                                       order=args.order, names=args.names,
-                                       connectivity=args.connectivity, reverse=args.reverse)
+    labels, table = ordered_components(mask, **asdict(config))
     n = len(table["id"])
     if n == 0:
         raise CutsInputError(
-            f"{args.mask}: no components" + (f" of at least {args.min_size} pixels" if args.min_size else "")
+            f"{args.mask}: no components" + (f" of at least {config.min_size} pixels" if config.min_size else "")
         )
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -170,8 +171,11 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
 
 
 def cmd_measure(args: argparse.Namespace, bar) -> None:
+    from .cli_config import config_from_args
+    from .config import MeasureConfig
     from .measure import measure_regions, write_csv
 
+    config = config_from_args(MeasureConfig, args)
     lay, spatial = _image_input(args.image, args)
     level = _check_label_shape(label_header(args.labels), spatial, args.labels, args.level)
     image = _read_arranged(args.image, lay, spatial)  # (checked from the headers first)
@@ -180,7 +184,7 @@ def cmd_measure(args: argparse.Namespace, bar) -> None:
         labels = labels[level]
     t0 = time.perf_counter()
     try:
-        table = measure_regions(labels, image, glcm_levels=args.glcm_levels)
+        table = measure_regions(labels, image, glcm_levels=config.glcm_levels)
     except CutsInputError as exc:
         raise CutsInputError(f"{args.labels}: {exc}") from None
     path = write_csv(table, args.output)
@@ -200,8 +204,7 @@ def _level_list(text: str) -> list[int]:
 def add_commands(sub) -> None:
     """Add the ``refine``, ``components`` and ``measure`` parsers to `sub`."""
     from .cli_config import add_config_args
-    from .components import ORDERS
-    from .config import RefineConfig
+    from .config import ComponentsConfig, MeasureConfig, RefineConfig
 
     from .cli import add_axes_args
 
@@ -239,21 +242,10 @@ def add_commands(sub) -> None:
                         "the default level, or --level)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="writes OUTDIR/<stem>.components.tif and .components.csv")
-    p.add_argument("--names", default=None, metavar="C1-C7,T1,...",
-                   help="names in order; ranges like C1-C7 expand (extra components get numbers)")
-    p.add_argument("--min-size", type=int, default=0, metavar="N",
-                   help="drop components of fewer than N pixels (default 0)")
-    p.add_argument("--order", choices=ORDERS, default="axis",
-                   help="'axis' (default): along the structure's main axis from the top (or left); "
-                        "'top-bottom', 'left-right', or 'z' for stacks")
-    p.add_argument("--class-id", type=int, default=None, metavar="K",
-                   help="use only pixels of this label (default: every nonzero pixel)")
-    p.add_argument("--connectivity", type=int, default=1,
-                   help="1: pixels sharing an edge connect (default); 2 (or 3): corners too")
-    p.add_argument("--reverse", action="store_true", help="number from the other end")
     p.add_argument("--level", type=int, default=None,
                    help="when MASK is a levels file: the level to use (default: the default "
                         "level its .cuts.json records)")
+    add_config_args(p, ComponentsConfig, prefix="components", title="components")
     add_common(p, stack=False)
 
     p = sub.add_parser("measure", help="measure shape, intensity and texture of every region to CSV",
@@ -267,7 +259,7 @@ def add_commands(sub) -> None:
     p.add_argument("--level", type=int, default=None,
                    help="when LABELS holds several levels (from 'segment'): the one to measure "
                         "(default: the default level its .cuts.json records)")
-    p.add_argument("--glcm-levels", type=int, default=32, help="grey levels of the GLCM (default 32)")
+    add_config_args(p, MeasureConfig, prefix="measure", title="measurements")
     add_common(p)
 
 
