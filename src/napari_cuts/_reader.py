@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .cuts_format import META_KEY, is_levels_file, levels_layer_kwargs, read_levels_file
+from napari_cuts.cuts_format import META_KEY, is_levels_file, levels_layer_kwargs, read_levels_file
 
 
 def napari_get_reader(path: str | list[str]) -> Callable | None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .cuts_format import META_KEY, write_levels_layer
-from .io import LEVELS_SUFFIX, save_labels_tiff
+from napari_cuts.cuts_format import META_KEY, write_levels_layer
+from napari_cuts.io import LEVELS_SUFFIX, save_labels_tiff
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .axes import Layout, file_layout
-from .cuts_format import is_levels_file, load_result, recorded_default_level
-from .io import CutsInputError, image_header, label_image, output_stem, read_image, save_labels_tiff
+from napari_cuts.axes import Layout, file_layout
+from napari_cuts.cuts_format import is_levels_file, load_result, recorded_default_level
+from napari_cuts.io import CutsInputError, image_header, label_image, output_stem, read_image, save_labels_tiff
 
 __all__ = ["ANNOTATE_COMMANDS", "add_commands", "cmd_components", "cmd_measure", "cmd_refine"]
 
@@ -85,10 +85,10 @@ def _check_label_shape(shape: tuple[int, ...], spatial: tuple[int, ...], path: s
 
 
 def cmd_refine(args: argparse.Namespace, bar) -> None:
-    from .encoder import load_encoder
-    from .cli_config import config_from_args
-    from .config import RefineConfig
-    from .refine import refine
+    from napari_cuts.encoder import load_encoder
+    from napari_cuts.cli_config import config_from_args
+    from napari_cuts.config import RefineConfig
+    from napari_cuts.refine import refine
 
     encoder = load_encoder(args.encoder)
     lay, spatial = _image_input(args.image, args)
@@ -134,10 +134,10 @@ def cmd_refine(args: argparse.Namespace, bar) -> None:
 def cmd_components(args: argparse.Namespace, bar) -> None:
     from dataclasses import asdict
 
-    from .cli_config import config_from_args
-    from .components import ordered_components
-    from .config import ComponentsConfig
-    from .measure import write_csv
+    from napari_cuts.cli_config import config_from_args
+    from napari_cuts.components import ordered_components
+    from napari_cuts.config import ComponentsConfig
+    from napari_cuts.measure import write_csv
 
     config = config_from_args(ComponentsConfig, args)  # checked before the mask is read
     mask = _read_labels(args.mask, "the mask")  # its size is checked from the header first
@@ -171,9 +171,9 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
 
 
 def cmd_measure(args: argparse.Namespace, bar) -> None:
-    from .cli_config import config_from_args
-    from .config import MeasureConfig
-    from .measure import measure_regions, write_csv
+    from napari_cuts.cli_config import config_from_args
+    from napari_cuts.config import MeasureConfig
+    from napari_cuts.measure import measure_regions, write_csv
 
     config = config_from_args(MeasureConfig, args)
     lay, spatial = _image_input(args.image, args)
@@ -203,10 +203,10 @@ def _level_list(text: str) -> list[int]:
 
 def add_commands(sub) -> None:
     """Add the ``refine``, ``components`` and ``measure`` parsers to `sub`."""
-    from .cli_config import add_config_args
-    from .config import ComponentsConfig, MeasureConfig, RefineConfig
+    from napari_cuts.cli_config import add_config_args
+    from napari_cuts.config import ComponentsConfig, MeasureConfig, RefineConfig
 
-    from .cli import add_axes_args
+    from napari_cuts.cli import add_axes_args
 
     def add_common(p, stack=True):
         if stack:

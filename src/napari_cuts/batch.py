@@ -14,13 +14,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .encoder import Encoder, load_encoder
-from .axes import file_layout
-from .cuts_format import summary_path, write_result
-from .io import LEVELS_SUFFIX, CutsInputError, output_stem, read_image, voxel_spacing
-from .pipeline import Progress, SegmentConfig, run_to_end, segment_iter
-from .preflight import check_segmentation
-from .timelapse import segment_frames_iter
+from napari_cuts.encoder import Encoder, load_encoder
+from napari_cuts.axes import file_layout
+from napari_cuts.cuts_format import summary_path, write_result
+from napari_cuts.io import LEVELS_SUFFIX, CutsInputError, output_stem, read_image, voxel_spacing
+from napari_cuts.pipeline import Progress, SegmentConfig, run_to_end, segment_iter
+from napari_cuts.preflight import check_segmentation
+from napari_cuts.timelapse import segment_frames_iter
 
 
 def check_inputs(paths: Sequence[str], encoder: Encoder, config: SegmentConfig,

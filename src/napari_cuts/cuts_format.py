@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import CutsInputError
-from .writing import LEVELS_SUFFIX, atomic_write, atomic_write_all, save_labels_tiff
+from napari_cuts.errors import CutsInputError
+from napari_cuts.writing import LEVELS_SUFFIX, atomic_write, atomic_write_all, save_labels_tiff
 
 #: Key of napari-cuts' entry in a levels layer's ``metadata``.
 META_KEY = "napari_cuts"
@@ -210,7 +210,7 @@ def load_result(path: str | os.PathLike, memory_limit: int | None = None) -> tup
     """
     import tifffile
 
-    from .io import available_memory, check_decoded_size
+    from napari_cuts.io import available_memory, check_decoded_size
 
     path = Path(path)
     if not path.is_file():
