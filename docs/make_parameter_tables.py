@@ -1,5 +1,5 @@
-"""Write docs/parameters.md: every parameter of training, segmentation and refinement,
-from the config fields themselves (the same source as the CLI flags and the forms).
+"""Write docs/parameters.md: every parameter of training, segmentation, refinement,
+components and measurements, from the config fields themselves (the same source as the CLI flags and the forms).
 
     .venv/bin/python docs/make_parameter_tables.py
 """
@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari_cuts.config import RefineConfig, SegmentConfig, TrainingConfig, parameters
+from napari_cuts.config import (
+    ComponentsConfig, MeasureConfig, RefineConfig, SegmentConfig, TrainingConfig, parameters,
+)
 
 OUT = Path(__file__).resolve().parent / "parameters.md"
 SECTIONS = (
     ("Training (Train tab; `fit`, `run`, `demo`)", TrainingConfig),
     ("Segmentation (Segment tab; `segment`, `run`, `demo`)", SegmentConfig),
     ("Scribble refinement (Refine tab; `refine`)", RefineConfig),
+    ("Ordered components (Components tab; `components`)", ComponentsConfig),
+    ("Measurements (Measure tab; `measure`)", MeasureConfig),
 )
 
 

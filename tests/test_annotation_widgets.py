@@ -10,7 +10,7 @@ import pytest
 from napari.layers import Labels, Points
 from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
 
-from napari_cuts.plugin.reader import levels_layer_kwargs, levels_meta
+from napari_cuts.formats.cuts import levels_layer_kwargs, levels_meta
 from napari_cuts.plugin.widgets._layers import (
     META_KEY, PAINT_TOOLS, add_keeping_selection, defer_paint_tools, result_key, show_level_position,
 )

@@ -9,16 +9,20 @@ import pytest
 
 from napari_cuts.cli.main import build_parser
 from napari_cuts.cli.flags import config_from_args
-from napari_cuts.config import RefineConfig, SegmentConfig, TrainingConfig, parameters
+from napari_cuts.config import (
+    ComponentsConfig, MeasureConfig, RefineConfig, SegmentConfig, TrainingConfig, parameters,
+)
 from napari_cuts.formats.images import CutsInputError
 
-CONFIGS = (TrainingConfig, SegmentConfig, RefineConfig)
+CONFIGS = (TrainingConfig, SegmentConfig, RefineConfig, ComponentsConfig, MeasureConfig)
 #: a command whose parser carries each config's flags, with its required arguments
 COMMANDS = {
     TrainingConfig: [["fit", "a.png", "-o", "e.pt"], ["run", "a.png", "-o", "out"]],
     SegmentConfig: [["segment", "a.png", "-e", "e.pt", "-o", "out"], ["run", "a.png", "-o", "out"],
                     ["demo"]],
     RefineConfig: [["refine", "a.png", "--scribbles", "s.tif", "-e", "e.pt", "-o", "r.tif"]],
+    ComponentsConfig: [["components", "m.tif", "-o", "out"]],
+    MeasureConfig: [["measure", "a.png", "l.tif", "-o", "m.csv"]],
 }
 
 
@@ -28,6 +32,8 @@ def other_value(cls, p):
         candidates = [not p.default]
     elif p.choices:
         candidates = [c for c in p.choices if c != p.default]
+    elif p.kind is str:
+        candidates = ["A1-A3,B"]
     else:
         base = p.default if p.default is not None else p.low
         step = 1 if p.kind is int else (abs(base) / 2 if base else 0.25)
@@ -122,7 +128,9 @@ def test_run_shares_one_seed_and_the_cli_refuses_in_one_line(capsys):
 # ---- GUI: the same fields in the dock widgets' forms --------------------------------
 WIDGETS = {TrainingConfig: ("Train encoder", "training_config"),
            SegmentConfig: ("Segment", "segment_config"),
-           RefineConfig: ("Scribble refinement", None)}
+           RefineConfig: ("Scribble refinement", None),
+           ComponentsConfig: ("Ordered components", None),
+           MeasureConfig: ("Measure regions", None)}
 
 
 def test_every_field_is_settable_from_the_gui(make_napari_viewer):
@@ -159,3 +167,10 @@ def test_the_parameter_page_is_up_to_date():
     spec.loader.exec_module(module)
     assert (docs / "parameters.md").read_text() == module.text(), \
         "docs/parameters.md is out of date: run docs/make_parameter_tables.py"
+
+
+def test_components_orders_are_the_engines():
+    from napari_cuts.annotation.components import ORDERS
+
+    order = next(p for p in parameters(ComponentsConfig) if p.name == "order")
+    assert order.choices == ORDERS and order.default == "axis"

@@ -1,5 +1,6 @@
 """Setup that talks: without any display the test command says so in one line and names
-the fix (instead of Qt aborting), and the install shows pip's progress."""
+the fix (instead of Qt aborting), the install shows pip's progress, and every package
+the code imports is declared."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,3 +84,59 @@ def test_the_demo_prints_a_napari_command_this_shell_can_run(monkeypatch, tmp_pa
         assert command != "napari" and (Path(command).is_file() or (Path.cwd() / command).is_file())
     monkeypatch.setenv("PATH", f"{here.parent}:/usr/bin:/bin")
     assert _napari_command() == "napari"
+
+
+#: Import names whose distribution is named otherwise.
+DISTRIBUTIONS = {"PIL": "Pillow", "skimage": "scikit-image", "yaml": "PyYAML", "sklearn": "scikit-learn",
+                 "cv2": "opencv-python"}
+#: Imports only an optional extra provides (used behind a check that says what to install).
+OPTIONAL = {"dask": "distributed"}
+
+
+def _requirement_name(requirement: str) -> str:
+    """``napari[all]>=0.5`` -> ``napari`` (normalised as pip does)."""
+    import re
+
+    name = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement).group(1)
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _imported_top_level_names() -> dict[str, str]:
+    """Every top-level name an ``import``/``from`` in src/napari_cuts names, outside the
+    standard library and the package itself, with one file that imports it."""
+    import ast
+
+    out: dict[str, str] = {}
+    for path in sorted((ROOT / "src" / "napari_cuts").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "napari_cuts":
+                    out.setdefault(top, str(path.relative_to(ROOT)))
+    return out
+
+
+def test_every_imported_package_is_declared_in_pyproject():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    required = {_requirement_name(r) for r in project["dependencies"]}
+    extras = {extra: {_requirement_name(r) for r in reqs}
+              for extra, reqs in project.get("optional-dependencies", {}).items()}
+    imported = _imported_top_level_names()
+    assert {"numpy", "PIL", "tqdm", "superqt"} <= set(imported)  # the walk finds imports
+    missing = []
+    for name, where in sorted(imported.items()):
+        dist = _requirement_name(DISTRIBUTIONS.get(name, name))
+        declared = extras.get(OPTIONAL[name], set()) if name in OPTIONAL else required
+        if dist not in declared:
+            missing.append(f"{name} (distribution {dist}, imported in {where})")
+    assert missing == [], "imported but not declared in pyproject.toml: " + ", ".join(missing)

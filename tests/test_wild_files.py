@@ -72,7 +72,7 @@ def test_1_measure_cost_follows_the_regions_not_the_largest_id(tmp_path, capsys)
 
 
 def test_1_region_tables_of_layers_are_sparse():
-    from napari_cuts.plugin.reader import region_table
+    from napari_cuts.annotation.measure import region_table
 
     labels = np.array([[0, 1], [4_000_000_000, 4_000_000_000]], np.uint32)
     table = region_table(labels)
@@ -248,7 +248,8 @@ def test_5_a_constant_image_is_one_region(value, size, photo_encoder):
 # ----------------------------------------------------------------------------- 6. one level
 
 def test_6_one_level_keeps_its_level_axis(tmp_path):
-    from napari_cuts.plugin.reader import read_cuts, write_summary
+    from napari_cuts.plugin.reader import read_cuts
+    from napari_cuts.formats.cuts import write_summary
     from napari_cuts.formats.images import save_labels_tiff
 
     levels = np.arange(18, dtype=np.uint8).reshape(1, 2, 3, 3) % 3 + 1  # one level of a 2-slice stack
@@ -269,7 +270,7 @@ def test_6_one_level_keeps_its_level_axis(tmp_path):
 # ----------------------------------------------------------------------------- 7. bad results
 
 def _result(folder: Path, n_levels=55) -> Path:
-    from napari_cuts.plugin.reader import write_summary
+    from napari_cuts.formats.cuts import write_summary
     from napari_cuts.formats.images import save_labels_tiff
 
     rng = np.random.default_rng(0)
@@ -371,7 +372,7 @@ def test_8_refine_checks_scribbles_from_their_header(tmp_path, capsys):
 
 def test_8_the_reader_checks_a_result_s_size_from_its_header(tmp_path):
     from napari_cuts.formats.images import CutsInputError
-    from napari_cuts.formats.results import load_result
+    from napari_cuts.formats.cuts import load_result
 
     path = Path(bomb(tmp_path / "huge.cuts.tif", (200_000, 200_000), tile=(8192, 8192)))  # 40 GB
     with pytest.raises(CutsInputError, match="40.0 GB decoded"):

@@ -1,7 +1,7 @@
 """Every user-facing parameter, once: defaults, help text and allowed ranges.
 
-Each field of :class:`TrainingConfig`, :class:`SegmentConfig` and :class:`RefineConfig` is
-declared with :func:`param`, which stores its help text, range, choices and whether it
+Each field of :class:`TrainingConfig`, :class:`SegmentConfig`, :class:`RefineConfig`,
+:class:`ComponentsConfig` and :class:`MeasureConfig` is declared with :func:`param`, which stores its help text, range, choices and whether it
 is an *advanced* setting in the dataclass field's metadata. :func:`parameters` lists them
 for the faces (the CLI flags and the widget forms are built from it), and
 :func:`validate` checks a config against them: finite, in range, one of the choices,
@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from napari_cuts.formats.images import CutsInputError
 
-__all__ = ["Parameter", "RefineConfig", "SegmentConfig", "TrainingConfig", "param",
-           "parameters", "validate"]
+__all__ = ["ComponentsConfig", "MeasureConfig", "Parameter", "RefineConfig", "SegmentConfig",
+           "TrainingConfig", "param", "parameters", "validate"]
 
 INT32_MAX = 2**31 - 1
 
@@ -29,7 +29,7 @@ INT32_MAX = 2**31 - 1
 def param(default: Any, *, help: str, low: float | None = None, high: float | None = None,
           low_open: bool = False, high_open: bool = False, choices: tuple | None = None,
           advanced: bool = False, cli: bool = True, gui: bool = True, none: str | None = None,
-          label: str | None = None, start: Any = None) -> Any:
+          label: str | None = None, start: Any = None, metavar: str | None = None) -> Any:
     """A dataclass field carrying its help text and allowed values.
 
     `low`/`high` bound numbers (inclusive unless `low_open`/`high_open`); `choices` lists
@@ -37,11 +37,12 @@ def param(default: Any, *, help: str, low: float | None = None, high: float | No
     `none` names what ``None`` means (e.g. "all", "auto", "off") and makes the field
     nullable; `advanced` puts it in the GUI's advanced fold; `cli`/`gui` expose it there;
     `label` is its name for people (default: the field name with spaces); `start` is the
-    value a nullable field's box shows while it is `none` (default: `low`).
+    value a nullable field's box shows while it is `none` (default: `low`); `metavar`
+    stands for a text field's value in the CLI help.
     """
     meta = dict(help=help, low=low, high=high, low_open=low_open, high_open=high_open,
                 choices=choices, advanced=advanced, cli=cli, gui=gui, none=none, label=label,
-                start=start)
+                start=start, metavar=metavar)
     return dataclasses.field(default=default, metadata={"cuts": meta})
 
 
@@ -64,6 +65,7 @@ class Parameter:
     gui: bool = True
     none: str | None = None  # nullable; what None means
     start: Any = None  # a nullable field's value in the GUI while it is None
+    metavar: str | None = None  # a text field's value in the CLI help
 
     @property
     def flag(self) -> str:
@@ -145,6 +147,10 @@ def _check(p: Parameter, value: Any) -> None:
     if p.choices:
         if value not in p.choices:
             raise CutsInputError(f"unknown {p.label} '{value}' ({allowed})")
+        return
+    if p.kind is str:
+        if not isinstance(value, str):
+            raise CutsInputError(f"{p.label} must be text, got {value!r}")
         return
     try:
         if isinstance(value, (str, bytes)):  # float("2") would pass, and fail deep in numpy
@@ -367,3 +373,43 @@ class RefineConfig:
         validate(self)
         if self.weight_decay is None:
             self.weight_decay = 1.0 if self.classifier == "logistic" else 0.1
+
+
+# ----------------------------------------------------------------------------- components
+
+
+@dataclass
+class ComponentsConfig:
+    """How a mask is split into connected objects, numbered and named
+    (:func:`napari_cuts.annotation.components.ordered_components`)."""
+
+    class_id: int | None = param(None, low=0, high=INT32_MAX, none="all", label="class", start=1,
+                                 help="use only pixels of this label (all: every nonzero pixel)")
+    min_size: int = param(0, low=0, high=INT32_MAX, label="min size",
+                          help="drop components of fewer pixels than this")
+    order: Literal["axis", "top-bottom", "left-right", "z"] = param(
+        "axis", help="'axis': along the structure's main axis from the top (or left) end; "
+                     "'top-bottom', 'left-right', or 'z' for stacks")
+    reverse: bool = param(False, help="number the components from the other end")
+    names: str = param("", metavar="C1-C7,T1,...",
+                       help="names in order; ranges like C1-C7 expand (extra components get numbers)")
+    connectivity: int = param(1, low=1, high=3, advanced=True,
+                              help="1: pixels sharing an edge connect; 2 (or 3 in a stack): corners too")
+
+    def __post_init__(self):
+        validate(self)
+
+
+# ----------------------------------------------------------------------------- measure
+
+
+@dataclass
+class MeasureConfig:
+    """Per-region measurements (:func:`napari_cuts.annotation.measure.measure_regions`)."""
+
+    glcm_levels: int = param(32, low=2, high=255, label="GLCM levels",
+                             help="grey levels the intensities are binned to for the GLCM texture "
+                                  "measures (contrast, homogeneity)")
+
+    def __post_init__(self):
+        validate(self)

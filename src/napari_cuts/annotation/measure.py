@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from napari_cuts.formats.images import CutsInputError, atomic_write, label_image
 
-__all__ = ["LUMINANCE_WEIGHTS", "label_counts", "layer_features", "luminance", "measure_regions", "write_csv"]
+__all__ = ["LUMINANCE_WEIGHTS", "label_counts", "layer_features", "region_table", "luminance", "measure_regions", "write_csv"]
 
 #: Weights of R, G and B in the luminance (those of ``skimage.color.rgb2gray``).
 LUMINANCE_WEIGHTS = (0.2125, 0.7154, 0.0721)
@@ -196,6 +196,12 @@ def label_counts(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ids, counts = np.unique(flat, return_counts=True)
     keep = ids != 0
     return ids[keep], counts[keep]
+
+
+def region_table(labels: np.ndarray) -> dict:
+    """Region id (`index`, as napari expects) and pixel count of every region."""
+    ids, counts = label_counts(labels)  # any ids: costs follow the pixels, not the largest id
+    return {"index": ids, "pixels": counts}
 
 
 def _dense_ids(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_cuts.formats.axes import Layout, file_layout
+from napari_cuts.formats.cuts import is_levels_file, load_result, recorded_default_level
 from napari_cuts.formats.images import CutsInputError, image_header, label_image, output_stem, read_image, save_labels_tiff
 
 __all__ = ["ANNOTATE_COMMANDS", "add_commands", "cmd_components", "cmd_measure", "cmd_refine"]
@@ -26,9 +27,6 @@ def _merges_colours(path: str, shape: tuple[int, ...]) -> bool:
 def label_header(path: str) -> tuple[int, ...]:
     """The shape of the label image :func:`_read_labels` gives, from the file's header
     (a levels file, ``.cuts``, is read: its axes are arranged as levels first)."""
-    from napari_cuts.plugin.reader import is_levels_file
-    from napari_cuts.formats.results import load_result
-
     if is_levels_file(path):
         return tuple(load_result(path)[0].shape)
     shape, _ = image_header(path)
@@ -38,9 +36,6 @@ def label_header(path: str) -> tuple[int, ...]:
 def _read_labels(path: str, what: str) -> np.ndarray:
     """A label image from any file `read_image` reads, or a levels file (``.cuts``);
     colour PNG/JPEG masks are merged."""
-    from napari_cuts.plugin.reader import is_levels_file
-    from napari_cuts.formats.results import load_result
-
     data = load_result(path)[0] if is_levels_file(path) else read_image(path)
     if _merges_colours(path, data.shape):
         data = data[..., :3].max(-1)  # a colour picture of a mask: any colour is foreground
@@ -87,29 +82,6 @@ def _check_label_shape(shape: tuple[int, ...], spatial: tuple[int, ...], path: s
         return level
     raise CutsInputError(
         f"{path} (shape {shape}) does not fit the image ({'x'.join(map(str, spatial))} pixels)")
-
-
-def recorded_default_level(path: str, n_levels: int) -> int | None:
-    """The default level recorded in the ``.cuts.json`` beside a levels file, if any."""
-    import json
-
-    from napari_cuts.plugin.reader import is_levels_file, summary_path
-
-    meta = summary_path(path)
-    if not is_levels_file(path) or not meta.is_file():
-        return None
-    try:
-        summary = json.loads(meta.read_text())
-        default = summary["default_level"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if isinstance(default, int) and not isinstance(default, bool) and 0 <= default < n_levels \
-            and len(summary.get("levels", [])) == n_levels:
-        return default
-    return None
-
-
-# ----------------------------------------------------------------------------- refine
 
 
 def cmd_refine(args: argparse.Namespace, bar) -> None:
@@ -160,11 +132,14 @@ def cmd_refine(args: argparse.Namespace, bar) -> None:
 
 
 def cmd_components(args: argparse.Namespace, bar) -> None:
+    from dataclasses import asdict
+
+    from napari_cuts.cli.flags import config_from_args
     from napari_cuts.annotation.components import ordered_components
+    from napari_cuts.config import ComponentsConfig
     from napari_cuts.annotation.measure import write_csv
 
-    from napari_cuts.plugin.reader import is_levels_file
-
+    config = config_from_args(ComponentsConfig, args)  # checked before the mask is read
     mask = _read_labels(args.mask, "the mask")  # its size is checked from the header first
     if is_levels_file(args.mask):  # every level of a segmentation: one of them
         n = len(mask)
@@ -177,15 +152,11 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
         mask = mask[level]
     elif args.level is not None:
         raise CutsInputError(f"{args.mask} is not a levels file (.cuts); leave out --level")
-    if args.min_size < 0:
-        raise CutsInputError("--min-size must not be negative")
-    labels, table = ordered_components(mask, class_id=args.class_id, min_size=args.min_size,
-                                       order=args.order, names=args.names,
-                                       connectivity=args.connectivity, reverse=args.reverse)
+    labels, table = ordered_components(mask, **asdict(config))
     n = len(table["id"])
     if n == 0:
         raise CutsInputError(
-            f"{args.mask}: no components" + (f" of at least {args.min_size} pixels" if args.min_size else "")
+            f"{args.mask}: no components" + (f" of at least {config.min_size} pixels" if config.min_size else "")
         )
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -200,8 +171,11 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
 
 
 def cmd_measure(args: argparse.Namespace, bar) -> None:
+    from napari_cuts.cli.flags import config_from_args
+    from napari_cuts.config import MeasureConfig
     from napari_cuts.annotation.measure import measure_regions, write_csv
 
+    config = config_from_args(MeasureConfig, args)
     lay, spatial = _image_input(args.image, args)
     level = _check_label_shape(label_header(args.labels), spatial, args.labels, args.level)
     image = _read_arranged(args.image, lay, spatial)  # (checked from the headers first)
@@ -210,7 +184,7 @@ def cmd_measure(args: argparse.Namespace, bar) -> None:
         labels = labels[level]
     t0 = time.perf_counter()
     try:
-        table = measure_regions(labels, image, glcm_levels=args.glcm_levels)
+        table = measure_regions(labels, image, glcm_levels=config.glcm_levels)
     except CutsInputError as exc:
         raise CutsInputError(f"{args.labels}: {exc}") from None
     path = write_csv(table, args.output)
@@ -230,8 +204,7 @@ def _level_list(text: str) -> list[int]:
 def add_commands(sub) -> None:
     """Add the ``refine``, ``components`` and ``measure`` parsers to `sub`."""
     from napari_cuts.cli.flags import add_config_args
-    from napari_cuts.annotation.components import ORDERS
-    from napari_cuts.config import RefineConfig
+    from napari_cuts.config import ComponentsConfig, MeasureConfig, RefineConfig
 
     from napari_cuts.cli.main import add_axes_args
 
@@ -269,21 +242,10 @@ def add_commands(sub) -> None:
                         "the default level, or --level)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="writes OUTDIR/<stem>.components.tif and .components.csv")
-    p.add_argument("--names", default=None, metavar="C1-C7,T1,...",
-                   help="names in order; ranges like C1-C7 expand (extra components get numbers)")
-    p.add_argument("--min-size", type=int, default=0, metavar="N",
-                   help="drop components of fewer than N pixels (default 0)")
-    p.add_argument("--order", choices=ORDERS, default="axis",
-                   help="'axis' (default): along the structure's main axis from the top (or left); "
-                        "'top-bottom', 'left-right', or 'z' for stacks")
-    p.add_argument("--class-id", type=int, default=None, metavar="K",
-                   help="use only pixels of this label (default: every nonzero pixel)")
-    p.add_argument("--connectivity", type=int, default=1,
-                   help="1: pixels sharing an edge connect (default); 2 (or 3): corners too")
-    p.add_argument("--reverse", action="store_true", help="number from the other end")
     p.add_argument("--level", type=int, default=None,
                    help="when MASK is a levels file: the level to use (default: the default "
                         "level its .cuts.json records)")
+    add_config_args(p, ComponentsConfig, prefix="components", title="components")
     add_common(p, stack=False)
 
     p = sub.add_parser("measure", help="measure shape, intensity and texture of every region to CSV",
@@ -297,7 +259,7 @@ def add_commands(sub) -> None:
     p.add_argument("--level", type=int, default=None,
                    help="when LABELS holds several levels (from 'segment'): the one to measure "
                         "(default: the default level its .cuts.json records)")
-    p.add_argument("--glcm-levels", type=int, default=32, help="grey levels of the GLCM (default 32)")
+    add_config_args(p, MeasureConfig, prefix="measure", title="measurements")
     add_common(p)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -17,11 +16,11 @@ import numpy as np
 
 from napari_cuts.engine.encoder import Encoder, load_encoder
 from napari_cuts.formats.axes import file_layout
-from napari_cuts.formats.images import LEVELS_SUFFIX, CutsInputError, output_stem, read_image, save_labels_tiff, voxel_spacing
+from napari_cuts.formats.cuts import summary_path, write_result
+from napari_cuts.formats.images import LEVELS_SUFFIX, CutsInputError, output_stem, read_image, voxel_spacing
 from napari_cuts.engine.pipeline import Progress, SegmentConfig, run_to_end, segment_iter
 from napari_cuts.formats.preflight import check_segmentation
 from napari_cuts.engine.timelapse import segment_frames_iter
-from napari_cuts.formats.writing import atomic_write_all
 
 
 def check_inputs(paths: Sequence[str], encoder: Encoder, config: SegmentConfig,
@@ -171,14 +170,15 @@ def segment_file(
     del frames, pixels
     if lay.is_stack:
         body["z_spacing"] = config.z_spacing or 1.0
-    out = Path(outdir)
-    tif, meta = out / f"{stem}{LEVELS_SUFFIX}", out / f"{stem}.cuts.json"
-    with atomic_write_all([tif, meta], commit=None if gate is None else (
-            lambda: gate.commit(path, (str(tif), str(meta), time.perf_counter() - t0)))) as (t_tif, t_meta):
+    tif = Path(outdir) / f"{stem}{LEVELS_SUFFIX}"
+    meta = summary_path(tif)
+
+    def check() -> None:
         if stop():
             raise Stopped(path)
-        save_labels_tiff(t_tif, levels, levels=True, time=lay.time)
-        t_meta.write_text(json.dumps(body, indent=2))
+
+    write_result(tif, levels, body, time=lay.time, check=check, commit=None if gate is None else (
+        lambda: gate.commit(path, (str(tif), str(meta), time.perf_counter() - t0))))
     return str(tif), str(meta), time.perf_counter() - t0
 
 

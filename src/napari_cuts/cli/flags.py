@@ -39,6 +39,8 @@ def _value_type(p: Parameter):
 
 
 def _help(p: Parameter) -> str:
+    if p.default == "":  # a text field that is empty unless given
+        return p.help.replace("%", "%%")
     default = p.none if p.default is None else p.default
     allowed = p.range_text()
     text = f"{p.help} (default {default}" + (f"; {allowed}" if allowed and not p.choices else "") + ")"
@@ -84,7 +86,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type, *, prefix: str,
         elif p.choices:
             action = group.add_argument(flag, choices=p.choices, **kwargs)
         else:
-            metavar = "N" if p.kind is int else "X"
+            metavar = p.metavar or ("N" if p.kind is int else "TEXT" if p.kind is str else "X")
             action = group.add_argument(flag, type=_value_type(p), metavar=metavar, **kwargs)
         dests[p.name] = dest
         taken[flag] = (dest, p.default, action)

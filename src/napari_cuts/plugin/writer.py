@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_cuts.plugin.reader import META_KEY, is_levels_file, write_summary
+from napari_cuts.formats.cuts import META_KEY, write_levels_layer
 from napari_cuts.formats.images import LEVELS_SUFFIX, save_labels_tiff
 
 
@@ -21,15 +21,6 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     is_levels = isinstance(levels, dict) and "levels" in levels
     if not path.lower().endswith((".tif", ".tiff", LEVELS_SUFFIX)):
         path += LEVELS_SUFFIX if is_levels else ".tif"
-    data = np.asarray(data)
     if not is_levels:
-        return [str(save_labels_tiff(path, data))]
-    lead = len(levels.get("slice", []))
-    data = data.reshape(data.shape[:1] + data.shape[1 + lead:])
-    time = bool(levels.get("time"))  # levels of a time-lapse's frames: (L, T, ...)
-    written = [str(save_labels_tiff(path, data, levels=True, time=time))]
-    if is_levels_file(path):
-        written.append(str(write_summary(path, levels["image"], levels["levels"], levels["default"],
-                                         n_levels=levels.get("n_levels"),
-                                         frames=data.shape[1] if time else None)))
-    return written
+        return [str(save_labels_tiff(path, np.asarray(data)))]
+    return write_levels_layer(path, data, levels)

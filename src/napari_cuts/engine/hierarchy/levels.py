@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -76,9 +75,6 @@ class Hierarchy:
                 for n, s, p, k in zip(self.n_regions, self.salient, self.persistence, kinds)
             ],
         }
-
-    def to_json(self, **extra) -> str:
-        return json.dumps({**self.summary(), **extra}, indent=2)
 
 
 @dataclass

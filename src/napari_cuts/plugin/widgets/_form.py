@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox, Widget
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox, Widget
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 from superqt import QCollapsible
 
@@ -59,6 +59,8 @@ def field_widget(p: Parameter) -> Widget:
         return CheckBox(value=bool(value), text=p.label, tooltip=common["tooltip"])
     if p.choices:
         return ComboBox(choices=list(p.choices), value=value, **common)
+    if p.kind is str:
+        return LineEdit(value=value, **common)
     bounds = {}
     if p.kind is int:
         if p.low is not None:

@@ -9,13 +9,9 @@ from napari.layers import Image, Labels, Layer
 
 from napari_cuts.formats.axes import file_axes, layout
 from napari_cuts.formats.images import CutsInputError, volume_shape, voxel_spacing
-from napari_cuts.plugin.reader import FILE_GROUP, levels_layer_kwargs, levels_meta
+from napari_cuts.formats.cuts import FILE_GROUP, META_KEY, level_rows, levels_layer_kwargs, levels_meta
 from napari_cuts.engine.pipeline import Segmentation
 from napari_cuts.plugin.widgets._workers import ImageInput
-
-#: Key of napari-cuts' entry in a result layer's ``metadata``.
-META_KEY = "napari_cuts"
-
 
 def check_image_layer(layer: Layer | None, active: Layer | None = None) -> Image:
     """The layer if napari-cuts can use it; else raise CutsInputError saying why."""
@@ -148,9 +144,7 @@ def make_result_layer(
     for axis, i in enumerate(index):
         translate[axis] += i * float(image.scale[axis])
     levels = levels.reshape((len(levels),) + (1,) * leading + tuple(seg.shape))
-    kinds = _kinds(seg) or ["regions"] * seg.n_levels
-    rows = [{"level": i, "n_regions": int(seg.n_regions[i]), "salient": bool(seg.salient[i]),
-             "kind": kinds[i]} for i in range(seg.n_levels)]
+    rows = level_rows(seg.n_regions, seg.salient, _kinds(seg))
     meta = levels_meta(image.name, result_key(image), rows, seg.default_level, seg.n_levels,
                        tuple(index), time=bool(getattr(seg, "time", False)))
     kwargs = levels_layer_kwargs(meta, len(seg.shape), translate=translate,

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, SpinBox
 from napari.layers import Labels, Points
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from napari_cuts.annotation.components import ORDERS, ordered_components
+from napari_cuts.annotation.components import ordered_components
+from napari_cuts.config import ComponentsConfig
+from napari_cuts.formats.images import CutsInputError
 from napari_cuts.annotation.measure import layer_features
 from napari_cuts.plugin.widgets._annotation_common import (
     ask_csv_path, choose, export_csv, find_made_layer, follow_level_on_screen, follows, kind_of,
     labels_combo, made_layer_kwargs, put_labels, refused, run_job,
 )
 from napari_cuts.plugin.widgets._common import WidgetLife, column, file_name
+from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import labels_on_screen, spatial_ndim
-
-ALL_CLASSES = 0
 
 
 class ComponentsWidget(QWidget):
@@ -34,19 +36,9 @@ class ComponentsWidget(QWidget):
             napari_viewer, "mask", "Labels layer to split into objects (e.g. an annotation)",
             keep=lambda lay: kind_of(lay) != "components",
             first=lambda lay: kind_of(lay) == "annotation")
-        self.class_id = SpinBox(value=ALL_CLASSES, min=0, max=65535, label="class",
-                                tooltip="Only pixels of this class; 0 = every labelled pixel")
-        self.min_size = SpinBox(value=0, min=0, max=10**8, label="min size (px)",
-                                tooltip="Objects with fewer pixels are dropped")
-        self.order = ComboBox(label="order", choices=list(ORDERS), value="axis",
-                              tooltip="axis: along the structure's main axis from its top "
-                                      "(or left) end; or by row, column or slice")
-        self.reverse = CheckBox(value=False, text="number from the other end")
-        self.names = LineEdit(label="names", value="",
-                              tooltip="Names in order, with ranges: C1-C7,T1-T12,L1-L5")
-        self.form = Container(widgets=[
-            self.source, self.class_id, self.min_size, self.order, self.reverse, self.names,
-        ])
+        self.form = ConfigForm(ComponentsConfig, extra=(self.source,))
+        self.class_id, self.min_size, self.order, self.reverse, self.names = (
+            self.form[name] for name in ("class_id", "min_size", "order", "reverse", "names"))
         self.run_button = QPushButton("Find components")
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Write the component table (id, name, area, ...) to CSV")
@@ -80,9 +72,11 @@ class ComponentsWidget(QWidget):
         if not isinstance(source, Labels):
             show_warning("Cannot find components: choose a labels layer (e.g. an annotation).")
             return
-        kwargs = dict(class_id=self.class_id.value or None, min_size=int(self.min_size.value),
-                      order=self.order.value, names=self.names.value,
-                      reverse=bool(self.reverse.value))
+        try:
+            kwargs = asdict(self.form.config())
+        except CutsInputError as exc:
+            show_warning(f"Cannot find components: {exc}.")
+            return
         self.run_button.setEnabled(False)
         self.status.setText(f"finding the components of {source.name}…")
         self._worker = run_job(self._life, _components, labels_on_screen(self.viewer, source), kwargs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from magicgui.widgets import CheckBox, Container
+from magicgui.widgets import CheckBox
 from napari.layers import Labels
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import (
@@ -13,6 +13,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_cuts.config import MeasureConfig
 from napari_cuts.formats.images import CutsInputError
 from napari_cuts.annotation.measure import layer_features, measure_regions
 from napari_cuts.plugin.widgets._annotation_common import (
@@ -20,6 +21,7 @@ from napari_cuts.plugin.widgets._annotation_common import (
     refused, run_job, source_image,
 )
 from napari_cuts.plugin.widgets._common import WidgetLife, column, file_name, image_layer_combo
+from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import check_image_layer, is_levels_layer, labels_on_screen
 
 
@@ -38,7 +40,7 @@ class MeasureWidget(QWidget):
                                    first=lambda lay: kind_of(lay) == "components")
         self.image = image_layer_combo(napari_viewer, "Intensities to measure the regions on")
         self.show_selected = CheckBox(value=False, text="show only the selected region")
-        self.form = Container(widgets=[self.labels, self.image, self.show_selected])
+        self.form = ConfigForm(MeasureConfig, extra=(self.labels, self.image, self.show_selected))
         self.run_button = QPushButton("Measure")
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setEnabled(False)
@@ -82,13 +84,14 @@ class MeasureWidget(QWidget):
             image = check_image_layer(self.image.value)
             if not isinstance(labels, Labels):
                 raise CutsInputError("there is no labels layer to measure")
+            config = self.form.config()
         except CutsInputError as exc:
             show_warning(f"Cannot measure: {exc}.")
             return
         self.run_button.setEnabled(False)
         self.status.setText(f"measuring {labels.name}…")
         self._worker = run_job(self._life, _measure, labels_on_screen(self.viewer, labels), image.data,
-                               on_done=lambda outcome: self._done(outcome, labels))
+                               config, on_done=lambda outcome: self._done(outcome, labels))
 
     def select_row(self, row: int) -> None:
         """Select the region of table row `row` (as a click on the row does)."""
@@ -163,9 +166,9 @@ class MeasureWidget(QWidget):
         self.status.setText(f"region {label} selected")
 
 
-def _measure(labels, image) -> dict:
+def _measure(labels, image, config: MeasureConfig) -> dict:
     """Worker body: the measurements of every region."""
-    return measure_regions(np.asarray(labels), np.asarray(image))
+    return measure_regions(np.asarray(labels), np.asarray(image), glcm_levels=config.glcm_levels)
 
 
 def _text(value) -> str:

@@ -10,7 +10,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from napari_cuts.plugin.writer import write_labels
+from napari_cuts.formats.cuts import write_levels_layer
 from napari_cuts.formats.images import LEVELS_SUFFIX, CutsInputError, save_labels_tiff
 from napari_cuts.config import SegmentConfig
 from napari_cuts.engine.pipeline import Progress
@@ -243,12 +243,12 @@ class SegmentWidget(QWidget):
     # ---- internals ----------------------------------------------------------------
     def _write(self, path: str, labels, layer=None) -> None:
         """Write one level (`labels`), or with `layer` its every level and (for a levels
-        file) the .cuts.json, as File > Save does (napari_cuts.plugin.writer)."""
+        file) the .cuts.json, as File > Save does (napari_cuts.formats.cuts)."""
         try:
             if layer is None:
                 save_labels_tiff(path, labels)
             else:
-                write_labels(path, labels, {"metadata": layer.metadata})
+                write_levels_layer(path, labels, layer.metadata[META_KEY])
         except CutsInputError as exc:
             show_warning(f"Cannot export: {exc}.")
             return
