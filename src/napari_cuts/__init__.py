@@ -1,14 +1,7 @@
 """napari-cuts: unsupervised multigranular segmentation (CUTS) for napari and the command line.
 
-The engine (this package minus ``_widgets``) needs no Qt or napari.
+The engine (this package minus ``_widgets``) needs no Qt or napari. Importing it changes
+nothing process-wide (no environment variables, no settings of other libraries).
 """
-
-import os as _os
-
-# OpenMP threads that spin while waiting make torch 10-25x slower whenever another
-# process (or the napari viewer) wants a core (docs/benchmarks.md). Passive waiting costs
-# nothing measurable when the machine is idle. Only takes effect if torch is not loaded
-# yet; a user's own setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
