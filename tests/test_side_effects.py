@@ -71,13 +71,33 @@ def test_importing_and_working_changes_nothing_process_wide():
     assert found["threads"][0] == found["threads"][1]
 
 
+#: Uses napari offers no public way for yet, each with the napari issue it needs in a
+#: comment just above: (file, private name).
+NO_PUBLIC_WAY = {("_layers.py", "_overlays")}
+
+
 def test_no_private_attributes_of_other_libraries():
-    """No attribute access of known private names of napari, superqt, Qt or CPython."""
+    """No access of known private names of napari, superqt, Qt or CPython (as attributes
+    or through getattr), but for the few napari has no public way for, named with their
+    napari issue."""
     found = []
     for path in sorted(SRC.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Attribute) and node.attr in PRIVATE:
-                found.append(f"{path.relative_to(SRC)}:{node.lineno}: {ast.unparse(node)}")
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines), str(path))):
+            if isinstance(node, ast.Attribute):
+                name = node.attr
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("getattr", "setattr", "hasattr") and len(node.args) > 1
+                  and isinstance(node.args[1], ast.Constant)):
+                name = node.args[1].value
+            else:
+                continue
+            if name not in PRIVATE:
+                continue
+            above = " ".join(lines[max(0, node.lineno - 5): node.lineno])
+            if (path.name, name) in NO_PUBLIC_WAY and "napari/napari#" in above:
+                continue
+            found.append(f"{path.relative_to(SRC)}:{node.lineno}: {ast.unparse(node)}")
     assert not found, found
 
 

@@ -93,7 +93,7 @@ def run_remote(job, refused: Callable[[str], object], on_stop: Callable[[object]
     payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     try:
         future = pool.submit(run_pickled, payload, messages, remote_stop)
-    except (BrokenProcessPool, RuntimeError):
+    except BrokenProcessPool:
         raise _broken(pool) from None
     try:
         while True:
