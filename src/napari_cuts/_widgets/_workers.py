@@ -159,6 +159,9 @@ def _load_lazy_libraries() -> None:
 
         # torch imports its compiler stack (seconds) when the first optimiser is made.
         torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+        # No gc.freeze() here: it would change napari's whole process. Its price: napari
+        # runs a full collection for every layer it removes (napari/napari#8122), which
+        # walks every object of napari and torch (~500,000, 0.2-0.3 s here).
     finally:
         warm_up_done.set()
 
