@@ -7,8 +7,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .encoder import RECEPTIVE_RADIUS, Encoder, default_device
-from .io import to_volume
+from napari_cuts.encoder import RECEPTIVE_RADIUS, Encoder, default_device
+from napari_cuts.io import to_volume
 
 #: Pixels per side of a tile's core; with the halo a tile is (core + 2 * 8)^2.
 DEFAULT_TILE = 512

@@ -9,15 +9,15 @@ from typing import Callable, Generator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .condensation import PCA
-from .config import TEXTURE_WEIGHT, SegmentConfig
-from .embedding import DEFAULT_TILE, embed_region, tile_grid
-from .encoder import Encoder
-from .hierarchy import Hierarchy
-from .levels import hierarchy_iter
-from .io import (CutsInputError, available_memory, finite_mask, smallest_label_dtype, to_volume,
+from napari_cuts.condensation import PCA
+from napari_cuts.config import TEXTURE_WEIGHT, SegmentConfig
+from napari_cuts.embedding import DEFAULT_TILE, embed_region, tile_grid
+from napari_cuts.encoder import Encoder
+from napari_cuts.hierarchy import Hierarchy
+from napari_cuts.levels import hierarchy_iter
+from napari_cuts.io import (CutsInputError, available_memory, finite_mask, smallest_label_dtype, to_volume,
                  volume_shape)
-from .training import TrainingConfig, fit_encoder
+from napari_cuts.training import TrainingConfig, fit_encoder
 
 
 @dataclass

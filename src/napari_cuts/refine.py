@@ -29,12 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import RefineConfig
-from .encoder import Encoder
-from .io import CutsInputError, smallest_label_dtype, to_volume
-from .pipeline import Progress, run_to_end
-from .refine_features import as_level_stack, volume_features_iter, build_features, image_features_iter
-from .snapping import snap_to_levels, vote_in_regions
+from napari_cuts.config import RefineConfig
+from napari_cuts.encoder import Encoder
+from napari_cuts.io import CutsInputError, smallest_label_dtype, to_volume
+from napari_cuts.pipeline import Progress, run_to_end
+from napari_cuts.refine_features import as_level_stack, volume_features_iter, build_features, image_features_iter
+from napari_cuts.snapping import snap_to_levels, vote_in_regions
 
 __all__ = [
     "RefineConfig",

@@ -8,12 +8,12 @@ from typing import Generator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .condensation import PCA
-from .config import RefineConfig
-from .embedding import embed_region, iter_embedding_tiles, n_tiles, tile_grid
-from .encoder import Encoder
-from .io import CutsInputError, to_volume
-from .pipeline import Progress
+from napari_cuts.condensation import PCA
+from napari_cuts.config import RefineConfig
+from napari_cuts.embedding import embed_region, iter_embedding_tiles, n_tiles, tile_grid
+from napari_cuts.encoder import Encoder
+from napari_cuts.io import CutsInputError, to_volume
+from napari_cuts.pipeline import Progress
 
 
 def _smooth(features: np.ndarray, sigma: float) -> np.ndarray:

@@ -13,9 +13,9 @@ from typing import Generator
 
 import numpy as np
 
-from ..embedding import iter_embedding_tiles, n_tiles
-from ..encoder import Encoder
-from ..pipeline import Progress
+from napari_cuts.embedding import iter_embedding_tiles, n_tiles
+from napari_cuts.encoder import Encoder
+from napari_cuts.pipeline import Progress
 
 #: At most this many bytes of vectors are kept (and at most this fraction of free memory).
 MAX_BYTES = 1 << 30
@@ -60,7 +60,7 @@ class EmbeddingCache:
 
     def fits(self, nbytes: int) -> bool:
         """Whether vectors of `nbytes` may be kept."""
-        from ..io import available_memory
+        from napari_cuts.io import available_memory
 
         return nbytes <= min(MAX_BYTES, MAX_FRACTION * available_memory())
 

@@ -23,8 +23,8 @@ from typing import Callable, Generator
 
 from napari.qt.threading import GeneratorWorker, create_worker
 
-from ..io import CutsInputError, CutsWarning
-from ..jobs import run_pickled, start_helper
+from napari_cuts.io import CutsInputError, CutsWarning
+from napari_cuts.jobs import run_pickled, start_helper
 
 #: Helper processes: a training and a segmentation can run at the same time.
 MAX_WORKERS = 2
