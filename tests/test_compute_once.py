@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import skimage.io
 
-import napari_cuts.batch
-import napari_cuts.io
-from napari_cuts._widgets._state import encoder_state
-from napari_cuts._widgets._workers import ENGINE_SHARES_VECTORS
-from napari_cuts.cli import main
-from napari_cuts.pipeline import fit
+import napari_cuts.cli.batch
+import napari_cuts.formats.images
+from napari_cuts.plugin.widgets._state import encoder_state
+from napari_cuts.plugin.widgets._workers import ENGINE_SHARES_VECTORS
+from napari_cuts.cli.main import main
+from napari_cuts.engine.pipeline import fit
 from napari_cuts.samples import texture_mosaic
-from napari_cuts.training import TrainingConfig
+from napari_cuts.engine.training import TrainingConfig
 
 from test_annotation_widgets import dock
 
@@ -106,14 +106,14 @@ def test_segment_hands_its_vectors_to_refine_given_the_engine_hook(
         make_napari_viewer, qtbot, gray_encoder, monkeypatch):
     """The widgets' side of the hook, with a stand-in engine that honours its contract:
     ``on_vectors(full vectors)`` once computed, ``vectors=`` used instead of embedding."""
-    from napari_cuts._widgets import _workers
-    from napari_cuts.embedding import embed
-    from napari_cuts.io import to_volume
+    from napari_cuts.plugin.widgets import _workers
+    from napari_cuts.engine.embedding import embed
+    from napari_cuts.formats.images import to_volume
 
-    import napari_cuts.pipeline
-    from napari_cuts._widgets import _engine
+    import napari_cuts.engine.pipeline
+    from napari_cuts.plugin.widgets import _engine
 
-    real = napari_cuts.pipeline.segment_iter
+    real = napari_cuts.engine.pipeline.segment_iter
     handed: list = []
 
     def hooked(encoder, image, config=None, *, vectors=None, on_vectors=None, **kwargs):
@@ -125,7 +125,7 @@ def test_segment_hands_its_vectors_to_refine_given_the_engine_hook(
         return (yield from real(encoder, image, config, **kwargs))
 
     monkeypatch.setattr(_engine, "USE_PROCESS", False)  # a stand-in reaches no other process
-    monkeypatch.setattr(napari_cuts.pipeline, "segment_iter", hooked)
+    monkeypatch.setattr(napari_cuts.engine.pipeline, "segment_iter", hooked)
     monkeypatch.setattr(_workers, "ENGINE_SHARES_VECTORS", True)
     viewer = make_napari_viewer()
     viewer.add_image(texture_mosaic(48)[0], name="mosaic")
@@ -156,14 +156,14 @@ def test_run_decodes_each_input_once(tmp_path, monkeypatch):
         skimage.io.imsave(path, np.clip(img, 0, 255).astype(np.uint8), check_contrast=False)
         paths.append(str(path))
     decoded: list[str] = []
-    real = napari_cuts.io.read_image
+    real = napari_cuts.formats.images.read_image
 
     def counting(path, *args, **kwargs):
         decoded.append(str(Path(path)))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(napari_cuts.io, "read_image", counting)
-    monkeypatch.setattr(napari_cuts.batch, "read_image", counting)
+    monkeypatch.setattr(napari_cuts.formats.images, "read_image", counting)
+    monkeypatch.setattr(napari_cuts.cli.batch, "read_image", counting)
     assert main(["run", *paths, "-o", str(tmp_path / "out"), "--epochs", "1",
                  "--steps-per-epoch", "2", "--no-progress"]) == 0
     assert sorted(decoded) == sorted(paths), decoded

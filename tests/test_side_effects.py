@@ -31,8 +31,8 @@ app = QApplication.instance() or QApplication([])
 threads = QThreadPool.globalInstance().maxThreadCount()
 
 import napari_cuts
-import napari_cuts._widgets
-from napari_cuts._widgets import _engine, _workers
+import napari_cuts.plugin.widgets
+from napari_cuts.plugin.widgets import _engine, _workers
 from napari.qt.threading import create_worker
 
 _engine.USE_PROCESS = False  # no helper process: this checks napari's process only
@@ -104,11 +104,11 @@ def test_no_private_attributes_of_other_libraries():
 def test_cli_entry_sets_the_wait_policy_in_its_own_process_only(tmp_path):
     """The console script sets OMP_WAIT_POLICY for itself; importing the package does not."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    code = ("import os, sys\nimport napari_cuts, napari_cuts.cli\n"
+    code = ("import os, sys\nimport napari_cuts, napari_cuts.cli.main\n"
             "assert 'OMP_WAIT_POLICY' not in os.environ\n"
             "sys.argv = ['napari-cuts', '--version']\n"
             "from napari_cuts.__main__ import entry\n"
-            "import napari_cuts.cli as cli\n"
+            "import napari_cuts.cli.main as cli\n"
             "cli.main = lambda: print(os.environ.get('OMP_WAIT_POLICY')) or 0\n"
             "entry()\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
@@ -120,7 +120,7 @@ def test_cli_entry_sets_the_wait_policy_in_its_own_process_only(tmp_path):
 # ---- the helper processes -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def engine():
-    from napari_cuts._widgets import _engine
+    from napari_cuts.plugin.widgets import _engine
 
     return _engine
 
@@ -142,7 +142,7 @@ def test_pool_progress_stop_refusal_error(engine):
     """Progress arrives; a stop mid-run keeps the best weights so far (and the progress
     reported until then); a refused input is one clear line; a bug has its traceback."""
     from napari_cuts.jobs import SegmentJob, TrainJob
-    from napari_cuts.training import TrainingConfig, TrainingProgress
+    from napari_cuts.engine.training import TrainingConfig, TrainingProgress
 
     image = np.random.default_rng(0).random((48, 48)).astype(np.float32)
     items, encoder = drive(engine.run_job(TrainJob([(image, False, False)], TrainingConfig(**TINY)),
@@ -171,9 +171,9 @@ def test_pool_progress_stop_refusal_error(engine):
 
 def test_pool_relays_warnings(engine):
     """A CutsWarning raised in the helper is raised again in the thread driving the job."""
-    from napari_cuts.io import CutsWarning
+    from napari_cuts.formats.images import CutsWarning
     from napari_cuts.jobs import TrainJob
-    from napari_cuts.training import TrainingConfig
+    from napari_cuts.engine.training import TrainingConfig
 
     image = np.random.default_rng(0).random((48, 48)).astype(np.float32)
     image[:4, :4] = np.nan  # missing pixels: the engine warns, and goes on

@@ -56,7 +56,7 @@ def entry() -> None:
     # on an idle machine. Set in this process only, before torch is loaded; a user's own
     # setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from napari_cuts.cli import main
+    from napari_cuts.cli.main import main
 
     _load_libraries(sys.argv[1:])
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)
@@ -67,7 +67,7 @@ def entry() -> None:
         sys.stderr.flush()
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         if _threads_still_running(timeout=0.3):
-            from napari_cuts.io import remove_partial_writes
+            from napari_cuts.formats.images import remove_partial_writes
 
             remove_partial_writes()
             os._exit(130)

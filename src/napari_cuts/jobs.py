@@ -4,7 +4,7 @@ The napari widgets run training and segmentation in separate Python processes, s
 viewer's main thread never waits for a worker's interpreter lock: on a busy machine a
 thread that holds the lock is often preempted, and the viewer froze for up to a second.
 The processes are a standard :class:`concurrent.futures.ProcessPoolExecutor` (see
-``napari_cuts._widgets._engine``) whose workers start with :func:`start_helper` and run
+``napari_cuts.plugin.widgets._engine``) whose workers start with :func:`start_helper` and run
 :func:`run_pickled`.
 
 A job is a picklable object with ``run()``, a generator that yields progress and returns
@@ -34,8 +34,8 @@ class TrainJob:
     step_pause: float = 0.0  # seconds to wait after each step (lets tests act mid-run)
 
     def run(self) -> Generator:
-        from napari_cuts.io import to_volume
-        from napari_cuts.training import EncoderTrainer
+        from napari_cuts.formats.images import to_volume
+        from napari_cuts.engine.training import EncoderTrainer
 
         volumes = [to_volume(a, channel_axis=rgb, is_stack=stack) for a, rgb, stack in self.images]
         self._trainer = EncoderTrainer(volumes, self.config, names=self.names or None, volumes=True)
@@ -65,7 +65,7 @@ class SegmentJob:
     def run(self) -> Generator:
         import inspect
 
-        from napari_cuts.pipeline import Progress, segment_iter
+        from napari_cuts.engine.pipeline import Progress, segment_iter
 
         made: list[np.ndarray] = []
         share = {}
@@ -94,8 +94,8 @@ class FramesJob:
     step_pause: float = 0.0
 
     def run(self) -> Generator:
-        from napari_cuts.pipeline import segment_iter
-        from napari_cuts.timelapse import FrameSegmentations, segment_frames_iter
+        from napari_cuts.engine.pipeline import segment_iter
+        from napari_cuts.engine.timelapse import FrameSegmentations, segment_frames_iter
 
         def one(frame):
             return segment_iter(self.encoder, frame, self.config, is_stack=False, channel_axis=self.rgb)
@@ -112,9 +112,9 @@ def run_pickled(payload: bytes, messages, stop) -> bytes:
     """Run the pickled job `payload` in this (helper) process; the outcome, pickled.
 
     `messages` (a queue) gets ``("progress", item)`` per step and ``("warning", text)``
-    per :class:`~napari_cuts.io.CutsWarning`; once `stop` (an event) is set, the job ends
+    per :class:`~napari_cuts.formats.images.CutsWarning`; once `stop` (an event) is set, the job ends
     before its next step. The outcome is one of ``("done", result)``, ``("stopped",
-    partial)``, ``("refused", message)`` (a :class:`~napari_cuts.io.CutsInputError`) or
+    partial)``, ``("refused", message)`` (a :class:`~napari_cuts.formats.images.CutsInputError`) or
     ``("error", traceback)``. Jobs and outcomes travel as plain pickles: the pool's own
     pickler would hand torch tensors over through shared memory.
     """
@@ -123,7 +123,7 @@ def run_pickled(payload: bytes, messages, stop) -> bytes:
 
 
 def _outcome(job, messages, stop) -> tuple[str, Any]:
-    from napari_cuts.io import CutsInputError, CutsWarning
+    from napari_cuts.formats.images import CutsInputError, CutsWarning
 
     def show(message, category, *_args, **_kwargs):
         if issubclass(category, CutsWarning):
@@ -155,7 +155,7 @@ def warm_up() -> None:
     does not pay for what torch and the libraries load or prepare on first use (about
     as long as the command line's start-up, where the command line pays it)."""
     from napari_cuts.config import TrainingConfig
-    from napari_cuts.pipeline import fit, segment
+    from napari_cuts.engine.pipeline import fit, segment
 
     try:
         image = np.random.default_rng(0).random((48, 48)).astype(np.float32)

@@ -1,0 +1,181 @@
+"""The viewer's side of the engine processes (see :mod:`napari_cuts.jobs`).
+
+Training and segmentation run in a :class:`~concurrent.futures.ProcessPoolExecutor`
+(spawned processes, started in the background when a widget opens and reused; two, so
+that a training and a segmentation run side by side), so that the viewer's main thread
+never waits for a worker's interpreter lock. A napari thread worker drives each job: it
+submits the job, yields the progress the process reports through a queue and returns
+its result, so the widgets use it like any generator worker. *Stop* sets an event the
+job checks between its steps.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import queue
+import threading
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Generator
+
+from napari.qt.threading import GeneratorWorker, create_worker
+
+from napari_cuts.formats.images import CutsInputError, CutsWarning
+from napari_cuts.jobs import run_pickled, start_helper
+
+#: Helper processes: a training and a segmentation can run at the same time.
+MAX_WORKERS = 2
+#: False: run jobs in the worker thread itself (debugging, or a test's stand-in engine).
+USE_PROCESS = True
+POLL = 0.1  # seconds between looks at whether the job ended (when it reports nothing)
+
+_CONTEXT = multiprocessing.get_context("spawn")  # no fork of a process running Qt threads
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_manager = None  # a multiprocessing manager: the queues and stop events of the jobs
+
+
+class EngineError(RuntimeError):
+    """A bug in the engine process (the message holds its traceback), or its end."""
+
+
+def _engine() -> tuple[ProcessPoolExecutor, object]:
+    """The pool and the manager, started on first use (the manager's start blocks)."""
+    global _pool, _manager
+    with _lock:
+        if _manager is None:
+            _manager = _CONTEXT.Manager()
+        if _pool is None:
+            _pool = ProcessPoolExecutor(MAX_WORKERS, mp_context=_CONTEXT, initializer=start_helper)
+        return _pool, _manager
+
+
+def _broken(pool: ProcessPoolExecutor) -> EngineError:
+    """Forget a pool whose process died (the next job starts a new one)."""
+    global _pool
+    with _lock:
+        if _pool is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+    return EngineError("the napari-cuts engine process ended unexpectedly (out of memory?)")
+
+
+_started: list = []  # the futures of prestart's tasks: done once a helper is warmed up
+
+
+def prestart() -> None:
+    """Start a helper process in the background, so the first job finds it warmed up."""
+    if USE_PROCESS:
+        threading.Thread(target=lambda: _started.append(_engine()[0].submit(os.getpid)),
+                         name="napari-cuts engine start", daemon=True).start()
+
+
+def ready() -> bool:
+    """Whether a helper process started by :func:`prestart` is warmed up."""
+    return any(future.done() for future in list(_started))
+
+
+def run_remote(job, refused: Callable[[str], object], on_stop: Callable[[object], None] | None,
+               stop: threading.Event) -> Generator:
+    """Run `job` in a helper process: yield its progress, return its result.
+
+    A refusal returns ``refused(message)``; a bug raises :class:`EngineError`. Once
+    `stop` is set the job stops at its next step; the progress it reported meanwhile
+    is still yielded, ``on_stop`` gets what the job keeps (e.g. the best weights so
+    far, or its result if it had ended) and the generator returns None. Closing the
+    generator stops the job too.
+    """
+    pool, manager = _engine()
+    messages, remote_stop = manager.Queue(), manager.Event()
+    payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        future = pool.submit(run_pickled, payload, messages, remote_stop)
+    except BrokenProcessPool:
+        raise _broken(pool) from None
+    try:
+        while True:
+            if stop.is_set() and not remote_stop.is_set():
+                remote_stop.set()
+            try:
+                kind, value = messages.get(timeout=POLL)
+            except queue.Empty:
+                if future.done() and messages.empty():
+                    break
+                continue
+            if kind == "progress":
+                yield value
+            else:
+                warnings.warn(CutsWarning(value), stacklevel=1)
+        try:
+            kind, value = pickle.loads(future.result())
+        except BrokenProcessPool:
+            raise _broken(pool) from None
+    finally:
+        if not future.done():  # closed early: the job ends at its next step
+            remote_stop.set()
+    if stop.is_set():
+        if on_stop is not None and kind in ("stopped", "done"):
+            on_stop(value)
+        return None
+    if kind == "done":
+        return value
+    if kind == "refused":
+        return refused(value)
+    raise EngineError(f"the engine failed:\n{value}")
+
+
+def run_job(job, refused: Callable[[str], object], on_stop: Callable[[object], None] | None = None,
+            stop: threading.Event | None = None) -> Generator:
+    """:func:`run_remote`, or with ``USE_PROCESS = False`` the same in this thread."""
+    stop = stop if stop is not None else threading.Event()
+    if USE_PROCESS:
+        return (yield from run_remote(job, refused, on_stop, stop))
+    try:
+        steps = job.run()
+        while not stop.is_set():
+            try:
+                item = next(steps)
+            except StopIteration as done:
+                return done.value
+            yield item
+        steps.close()
+        if on_stop is not None:
+            on_stop(job.partial())
+        return None
+    except CutsInputError as exc:
+        return refused(str(exc))
+
+
+class JobWorker(GeneratorWorker):
+    """A generator worker whose ``quit()`` asks its job to stop at the job's next step.
+
+    napari's worker would only stop iterating. This one hands its function the event
+    ``stop``, which ``quit()`` sets: the job ends early and the progress it still
+    reports is emitted, so that what a stopped job keeps matches what the widget
+    showed. A stopped job emits no ``returned``, like any quit worker.
+    """
+
+    def __init__(self, func: Callable[..., Generator], *args, **kwargs) -> None:
+        stop = threading.Event()
+        super().__init__(func, *args, stop=stop, **kwargs)
+        self.stop_requested = stop
+
+    def quit(self) -> None:
+        """Ask the job to stop after its current step."""
+        self.stop_requested.set()
+
+    def work(self):
+        """Iterate the job to its end; no result once stopped."""
+        result = super().work()
+        if self.stop_requested.is_set():
+            super().quit()  # WorkerBase.run then emits no `returned`
+        return result
+
+
+def remote_worker(func: Callable[..., Generator], *args) -> GeneratorWorker:
+    """A not yet started worker iterating ``func(*args, stop=event)`` (which uses
+    :func:`run_job`, handing it `stop`)."""
+    return create_worker(func, *args, _start_thread=False, _worker_class=JobWorker)
