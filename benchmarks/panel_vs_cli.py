@@ -59,7 +59,7 @@ class Panel:
         # as a user who opened the panel a moment ago: its engine process has started (the
         # command line's own timings leave out its start-up too)
         wait_until(_workers.warm_up_done.is_set)
-        wait_until(lambda: all(e._ready.is_set() for e in list(_engine._idle)))
+        wait_until(_engine.ready)
         time.sleep(1.0)
         self.train, self.segment = self.panel.steps["Train"], self.panel.steps["Segment"]
 

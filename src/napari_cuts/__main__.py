@@ -24,14 +24,17 @@ _signal.signal(_signal.SIGINT, _interrupted_at_start)
 
 
 def _threads_still_running(timeout: float) -> bool:
-    """Whether threads the interpreter would wait for at exit are still running."""
-    import concurrent.futures.thread as pools  # executor threads are joined at exit too
+    """Whether threads other than the main one are still running after `timeout` seconds.
+
+    Any thread counts, daemon or not: the interpreter waits at exit for non-daemon and
+    executor threads (which a daemon thread's executor makes daemon too), and a daemon
+    thread in the middle of a write could still complete it while the interpreter ends.
+    """
     import threading
     import time
 
     deadline = time.monotonic() + timeout
-    waited = [t for t in threading.enumerate() if t is not threading.main_thread()
-              and (not t.daemon or t in pools._threads_queues)]
+    waited = [t for t in threading.enumerate() if t is not threading.main_thread()]
     for thread in waited:
         thread.join(max(0.0, deadline - time.monotonic()))
     return any(t.is_alive() for t in waited)
@@ -48,6 +51,11 @@ def _load_libraries(argv: list[str]) -> None:
 
 def entry() -> None:
     """The console script."""
+    # OpenMP threads that spin while waiting make torch 10-25x slower whenever another
+    # process wants a core (docs/benchmarks.md); passive waiting costs nothing measurable
+    # on an idle machine. Set in this process only, before torch is loaded; a user's own
+    # setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from napari_cuts.cli.main import main
 
     _load_libraries(sys.argv[1:])

@@ -1,24 +1,20 @@
-"""Engine jobs for a helper process, and that process's loop (no Qt, no napari).
+"""Engine jobs for a helper process, and what that process runs (no Qt, no napari).
 
-The napari widgets run training and segmentation here, in a separate Python process, so
-the viewer's main thread never waits for a worker's interpreter lock: on a busy machine
-a thread that holds the lock is often preempted, and the viewer froze for up to a second.
+The napari widgets run training and segmentation in separate Python processes, so the
+viewer's main thread never waits for a worker's interpreter lock: on a busy machine a
+thread that holds the lock is often preempted, and the viewer froze for up to a second.
+The processes are a standard :class:`concurrent.futures.ProcessPoolExecutor` (see
+``napari_cuts.plugin.widgets._engine``) whose workers start with :func:`start_helper` and run
+:func:`run_pickled`.
 
 A job is a picklable object with ``run()``, a generator that yields progress and returns
-the result, and ``partial()``, what to keep when it is stopped early. The process is
-started with ``python -m napari_cuts.jobs ADDRESS`` (the authentication key in the
-environment) and talks over a :mod:`multiprocessing.connection`. Messages to it:
-``("run", job)``, ``("stop",)``; from it: ``("ready", None)``, then per job any number of
-``("progress", item)`` and ``("warning", text)``, and one of ``("done", result)``,
-``("refused", message)`` (a :class:`~napari_cuts.formats.images.CutsInputError`), ``("error",
-traceback)`` or ``("stopped", partial)``.
+the result, and ``partial()``, what to keep when it is stopped early.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-import sys
 import time
 import traceback
 import warnings
@@ -26,19 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generator
 
 import numpy as np
-
-AUTHKEY_ENV = "NAPARI_CUTS_ENGINE_KEY"
-
-
-def send(conn, message) -> None:
-    """Send a message with plain pickle (a Connection's own pickler would share torch
-    tensors through file descriptors, which only works between multiprocessing's processes)."""
-    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def receive(conn):
-    """A message sent with :func:`send`."""
-    return pickle.loads(conn.recv_bytes())
 
 
 @dataclass
@@ -125,36 +108,46 @@ class FramesJob:
         return None
 
 
-def _run(conn, job) -> None:
-    """Run one job, answering `conn`; a ("stop",) between steps ends it early."""
+def run_pickled(payload: bytes, messages, stop) -> bytes:
+    """Run the pickled job `payload` in this (helper) process; the outcome, pickled.
+
+    `messages` (a queue) gets ``("progress", item)`` per step and ``("warning", text)``
+    per :class:`~napari_cuts.formats.images.CutsWarning`; once `stop` (an event) is set, the job ends
+    before its next step. The outcome is one of ``("done", result)``, ``("stopped",
+    partial)``, ``("refused", message)`` (a :class:`~napari_cuts.formats.images.CutsInputError`) or
+    ``("error", traceback)``. Jobs and outcomes travel as plain pickles: the pool's own
+    pickler would hand torch tensors over through shared memory.
+    """
+    return pickle.dumps(_outcome(pickle.loads(payload), messages, stop),
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _outcome(job, messages, stop) -> tuple[str, Any]:
     from napari_cuts.formats.images import CutsInputError, CutsWarning
 
     def show(message, category, *_args, **_kwargs):
         if issubclass(category, CutsWarning):
-            send(conn, ("warning", str(message)))
+            messages.put(("warning", str(message)))
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", CutsWarning)
         warnings.showwarning = show
         try:
             steps = job.run()
-            while True:
-                if conn.poll() and receive(conn)[0] == "stop":
-                    steps.close()
-                    send(conn, ("stopped", job.partial()))
-                    return
+            while not stop.is_set():
                 try:
                     item = next(steps)
-                except StopIteration as stop:
-                    send(conn, ("done", stop.value))
-                    return
-                send(conn, ("progress", item))
+                except StopIteration as done:
+                    return "done", done.value
+                messages.put(("progress", item))
                 if job.step_pause:
                     time.sleep(job.step_pause)
+            steps.close()
+            return "stopped", job.partial()
         except CutsInputError as exc:
-            send(conn, ("refused", str(exc)))
+            return "refused", str(exc)
         except Exception:  # a bug: the viewer shows it with this traceback
-            send(conn, ("error", traceback.format_exc()))
+            return "error", traceback.format_exc()
 
 
 def warm_up() -> None:
@@ -172,28 +165,16 @@ def warm_up() -> None:
         pass
 
 
-def serve(address: str, authkey: bytes) -> None:
-    """The helper process: connect to the viewer, then run its jobs one at a time."""
+def start_helper() -> None:
+    """Prepare a helper process (the pool's initializer), before its first job.
+
+    Ctrl+C is for the viewer, which stops the jobs. OpenMP threads that spin while they
+    wait make torch 10-25x slower whenever another process (or the viewer) wants a core
+    (docs/benchmarks.md); passive waiting costs nothing measurable on an idle machine.
+    Set here, in our own process, before torch is loaded; a user's own setting wins.
+    """
     import signal
-    from multiprocessing.connection import Client
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the viewer, which stops us
-    conn = Client(address, authkey=authkey)
-    warm_up()  # before saying ready: the first job runs as fast as the next ones
-
-    send(conn, ("ready", os.getpid()))
-    while True:
-        try:
-            message = receive(conn)
-        except (EOFError, OSError):  # the viewer is gone
-            return
-        if message[0] == "run":
-            _run(conn, message[1])
-        elif message[0] == "stop":  # a stop that came after its job ended
-            send(conn, ("stopped", None))
-        elif message[0] == "exit":
-            return
-
-
-if __name__ == "__main__":
-    serve(sys.argv[1], bytes.fromhex(os.environ.pop(AUTHKEY_ENV)))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    warm_up()

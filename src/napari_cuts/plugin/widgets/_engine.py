@@ -1,240 +1,181 @@
-"""The viewer's side of the engine process (see :mod:`napari_cuts.jobs`).
+"""The viewer's side of the engine processes (see :mod:`napari_cuts.jobs`).
 
-Training and segmentation run in helper processes, one job at a time each, so that the
-viewer's main thread never waits for a worker's interpreter lock. A napari thread
-worker drives each job: it sends the job, yields the progress the process reports and
-returns its result, so the widgets use it like any generator worker. Helper processes
-start in the background when a widget opens and are reused; they end with the viewer's
-process (they see their connection close).
+Training and segmentation run in a :class:`~concurrent.futures.ProcessPoolExecutor`
+(spawned processes, started in the background when a widget opens and reused; two, so
+that a training and a segmentation run side by side), so that the viewer's main thread
+never waits for a worker's interpreter lock. A napari thread worker drives each job: it
+submits the job, yields the progress the process reports through a queue and returns
+its result, so the widgets use it like any generator worker. *Stop* sets an event the
+job checks between its steps.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import secrets
-import subprocess
-import sys
+import pickle
+import queue
 import threading
-import time
 import warnings
-from multiprocessing.connection import Listener
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Generator
 
 from napari.qt.threading import GeneratorWorker, create_worker
 
-from napari_cuts.formats.images import CutsWarning
-from napari_cuts.jobs import AUTHKEY_ENV, receive, send
+from napari_cuts.formats.images import CutsInputError, CutsWarning
+from napari_cuts.jobs import run_pickled, start_helper
 
-#: Idle helper processes kept for reuse.
-MAX_IDLE = 2
+#: Helper processes: a training and a segmentation can run at the same time.
+MAX_WORKERS = 2
 #: False: run jobs in the worker thread itself (debugging, or a test's stand-in engine).
 USE_PROCESS = True
-START_TIMEOUT = 300.0  # seconds for a helper process to load torch and the engine
+POLL = 0.1  # seconds between looks at whether the job ended (when it reports nothing)
+
+_CONTEXT = multiprocessing.get_context("spawn")  # no fork of a process running Qt threads
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_manager = None  # a multiprocessing manager: the queues and stop events of the jobs
 
 
 class EngineError(RuntimeError):
-    """A bug in the engine process; the message holds its traceback."""
+    """A bug in the engine process (the message holds its traceback), or its end."""
 
 
-class StopRequested(Exception):
-    """Thrown into :func:`run_remote` when its worker is quit."""
+def _engine() -> tuple[ProcessPoolExecutor, object]:
+    """The pool and the manager, started on first use (the manager's start blocks)."""
+    global _pool, _manager
+    with _lock:
+        if _manager is None:
+            _manager = _CONTEXT.Manager()
+        if _pool is None:
+            _pool = ProcessPoolExecutor(MAX_WORKERS, mp_context=_CONTEXT, initializer=start_helper)
+        return _pool, _manager
 
 
-class EngineProcess:
-    """One helper process running engine jobs, one at a time."""
-
-    def __init__(self) -> None:
-        key = secrets.token_bytes(32)
-        self._listener = Listener(authkey=key)
-        env = dict(os.environ, **{AUTHKEY_ENV: key.hex()})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "napari_cuts.jobs", str(self._listener.address)],
-            env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.conn = None
-        self._ready = threading.Event()
-        self._failure: str | None = None
-        threading.Thread(target=self._connect, name="napari-cuts engine start", daemon=True).start()
-
-    def _connect(self) -> None:
-        try:
-            conn = self._listener.accept()
-            kind, _pid = receive(conn)
-            self.conn = conn
-        except Exception as exc:  # the process could not start
-            self._failure = f"the napari-cuts engine process did not start ({exc})"
-        finally:
-            self._listener.close()
-            self._ready.set()
-
-    def wait_ready(self) -> None:
-        """Block (in a worker thread) until the process has loaded the engine."""
-        end = time.monotonic() + START_TIMEOUT
-        while not self._ready.wait(0.2):
-            if self.proc.poll() is not None:
-                raise EngineError(f"the napari-cuts engine process ended at start-up (code {self.proc.returncode})")
-            if time.monotonic() > end:
-                raise EngineError("the napari-cuts engine process did not start in time")
-        if self._failure:
-            raise EngineError(self._failure)
-
-    def recv(self):
-        try:
-            return receive(self.conn)
-        except (EOFError, OSError):
-            raise EngineError("the napari-cuts engine process ended unexpectedly "
-                              "(out of memory?)") from None
-
-    def close(self) -> None:
-        """End the process (it is busy or broken)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+def _broken(pool: ProcessPoolExecutor) -> EngineError:
+    """Forget a pool whose process died (the next job starts a new one)."""
+    global _pool
+    with _lock:
+        if _pool is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+    return EngineError("the napari-cuts engine process ended unexpectedly (out of memory?)")
 
 
-_idle: list[EngineProcess] = []
-_lock = threading.Lock()
+_started: list = []  # the futures of prestart's tasks: done once a helper is warmed up
 
 
 def prestart() -> None:
-    """Start one helper process in the background, so the first job finds it ready."""
-    if not USE_PROCESS:
-        return
-    with _lock:
-        if not _idle:
-            _idle.append(EngineProcess())
+    """Start a helper process in the background, so the first job finds it warmed up."""
+    if USE_PROCESS:
+        threading.Thread(target=lambda: _started.append(_engine()[0].submit(os.getpid)),
+                         name="napari-cuts engine start", daemon=True).start()
 
 
-def _acquire() -> EngineProcess:
-    with _lock:
-        while _idle:
-            engine = _idle.pop()
-            if engine.proc.poll() is None:
-                return engine
-    return EngineProcess()
+def ready() -> bool:
+    """Whether a helper process started by :func:`prestart` is warmed up."""
+    return any(future.done() for future in list(_started))
 
 
-def _release(engine: EngineProcess) -> None:
-    with _lock:
-        if engine.proc.poll() is None and len(_idle) < MAX_IDLE:
-            _idle.append(engine)
-            return
-    engine.close()
-
-
-_FINAL = ("done", "refused", "error", "stopped")
-
-
-def run_remote(job, refused: Callable[[str], object],
-               on_stop: Callable[[object], None] | None = None) -> Generator:
+def run_remote(job, refused: Callable[[str], object], on_stop: Callable[[object], None] | None,
+               stop: threading.Event) -> Generator:
     """Run `job` in a helper process: yield its progress, return its result.
 
-    A refusal returns ``refused(message)``; a bug raises :class:`EngineError`. When its
-    worker is quit (:class:`StopRequested` thrown in), the job stops at its next step;
-    the progress it reported meanwhile is still yielded, ``on_stop`` gets what the job
-    keeps (e.g. the best weights so far, or its result if it had ended) and the
-    generator returns None. Closing the generator stops the job too.
+    A refusal returns ``refused(message)``; a bug raises :class:`EngineError`. Once
+    `stop` is set the job stops at its next step; the progress it reported meanwhile
+    is still yielded, ``on_stop`` gets what the job keeps (e.g. the best weights so
+    far, or its result if it had ended) and the generator returns None. Closing the
+    generator stops the job too.
     """
-    engine = _acquire()
-    clean = False
+    pool, manager = _engine()
+    messages, remote_stop = manager.Queue(), manager.Event()
+    payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     try:
-        engine.wait_ready()
-        send(engine.conn, ("run", job))
+        future = pool.submit(run_pickled, payload, messages, remote_stop)
+    except BrokenProcessPool:
+        raise _broken(pool) from None
+    try:
         while True:
-            kind, value = engine.recv()
+            if stop.is_set() and not remote_stop.is_set():
+                remote_stop.set()
+            try:
+                kind, value = messages.get(timeout=POLL)
+            except queue.Empty:
+                if future.done() and messages.empty():
+                    break
+                continue
             if kind == "progress":
                 yield value
-            elif kind == "warning":
-                warnings.warn(CutsWarning(value), stacklevel=1)
             else:
-                clean = True
-                if kind == "done":
-                    return value
-                if kind == "refused":
-                    return refused(value)
-                raise EngineError(f"the engine failed:\n{value}")
-    except StopRequested:
-        send(engine.conn, ("stop",))
-        kind, value = yield from _drain(engine, relay=True)
-        clean = True
+                warnings.warn(CutsWarning(value), stacklevel=1)
+        try:
+            kind, value = pickle.loads(future.result())
+        except BrokenProcessPool:
+            raise _broken(pool) from None
+    finally:
+        if not future.done():  # closed early: the job ends at its next step
+            remote_stop.set()
+    if stop.is_set():
         if on_stop is not None and kind in ("stopped", "done"):
             on_stop(value)
         return None
-    except GeneratorExit:
-        send(engine.conn, ("stop",))
-        for _ in _drain(engine, relay=False):
-            pass
-        clean = True
-        raise
-    finally:
-        if clean:
-            _release(engine)
-        else:
-            engine.close()
+    if kind == "done":
+        return value
+    if kind == "refused":
+        return refused(value)
+    raise EngineError(f"the engine failed:\n{value}")
 
 
-def _drain(engine: EngineProcess, relay: bool) -> Generator:
-    """After a stop: the job's last progress (yielded if `relay`) until its last word,
-    which is returned as (kind, value)."""
-    while True:
-        kind, value = engine.recv()
-        if kind == "progress" and relay:
-            yield value
-        elif kind in _FINAL:
-            break
-    if kind != "stopped":  # the job ended before it saw the stop; the stop is answered too
-        while engine.recv()[0] != "stopped":
-            pass
-    return kind, value
-
-
-def run_job(job, refused: Callable[[str], object],
-            on_stop: Callable[[object], None] | None = None) -> Generator:
+def run_job(job, refused: Callable[[str], object], on_stop: Callable[[object], None] | None = None,
+            stop: threading.Event | None = None) -> Generator:
     """:func:`run_remote`, or with ``USE_PROCESS = False`` the same in this thread."""
+    stop = stop if stop is not None else threading.Event()
     if USE_PROCESS:
-        return (yield from run_remote(job, refused, on_stop))
-    from napari_cuts.formats.images import CutsInputError
-
+        return (yield from run_remote(job, refused, on_stop, stop))
     try:
         steps = job.run()
-        while True:
+        while not stop.is_set():
             try:
                 item = next(steps)
-            except StopIteration as stop:
-                return stop.value
-            try:
-                yield item
-            except StopRequested:
-                steps.close()
-                if on_stop is not None:
-                    on_stop(job.partial())
-                return None
+            except StopIteration as done:
+                return done.value
+            yield item
+        steps.close()
+        if on_stop is not None:
+            on_stop(job.partial())
+        return None
     except CutsInputError as exc:
         return refused(str(exc))
 
 
-class ClosingWorker(GeneratorWorker):
-    """A generator worker that lets :func:`run_remote` end its job when it is quit.
+class JobWorker(GeneratorWorker):
+    """A generator worker whose ``quit()`` asks its job to stop at the job's next step.
 
-    napari's worker only stops iterating. This one then throws :class:`StopRequested`
-    into the generator (in the worker thread, before ``finished`` is emitted) and emits
-    the progress the job still reports, so that what a stopped job keeps matches what
-    the widget showed.
+    napari's worker would only stop iterating. This one hands its function the event
+    ``stop``, which ``quit()`` sets: the job ends early and the progress it still
+    reports is emitted, so that what a stopped job keeps matches what the widget
+    showed. A stopped job emits no ``returned``, like any quit worker.
     """
 
+    def __init__(self, func: Callable[..., Generator], *args, **kwargs) -> None:
+        stop = threading.Event()
+        super().__init__(func, *args, stop=stop, **kwargs)
+        self.stop_requested = stop
+
+    def quit(self) -> None:
+        """Ask the job to stop after its current step."""
+        self.stop_requested.set()
+
     def work(self):
+        """Iterate the job to its end; no result once stopped."""
         result = super().work()
-        if not self.abort_requested:
-            return result
-        try:
-            item = self._gen.throw(StopRequested())
-            while True:
-                self.yielded.emit(item)
-                item = next(self._gen)
-        except (StopIteration, StopRequested):
-            pass
-        return None
+        if self.stop_requested.is_set():
+            super().quit()  # WorkerBase.run then emits no `returned`
+        return result
 
 
 def remote_worker(func: Callable[..., Generator], *args) -> GeneratorWorker:
-    """A not yet started worker iterating ``func(*args)`` (which uses :func:`run_remote`)."""
-    return create_worker(func, *args, _start_thread=False, _worker_class=ClosingWorker)
+    """A not yet started worker iterating ``func(*args, stop=event)`` (which uses
+    :func:`run_job`, handing it `stop`)."""
+    return create_worker(func, *args, _start_thread=False, _worker_class=JobWorker)

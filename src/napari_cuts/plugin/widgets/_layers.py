@@ -194,7 +194,11 @@ def defer_paint_tools(layer: Layer) -> Layer:
     looked at. The overlays are hidden until the layer's mode becomes one that paints;
     napari then makes them (it makes an overlay's visual once it is visible).
     """
-    overlays = getattr(layer, "_overlays", None)  # napari's per-layer overlays (0.5+)
+    # napari keeps a layer's overlays in the private dict `_overlays` (napari/napari#4894)
+    # and exposes only some as properties, not the brush and polygon ones; how to expose
+    # overlays publicly is open (napari/napari#8236). No public way yet: minimal use, and
+    # nothing happens where the attribute is missing.
+    overlays = getattr(layer, "_overlays", None)
     if not isinstance(layer, Labels) or overlays is None or str(layer.mode) not in LOOK_MODES:
         return layer
     hidden = [overlays[k] for k in PAINT_TOOLS if k in overlays and overlays[k].visible]

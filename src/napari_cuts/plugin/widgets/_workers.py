@@ -10,7 +10,6 @@ widgets show as a plain warning. Real bugs still raise and reach the ``errored``
 
 from __future__ import annotations
 
-import gc
 import inspect
 import threading
 from dataclasses import dataclass
@@ -68,11 +67,11 @@ class TrainingJob:
 
 
 def _train(
-    job: TrainingJob, images: list[ImageInput], config: TrainingConfig
+    job: TrainingJob, images: list[ImageInput], config: TrainingConfig, stop: threading.Event,
 ) -> Generator[TrainingProgress, None, Encoder | Refused]:
     remote = TrainJob([(np.asarray(im.data), im.rgb, im.is_stack) for im in images], config,
                       [im.name for im in images], step_pause=STEP_PAUSE)
-    return (yield from run_job(remote, Refused, on_stop=job._stopped))
+    return (yield from run_job(remote, Refused, on_stop=job._stopped, stop=stop))
 
 
 @dataclass
@@ -93,7 +92,7 @@ ENGINE_SHARES_VECTORS = {"vectors", "on_vectors"} <= set(inspect.signature(segme
 
 def _segment(
     encoder: Encoder, image: ImageInput, config: SegmentConfig,
-    vectors: np.ndarray | None = None, keep: bool = False,
+    vectors: np.ndarray | None = None, keep: bool = False, stop: threading.Event | None = None,
 ) -> Generator[Progress, None, SegmentResult | Refused]:
     if image.time:
         remote = FramesJob(encoder, np.asarray(image.data), config, rgb=image.rgb,
@@ -101,25 +100,35 @@ def _segment(
     else:
         remote = SegmentJob(encoder, np.asarray(image.data), config, is_stack=image.is_stack,
                             rgb=image.rgb, step_pause=STEP_PAUSE, vectors=vectors, keep=keep)
-    result = yield from run_job(remote, Refused)
+    result = yield from run_job(remote, Refused, stop=stop)
     if result is None or isinstance(result, Refused):  # stopped, or refused
         return result
     seg, levels, made = result
     return SegmentResult(seg, levels, made)
 
 
-def start_worker(worker: GeneratorWorker) -> None:
-    """Start `worker`, keeping a free thread in Qt's global pool for Qt itself.
+#: The plugin's own thread pool for its workers (created on first use).
+_threads: QThreadPool | None = None
+_running: set = set()  # the workers running on it (kept alive until they finish)
+MAX_THREADS = 8  # the workers mostly wait for an engine process
 
-    napari workers run on Qt's global thread pool, whose size is the number of cores.
-    Qt also uses that pool, e.g. to convert images for painting, and the main thread
-    waits for such tasks. With two cores, a training and a segmentation would take every
-    pool thread and the viewer would freeze until one of them ended.
+
+def start_worker(worker: GeneratorWorker) -> None:
+    """Start `worker` on the plugin's own thread pool, not on Qt's global one.
+
+    Qt also uses its global pool, whose size is the number of cores, e.g. to convert
+    images for painting, and the main thread waits for such tasks. With two cores, a
+    training and a segmentation there would take every pool thread and the viewer would
+    freeze until one of them ended.
     """
-    pool = QThreadPool.globalInstance()
-    pool.setMaxThreadCount(max(pool.maxThreadCount(), pool.activeThreadCount() + 2))
+    global _threads
+    if _threads is None:
+        _threads = QThreadPool()
+        _threads.setMaxThreadCount(MAX_THREADS)
     worker.warned.connect(relay_warning)
-    worker.start()
+    _running.add(worker)
+    worker.finished.connect(lambda: _running.discard(worker))
+    _threads.start(worker)
 
 
 def relay_warning(args: tuple) -> None:
@@ -150,13 +159,9 @@ def _load_lazy_libraries() -> None:
 
         # torch imports its compiler stack (seconds) when the first optimiser is made.
         torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
-        # A full garbage collection walks every object alive: with napari and torch loaded
-        # (300,000+) it holds the interpreter lock for 150-200 ms, and napari runs one for
-        # every layer it removes, and Python runs them whenever workers allocate. The
-        # libraries' objects live as long as the viewer: moved out of the collector's
-        # reach once, collections only walk what was made since (a few ms).
-        gc.collect()
-        gc.freeze()
+        # No gc.freeze() here: it would change napari's whole process. Its price: napari
+        # runs a full collection for every layer it removes (napari/napari#8122), which
+        # walks every object of napari and torch (~500,000, 0.2-0.3 s here).
     finally:
         warm_up_done.set()
 
