@@ -54,7 +54,7 @@ class Panel:
         self.viewer.window._qt_window.resize(1280, 800)  # benchmark only: a laptop's window
         self.viewer.add_image(pixels, name="coins")
         _, self.panel = self.viewer.window.add_plugin_dock_widget("napari-cuts", "All steps (one panel)")
-        from napari_cuts.plugin.widgets import _engine
+        from napari_cuts.jobs import client as _engine
 
         # as a user who opened the panel a moment ago: its engine process has started (the
         # command line's own timings leave out its start-up too)

@@ -111,7 +111,7 @@ def test_segment_hands_its_vectors_to_refine_given_the_engine_hook(
     from napari_cuts.formats.images import to_volume
 
     import napari_cuts.engine.pipeline
-    from napari_cuts.plugin.widgets import _engine
+    from napari_cuts.jobs import client as _engine
 
     real = napari_cuts.engine.pipeline.segment_iter
     handed: list = []

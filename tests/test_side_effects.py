@@ -32,7 +32,8 @@ threads = QThreadPool.globalInstance().maxThreadCount()
 
 import napari_cuts
 import napari_cuts.plugin.widgets
-from napari_cuts.plugin.widgets import _engine, _workers
+from napari_cuts.jobs import client as _engine
+from napari_cuts.plugin.widgets import _workers
 from napari.qt.threading import create_worker
 
 _engine.USE_PROCESS = False  # no helper process: this checks napari's process only
@@ -120,7 +121,7 @@ def test_cli_entry_sets_the_wait_policy_in_its_own_process_only(tmp_path):
 # ---- the helper processes -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def engine():
-    from napari_cuts.plugin.widgets import _engine
+    from napari_cuts.jobs import client as _engine
 
     return _engine
 
@@ -141,7 +142,7 @@ TINY = dict(epochs=1, steps_per_epoch=4, batch_size=2)
 def test_pool_progress_stop_refusal_error(engine):
     """Progress arrives; a stop mid-run keeps the best weights so far (and the progress
     reported until then); a refused input is one clear line; a bug has its traceback."""
-    from napari_cuts.jobs import SegmentJob, TrainJob
+    from napari_cuts.jobs.tasks import SegmentJob, TrainJob
     from napari_cuts.engine.training import TrainingConfig, TrainingProgress
 
     image = np.random.default_rng(0).random((48, 48)).astype(np.float32)
@@ -172,7 +173,7 @@ def test_pool_progress_stop_refusal_error(engine):
 def test_pool_relays_warnings(engine):
     """A CutsWarning raised in the helper is raised again in the thread driving the job."""
     from napari_cuts.formats.images import CutsWarning
-    from napari_cuts.jobs import TrainJob
+    from napari_cuts.jobs.tasks import TrainJob
     from napari_cuts.engine.training import TrainingConfig
 
     image = np.random.default_rng(0).random((48, 48)).astype(np.float32)

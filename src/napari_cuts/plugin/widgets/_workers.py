@@ -1,6 +1,6 @@
 """Workers for training and segmentation (no Qt widgets here).
 
-Training and segmentation run in a helper process (see :mod:`._engine`), driven by a
+Training and segmentation run in a helper process (see :mod:`napari_cuts.jobs.client`), driven by a
 napari thread worker, so the viewer's main thread never waits for the interpreter lock
 of a busy worker. napari relays every exception raised in a worker as an error
 notification with a traceback. A user mistake is not a bug, so the engine's
@@ -21,10 +21,11 @@ from qtpy.QtCore import QThreadPool
 
 from napari_cuts.engine.encoder import Encoder
 from napari_cuts.formats.images import CutsWarning, to_volume
-from napari_cuts.jobs import FramesJob, SegmentJob, TrainJob
+from napari_cuts.jobs.tasks import FramesJob, SegmentJob, TrainJob
 from napari_cuts.engine.pipeline import Progress, SegmentConfig, Segmentation, segment_iter
 from napari_cuts.engine.training import TrainingConfig, TrainingProgress
-from napari_cuts.plugin.widgets._engine import prestart, remote_worker, run_job
+from napari_cuts.jobs.client import prestart, run_job
+from napari_cuts.plugin.widgets._job_worker import remote_worker
 
 #: Seconds the engine waits after each step; tests set it to act in the middle of a run.
 STEP_PAUSE = 0.0

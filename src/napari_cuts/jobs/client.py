@@ -1,4 +1,4 @@
-"""The viewer's side of the engine processes (see :mod:`napari_cuts.jobs`).
+"""The helper processes' client: a standard process pool running jobs, with progress and stop (no Qt).
 
 Training and segmentation run in a :class:`~concurrent.futures.ProcessPoolExecutor`
 (spawned processes, started in the background when a widget opens and reused; two, so
@@ -21,10 +21,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Generator
 
-from napari.qt.threading import GeneratorWorker, create_worker
-
 from napari_cuts.formats.images import CutsInputError, CutsWarning
-from napari_cuts.jobs import run_pickled, start_helper
+from napari_cuts.jobs.helper import run_pickled, start_helper
+
+
 
 #: Helper processes: a training and a segmentation can run at the same time.
 MAX_WORKERS = 2
@@ -147,35 +147,3 @@ def run_job(job, refused: Callable[[str], object], on_stop: Callable[[object], N
         return None
     except CutsInputError as exc:
         return refused(str(exc))
-
-
-class JobWorker(GeneratorWorker):
-    """A generator worker whose ``quit()`` asks its job to stop at the job's next step.
-
-    napari's worker would only stop iterating. This one hands its function the event
-    ``stop``, which ``quit()`` sets: the job ends early and the progress it still
-    reports is emitted, so that what a stopped job keeps matches what the widget
-    showed. A stopped job emits no ``returned``, like any quit worker.
-    """
-
-    def __init__(self, func: Callable[..., Generator], *args, **kwargs) -> None:
-        stop = threading.Event()
-        super().__init__(func, *args, stop=stop, **kwargs)
-        self.stop_requested = stop
-
-    def quit(self) -> None:
-        """Ask the job to stop after its current step."""
-        self.stop_requested.set()
-
-    def work(self):
-        """Iterate the job to its end; no result once stopped."""
-        result = super().work()
-        if self.stop_requested.is_set():
-            super().quit()  # WorkerBase.run then emits no `returned`
-        return result
-
-
-def remote_worker(func: Callable[..., Generator], *args) -> GeneratorWorker:
-    """A not yet started worker iterating ``func(*args, stop=event)`` (which uses
-    :func:`run_job`, handing it `stop`)."""
-    return create_worker(func, *args, _start_thread=False, _worker_class=JobWorker)

@@ -1,0 +1,1 @@
+"""Engine work in helper processes: the jobs, what a helper runs, and the pool's client."""
