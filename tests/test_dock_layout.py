@@ -26,13 +26,13 @@ def test_every_dock_open_in_1280x800_gets_the_whole_height(make_napari_viewer, q
     docks = [dock_of(w) for w in widgets]
     window = docks[0].parentWidget()
     qtbot.waitUntil(lambda: set(window.tabifiedDockWidgets(docks[-1])) == set(docks[:-1]),
-                    timeout=5000)  # one group of tabs
+                    timeout=30000)  # one group of tabs
     front = docks[-1]  # the last opened is in front
-    qtbot.waitUntil(lambda: front.isVisible() and not front.visibleRegion().isEmpty(), timeout=5000)
+    qtbot.waitUntil(lambda: front.isVisible() and not front.visibleRegion().isEmpty(), timeout=30000)
     assert front.height() > 500, front.height()
     for other in docks[:-1]:
         other.raise_()
-        qtbot.waitUntil(lambda: other.height() > 500, timeout=5000)
+        qtbot.waitUntil(lambda: other.height() > 500, timeout=30000)
 
 
 def test_the_level_line_shows_in_the_panel_at_1280x800(make_napari_viewer, qtbot):
@@ -43,7 +43,7 @@ def test_the_level_line_shows_in_the_panel_at_1280x800(make_napari_viewer, qtbot
     panel = dock(viewer, "All steps (one panel)")
     segment = panel.show_step("Segment")
     segment.image.value = image
-    qtbot.waitUntil(lambda: segment.level_label.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: segment.level_label.isVisible(), timeout=30000)
     area = next(a for a in segment.findChildren(QScrollArea))
     label_bottom = segment.level_label.mapTo(area.viewport(), segment.level_label.rect().bottomLeft()).y()
     assert 0 < label_bottom <= area.viewport().height()  # in view without scrolling

@@ -156,8 +156,9 @@ def test_train_segment_browse_export(make_napari_viewer, qtbot, notes, tmp_path,
     # re-running replaces the previous result
     segment_widget.run_button.click()
     wait_idle(qtbot, segment_widget)
+    # (in place: napari collects garbage over the whole process for every removed layer)
     (new,) = level_layers(viewer)
-    assert new is not layer and layer not in viewer.layers and len(viewer.layers) == 2
+    assert len(viewer.layers) == 2 and new.data.shape[1:] == layer.data.shape[1:]
     assert viewer.dims.current_step[0] == new.metadata["napari_cuts"]["default"]
     assert not notes.errors()
 
@@ -346,7 +347,7 @@ def test_stack_current_slice_then_whole_stack(make_napari_viewer, qtbot, notes, 
     wait_idle(qtbot, segment_widget)
     (whole,) = level_layers(viewer)
     assert whole.data.shape[1:] == (3, 48, 48) and whole.scale[1] == pytest.approx(2.0)
-    assert sliced not in viewer.layers  # replaced, not piled up
+    assert len(level_layers(viewer)) == 1  # replaced, not piled up
     assert viewer.dims.ndim == 4 and viewer.dims.axis_labels[0] == "level"
     assert not notes.errors()
 

@@ -20,7 +20,8 @@ from napari_cuts.plugin.widgets._embeddings import vector_bytes
 from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import (
     META_KEY, add_keeping_selection, check_image_layer, current_slice, is_time_lapse, level_data,
-    level_position, link_file_results, make_result_layer, n_channels, result_key, result_layers,
+    level_position, link_file_results, make_result_layer, n_channels, replace_result_layer, result_key,
+    result_layers,
     show_level_position, whole_layer, z_spacing_of,
 )
 from napari_cuts.plugin.widgets._level_slider import KIND_TEXT, LevelSlider, level_line  # noqa: F401  (KIND_TEXT re-exported)
@@ -306,9 +307,8 @@ class SegmentWidget(QWidget):
             self._worker = None
             if not self._life.alive:
                 return
-            for old in result_layers(self.viewer.layers, key):
-                self.viewer.layers.remove(old)
-            layer = add_keeping_selection(self.viewer, make_result_layer(image, seg, result.levels, index))
+            layer = replace_result_layer(self.viewer, result_layers(self.viewer.layers, key),
+                                         make_result_layer(image, seg, result.levels, index))
             self._group = key
             self._set_running(False)
             self._refresh_results(seg.default_level)
