@@ -212,6 +212,7 @@ def segment_iter(
     vectors: np.ndarray | None = None,
     on_vectors: Callable[[np.ndarray], None] | None = None,
     session=None,
+    store=None,
 ) -> Generator[Progress, None, Segmentation]:
     """Segment an image or stack; a generator that yields :class:`Progress`.
 
@@ -224,7 +225,9 @@ def segment_iter(
     Stacks are segmented in 3D.
 
     `session`: the image's ImageSession (then `image` may be None), whose vectors are
-    computed unless they were before. `vectors`, the image's (Z, Y, X, D) CUTS vectors
+    computed unless they were before; `store`: the
+    :class:`~napari_cuts.session.VectorStore` the image's session keeps its vectors in
+    (reused when filled before, e.g. by another tool). `vectors`, the image's (Z, Y, X, D) CUTS vectors
     from this encoder, are used instead of embedding again; `on_vectors` receives the
     vectors once computed. NaN or infinite pixels are missing: filled with the channel's
     median for the encoder, label 0 in every level.
@@ -237,7 +240,7 @@ def segment_iter(
         check_memory(volume_shape(raw.shape, channel_axis=channel_axis, is_stack=is_stack), cfg,
                      limit=cfg.memory_limit)
         session = ImageSession.from_image(encoder, raw, is_stack=is_stack, channel_axis=channel_axis,
-                                          tile_size=cfg.tile_size, device=device)
+                                          tile_size=cfg.tile_size, device=device, store=store)
     else:
         check_memory(session.volume.shape, cfg, limit=cfg.memory_limit)
     if vectors is not None:

@@ -85,7 +85,13 @@ class VectorStore:
 
     @property
     def in_memory(self) -> bool:
+        """Whether the vectors are kept in memory (else in a temporary file)."""
         return self.path is None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the vectors (held in memory or in the file once computed)."""
+        return int(np.prod(self.shape)) * 4 if self.filled or self.array is not None else 0
 
     def open(self) -> np.ndarray:
         """The array to write the vectors into (or read them from)."""
