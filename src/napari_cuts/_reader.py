@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .results import SUFFIXES, load_result, summary_path  # noqa: F401  (re-exported)
+from napari_cuts.results import SUFFIXES, load_result, summary_path  # noqa: F401  (re-exported)
 
 META_KEY = "napari_cuts"
 FILE_GROUP = "file:"  # group of levels read from a file, until linked to an image layer
@@ -48,7 +48,7 @@ def write_summary(path: str | Path, image: str, levels: list[dict], default_leve
     and, when the file holds some levels of a hierarchy only, their ``level`` number in it);
     `default_level` is an index into them, `n_levels` the hierarchy's level count.
     """
-    from .io import atomic_write
+    from napari_cuts.io import atomic_write
 
     out = summary_path(path)
     body = {"image": image, "default_level": int(default_level), "levels": levels}
@@ -63,7 +63,7 @@ def write_summary(path: str | Path, image: str, levels: list[dict], default_leve
 
 def region_table(labels: np.ndarray) -> dict:
     """Region id (`index`, as napari expects) and pixel count of every region."""
-    from .measure import label_counts
+    from napari_cuts.measure import label_counts
 
     ids, counts = label_counts(labels)  # any ids: costs follow the pixels, not the largest id
     return {"index": ids, "pixels": counts}

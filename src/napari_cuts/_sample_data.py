@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .samples import retina_sample, texture_mosaic
+from napari_cuts.samples import retina_sample, texture_mosaic
 
 
 def retina() -> list[tuple]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ._reader import META_KEY, is_levels_file, write_summary
-from .io import LEVELS_SUFFIX, save_labels_tiff
+from napari_cuts._reader import META_KEY, is_levels_file, write_summary
+from napari_cuts.io import LEVELS_SUFFIX, save_labels_tiff
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Literal, NamedTuple, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .io import CutsInputError, label_image
+from napari_cuts.io import CutsInputError, label_image
 
 __all__ = [
     "Edit",

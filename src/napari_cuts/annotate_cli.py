@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .axes import Layout, file_layout
-from .io import CutsInputError, image_header, label_image, output_stem, read_image, save_labels_tiff
+from napari_cuts.axes import Layout, file_layout
+from napari_cuts.io import CutsInputError, image_header, label_image, output_stem, read_image, save_labels_tiff
 
 __all__ = ["ANNOTATE_COMMANDS", "add_commands", "cmd_components", "cmd_measure", "cmd_refine"]
 
@@ -26,8 +26,8 @@ def _merges_colours(path: str, shape: tuple[int, ...]) -> bool:
 def label_header(path: str) -> tuple[int, ...]:
     """The shape of the label image :func:`_read_labels` gives, from the file's header
     (a levels file, ``.cuts``, is read: its axes are arranged as levels first)."""
-    from ._reader import is_levels_file
-    from .results import load_result
+    from napari_cuts._reader import is_levels_file
+    from napari_cuts.results import load_result
 
     if is_levels_file(path):
         return tuple(load_result(path)[0].shape)
@@ -38,8 +38,8 @@ def label_header(path: str) -> tuple[int, ...]:
 def _read_labels(path: str, what: str) -> np.ndarray:
     """A label image from any file `read_image` reads, or a levels file (``.cuts``);
     colour PNG/JPEG masks are merged."""
-    from ._reader import is_levels_file
-    from .results import load_result
+    from napari_cuts._reader import is_levels_file
+    from napari_cuts.results import load_result
 
     data = load_result(path)[0] if is_levels_file(path) else read_image(path)
     if _merges_colours(path, data.shape):
@@ -93,7 +93,7 @@ def recorded_default_level(path: str, n_levels: int) -> int | None:
     """The default level recorded in the ``.cuts.json`` beside a levels file, if any."""
     import json
 
-    from ._reader import is_levels_file, summary_path
+    from napari_cuts._reader import is_levels_file, summary_path
 
     meta = summary_path(path)
     if not is_levels_file(path) or not meta.is_file():
@@ -113,10 +113,10 @@ def recorded_default_level(path: str, n_levels: int) -> int | None:
 
 
 def cmd_refine(args: argparse.Namespace, bar) -> None:
-    from .encoder import load_encoder
-    from .cli_config import config_from_args
-    from .config import RefineConfig
-    from .refine import refine
+    from napari_cuts.encoder import load_encoder
+    from napari_cuts.cli_config import config_from_args
+    from napari_cuts.config import RefineConfig
+    from napari_cuts.refine import refine
 
     encoder = load_encoder(args.encoder)
     lay, spatial = _image_input(args.image, args)
@@ -160,10 +160,10 @@ def cmd_refine(args: argparse.Namespace, bar) -> None:
 
 
 def cmd_components(args: argparse.Namespace, bar) -> None:
-    from .components import ordered_components
-    from .measure import write_csv
+    from napari_cuts.components import ordered_components
+    from napari_cuts.measure import write_csv
 
-    from ._reader import is_levels_file
+    from napari_cuts._reader import is_levels_file
 
     mask = _read_labels(args.mask, "the mask")  # its size is checked from the header first
     if is_levels_file(args.mask):  # every level of a segmentation: one of them
@@ -200,7 +200,7 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
 
 
 def cmd_measure(args: argparse.Namespace, bar) -> None:
-    from .measure import measure_regions, write_csv
+    from napari_cuts.measure import measure_regions, write_csv
 
     lay, spatial = _image_input(args.image, args)
     level = _check_label_shape(label_header(args.labels), spatial, args.labels, args.level)
@@ -229,11 +229,11 @@ def _level_list(text: str) -> list[int]:
 
 def add_commands(sub) -> None:
     """Add the ``refine``, ``components`` and ``measure`` parsers to `sub`."""
-    from .cli_config import add_config_args
-    from .components import ORDERS
-    from .config import RefineConfig
+    from napari_cuts.cli_config import add_config_args
+    from napari_cuts.components import ORDERS
+    from napari_cuts.config import RefineConfig
 
-    from .cli import add_axes_args
+    from napari_cuts.cli import add_axes_args
 
     def add_common(p, stack=True):
         if stack:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CutsInputError
+from napari_cuts.errors import CutsInputError
 
 #: Axis letters as the engine reads them; 'S' (samples, e.g. RGB) are channels too.
 _LETTERS = {"T": "T", "Z": "Z", "C": "C", "S": "C", "Y": "Y", "X": "X"}
@@ -91,7 +91,7 @@ def layout(shape, axes: str | None = None, *, channels: bool | None = None,
     slices or frames (without metadata: the last axis) as channels; `stack` reads a 3D
     array as (Z, Y, X) as stored, and time as slices (one volume).
     """
-    from .io import volume_shape
+    from napari_cuts.io import volume_shape
 
     shape = tuple(int(n) for n in shape)
     letters = None if stack and len(shape) == 3 else _recorded(shape, axes)

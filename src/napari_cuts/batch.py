@@ -15,13 +15,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .encoder import Encoder, load_encoder
-from .axes import file_layout
-from .io import LEVELS_SUFFIX, CutsInputError, output_stem, read_image, save_labels_tiff, voxel_spacing
-from .pipeline import Progress, SegmentConfig, run_to_end, segment_iter
-from .preflight import check_segmentation
-from .timelapse import segment_frames_iter
-from .writing import atomic_write_all
+from napari_cuts.encoder import Encoder, load_encoder
+from napari_cuts.axes import file_layout
+from napari_cuts.io import LEVELS_SUFFIX, CutsInputError, output_stem, read_image, save_labels_tiff, voxel_spacing
+from napari_cuts.pipeline import Progress, SegmentConfig, run_to_end, segment_iter
+from napari_cuts.preflight import check_segmentation
+from napari_cuts.timelapse import segment_frames_iter
+from napari_cuts.writing import atomic_write_all
 
 
 def check_inputs(paths: Sequence[str], encoder: Encoder, config: SegmentConfig,

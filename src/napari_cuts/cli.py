@@ -48,8 +48,8 @@ class SomeFailed(Exception):
 
 def _load_inputs(paths: Sequence[str], args: argparse.Namespace) -> list:
     """(stem, pixels as stored, Layout) of every input."""
-    from .axes import file_layout
-    from .io import output_stem, read_image
+    from napari_cuts.axes import file_layout
+    from napari_cuts.io import output_stem, read_image
 
     out = []
     for p in paths:
@@ -61,7 +61,7 @@ def _load_inputs(paths: Sequence[str], args: argparse.Namespace) -> list:
 
 def _failure_line(path: str, exc: BaseException) -> str:
     """One image's failure, for the one line that reports it."""
-    from .io import CutsInputError
+    from napari_cuts.io import CutsInputError
 
     if isinstance(exc, CutsInputError):
         what = str(exc)
@@ -73,22 +73,22 @@ def _failure_line(path: str, exc: BaseException) -> str:
 
 
 def _training_config(args: argparse.Namespace):
-    from .cli_config import config_from_args
-    from .config import TrainingConfig
+    from napari_cuts.cli_config import config_from_args
+    from napari_cuts.config import TrainingConfig
 
     return config_from_args(TrainingConfig, args)
 
 
 def _segment_config(args: argparse.Namespace):
-    from .cli_config import config_from_args
-    from .config import SegmentConfig
+    from napari_cuts.cli_config import config_from_args
+    from napari_cuts.config import SegmentConfig
 
     return config_from_args(SegmentConfig, args)
 
 
 def _check_parallel(args: argparse.Namespace) -> None:
     """Refuse, before any work, a worker count out of range or a malformed scheduler address."""
-    from .io import CutsInputError
+    from napari_cuts.io import CutsInputError
 
     most = 4 * (os.cpu_count() or 1)
     workers = getattr(args, "workers", 1)
@@ -97,17 +97,17 @@ def _check_parallel(args: argparse.Namespace) -> None:
     address = getattr(args, "scheduler", None)
     if address is None:
         return
-    from .batch import check_scheduler_address
+    from napari_cuts.batch import check_scheduler_address
 
     check_scheduler_address(address)
 
 
 def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False,
             inputs: list | None = None):
-    from .encoder import save_encoder
-    from .io import check_output
-    from .pipeline import fit
-    from .preflight import check_training
+    from napari_cuts.encoder import save_encoder
+    from napari_cuts.io import check_output
+    from napari_cuts.pipeline import fit
+    from napari_cuts.preflight import check_training
 
     config = _training_config(args)
     if not checked:  # before any work: the output, and memory from the files' headers
@@ -133,9 +133,9 @@ def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False,
 
 def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None,
                 decoded: dict | None = None) -> None:
-    from .batch import check_inputs, segment_files, segment_files_distributed
-    from .encoder import load_encoder
-    from .io import check_output, output_stem
+    from napari_cuts.batch import check_inputs, segment_files, segment_files_distributed
+    from napari_cuts.encoder import load_encoder
+    from napari_cuts.io import check_output, output_stem
 
     check_output(args.output, folder=True)
     _check_parallel(args)
@@ -174,8 +174,8 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None,
 
 
 def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
-    from .io import check_output
-    from .preflight import check_segmentation, check_training
+    from napari_cuts.io import check_output
+    from napari_cuts.preflight import check_segmentation, check_training
 
     outdir = check_output(args.output, folder=True)
     args.workers, args.scheduler = getattr(args, "workers", 1), getattr(args, "scheduler", None)
@@ -198,7 +198,7 @@ def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
 def cmd_demo(args: argparse.Namespace, bar: ProgressBar) -> None:
     from skimage.io import imsave
 
-    from .samples import retina_sample
+    from napari_cuts.samples import retina_sample
 
     outdir = Path(args.output)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -207,7 +207,7 @@ def cmd_demo(args: argparse.Namespace, bar: ProgressBar) -> None:
     print(f"sample image: {sample} (scikit-image's fundus photo, downscaled)")
     args.images = [str(sample)]
     cmd_run(args, bar)
-    from .io import LEVELS_SUFFIX
+    from napari_cuts.io import LEVELS_SUFFIX
 
     print(f"open the result in napari:  {_napari_command()} {sample} "
           f"{outdir / ('retina' + LEVELS_SUFFIX)}")
@@ -242,7 +242,7 @@ def add_axes_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from napari_cuts import __version__
 
     parser = argparse.ArgumentParser(
         prog="napari-cuts",
@@ -251,8 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-cuts {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from .cli_config import add_config_args
-    from .config import SegmentConfig, TrainingConfig
+    from napari_cuts.cli_config import add_config_args
+    from napari_cuts.config import SegmentConfig, TrainingConfig
 
     def add_train_args(p):
         add_config_args(p, TrainingConfig, prefix="train", title="training")
@@ -317,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_seg_args(p)
     add_common(p)
 
-    from .annotate_cli import add_commands
+    from napari_cuts.annotate_cli import add_commands
 
     add_commands(sub)
     return parser
@@ -335,7 +335,7 @@ _WARNED: set[str] = set()
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """napari-cuts' own warnings as one line, each once; others as Python shows them."""
-    from .io import CutsWarning
+    from napari_cuts.io import CutsWarning
 
     if issubclass(category, CutsWarning):
         if str(message) not in _WARNED:  # e.g. `run` reads an input for training and segmenting
@@ -353,8 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import warnings
 
-        from .annotate_cli import ANNOTATE_COMMANDS
-        from .io import CutsInputError, CutsWarning
+        from napari_cuts.annotate_cli import ANNOTATE_COMMANDS
+        from napari_cuts.io import CutsInputError, CutsWarning
 
         COMMANDS.update(ANNOTATE_COMMANDS)  # refine, components, measure
         parser = build_parser()

@@ -17,7 +17,7 @@ from typing import Literal, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .io import CutsInputError, label_image, smallest_label_dtype
+from napari_cuts.io import CutsInputError, label_image, smallest_label_dtype
 
 __all__ = ["ORDERS", "component_table", "ordered_components", "parse_names", "table_rows"]
 

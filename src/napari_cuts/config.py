@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .io import CutsInputError
+from napari_cuts.io import CutsInputError
 
 __all__ = ["Parameter", "RefineConfig", "SegmentConfig", "TrainingConfig", "param",
            "parameters", "validate"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tree import MergeTree
+from napari_cuts.tree import MergeTree
 
 
 def excess_of_mass(tree: MergeTree, region_weight: float = 0.5) -> np.ndarray:

@@ -8,8 +8,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .encoder import RECEPTIVE_RADIUS, Encoder, default_device
-from .io import to_volume
+from napari_cuts.encoder import RECEPTIVE_RADIUS, Encoder, default_device
+from napari_cuts.io import to_volume
 
 #: Pixels per side of a tile's core; with the halo a tile is (core + 2 * 8)^2.
 DEFAULT_TILE = 512
@@ -89,7 +89,7 @@ def embed(
     -------
     ndarray, float32, shape (Z, Y, X, D)
     """
-    from .session import ImageSession
+    from napari_cuts.session import ImageSession
 
     volume = image if is_volume else to_volume(image)
     session = ImageSession(encoder, volume, tile_size=tile_size, device=device)

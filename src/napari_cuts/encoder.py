@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .io import CutsInputError, Normalization, atomic_write
+from napari_cuts.io import CutsInputError, Normalization, atomic_write
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "napari-cuts encoder"

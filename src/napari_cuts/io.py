@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import CutsInputError, CutsWarning, CutsWriteError  # noqa: F401  (re-exported)
-from .writing import (  # noqa: F401  (re-exported)
+from napari_cuts.errors import CutsInputError, CutsWarning, CutsWriteError  # noqa: F401  (re-exported)
+from napari_cuts.writing import (  # noqa: F401  (re-exported)
     LEVELS_SUFFIX, atomic_write, check_output, label_image, read_labels_tiff, remove_partial_writes,
     save_labels_tiff, smallest_label_dtype, write_error,
 )

@@ -22,10 +22,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .condensation import MergeHistory
-from .default_level import excess_of_mass, most_persistent
-from .hierarchy import Level, build_hierarchy
-from .tree import merge_tree
+from napari_cuts.condensation import MergeHistory
+from napari_cuts.default_level import excess_of_mass, most_persistent
+from napari_cuts.hierarchy import Level, build_hierarchy
+from napari_cuts.tree import merge_tree
 
 
 def spread_events(n_clusters: Sequence[int], count: int, low: int = 2) -> list[int]:
@@ -79,7 +79,7 @@ def node_points(pixel_nodes: np.ndarray, points: np.ndarray, extra=(), extra_wei
     `extra` yields further (Z, Y, X) channels (e.g. texture statistics); together they
     are scaled to an RMS spread of `extra_weight` over the pixels.
     """
-    from .regions import region_means
+    from napari_cuts.regions import region_means
 
     means, counts = region_means(pixel_nodes, points)
     sq, _ = region_means(pixel_nodes, (points * points).sum(-1, keepdims=True))
@@ -123,9 +123,9 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
     hierarchy, info)`` where ``pixel_nodes`` is the (Z, Y, X) basin of every pixel.
     """
-    from .basins import basins
-    from .condensation import condense_graph_iter
-    from .regions import adjacency, pooled
+    from napari_cuts.basins import basins
+    from napari_cuts.condensation import condense_graph_iter
+    from napari_cuts.regions import adjacency, pooled
 
     cfg = config
     yield "basins", 0, 1, "watershed basins"

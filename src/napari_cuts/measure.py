@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .io import CutsInputError, atomic_write, label_image
+from napari_cuts.io import CutsInputError, atomic_write, label_image
 
 __all__ = ["LUMINANCE_WEIGHTS", "label_counts", "layer_features", "luminance", "measure_regions", "write_csv"]
 

@@ -9,14 +9,14 @@ from typing import Callable, Generator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .condensation import PCA
-from .config import TEXTURE_WEIGHT, SegmentConfig
-from .embedding import tile_grid
-from .encoder import Encoder
-from .hierarchy import Hierarchy
-from .levels import hierarchy_iter
-from .io import CutsInputError, available_memory, smallest_label_dtype, to_volume, volume_shape
-from .training import TrainingConfig, fit_encoder
+from napari_cuts.condensation import PCA
+from napari_cuts.config import TEXTURE_WEIGHT, SegmentConfig
+from napari_cuts.embedding import tile_grid
+from napari_cuts.encoder import Encoder
+from napari_cuts.hierarchy import Hierarchy
+from napari_cuts.levels import hierarchy_iter
+from napari_cuts.io import CutsInputError, available_memory, smallest_label_dtype, to_volume, volume_shape
+from napari_cuts.training import TrainingConfig, fit_encoder
 
 
 @dataclass
@@ -232,7 +232,7 @@ def segment_iter(
     vectors once computed. NaN or infinite pixels are missing: filled with the channel's
     median for the encoder, label 0 in every level.
     """
-    from .session import ImageSession
+    from napari_cuts.session import ImageSession
 
     cfg = config or SegmentConfig()
     if session is None:

@@ -12,8 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .axes import Layout, file_layout
-from .io import CutsInputError, available_memory, image_header, output_stem
+from napari_cuts.axes import Layout, file_layout
+from napari_cuts.io import CutsInputError, available_memory, image_header, output_stem
 
 #: torch, numpy and the interpreter (as in pipeline.estimate_memory).
 BASE_BYTES = 400_000_000
@@ -84,7 +84,7 @@ def check_segmentation(paths: Sequence[str], config, encoder=None,
 
     A time-lapse is segmented one frame at a time; all of it stays decoded, and every
     frame's levels are kept until they are written."""
-    from .pipeline import check_memory
+    from napari_cuts.pipeline import check_memory
 
     check_names(paths)
     if limit is None:

@@ -29,12 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import RefineConfig
-from .encoder import Encoder
-from .io import CutsInputError, smallest_label_dtype
-from .pipeline import Progress, run_to_end
-from .refine_features import as_level_stack, build_features, image_features_iter, session_features_iter
-from .snapping import snap_to_levels, vote_in_regions
+from napari_cuts.config import RefineConfig
+from napari_cuts.encoder import Encoder
+from napari_cuts.io import CutsInputError, smallest_label_dtype
+from napari_cuts.pipeline import Progress, run_to_end
+from napari_cuts.refine_features import as_level_stack, build_features, image_features_iter, session_features_iter
+from napari_cuts.snapping import snap_to_levels, vote_in_regions
 
 __all__ = [
     "RefineConfig",
@@ -297,7 +297,7 @@ def refine_iter(
 
     `session`: the image's :class:`~napari_cuts.session.ImageSession` (then `image` may
     be None), whose vectors are used if computed before."""
-    from .session import ImageSession
+    from napari_cuts.session import ImageSession
 
     cfg = config or RefineConfig()
     if session is None:

@@ -8,12 +8,12 @@ from typing import Generator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from .condensation import PCA
-from .config import RefineConfig
-from .embedding import DEFAULT_TILE, tile_grid
-from .encoder import Encoder
-from .io import CutsInputError
-from .pipeline import Progress
+from napari_cuts.condensation import PCA
+from napari_cuts.config import RefineConfig
+from napari_cuts.embedding import DEFAULT_TILE, tile_grid
+from napari_cuts.encoder import Encoder
+from napari_cuts.io import CutsInputError
+from napari_cuts.pipeline import Progress
 
 
 def _smooth(features: np.ndarray, sigma: float) -> np.ndarray:
@@ -129,7 +129,7 @@ def image_features_iter(
 ) -> Generator[Progress, None, np.ndarray]:
     """Refinement features of an image, as a generator of :class:`Progress`; see
     :func:`session_features_iter`. Returns (Z, Y, X, F) float32 features."""
-    from .session import ImageSession
+    from napari_cuts.session import ImageSession
 
     session = ImageSession.from_image(encoder, image, is_stack=is_stack, channel_axis=channel_axis,
                                       device=device)

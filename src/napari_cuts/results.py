@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CutsInputError
+from napari_cuts.errors import CutsInputError
 
-from .writing import LEVELS_SUFFIX
+from napari_cuts.writing import LEVELS_SUFFIX
 
 #: A result's levels file: ``<stem>.cuts`` (and ``.cuts.tif`` of earlier versions).
 SUFFIXES = (LEVELS_SUFFIX, ".cuts.tif", ".cuts.tiff")
@@ -128,7 +128,7 @@ def load_result(path: str | os.PathLike, memory_limit: int | None = None) -> tup
     """
     import tifffile
 
-    from .io import available_memory, check_decoded_size
+    from napari_cuts.io import available_memory, check_decoded_size
 
     path = Path(path)
     if not path.is_file():

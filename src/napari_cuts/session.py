@@ -26,10 +26,10 @@ from typing import Generator
 import numpy as np
 import torch
 
-from .embedding import DEFAULT_TILE, embed_region, tile_grid
-from .encoder import Encoder
-from .io import CutsInputError, available_memory, finite_mask, to_volume
-from .pipeline import Progress
+from napari_cuts.embedding import DEFAULT_TILE, embed_region, tile_grid
+from napari_cuts.encoder import Encoder
+from napari_cuts.io import CutsInputError, available_memory, finite_mask, to_volume
+from napari_cuts.pipeline import Progress
 
 #: Vectors of more bytes than this (or than MAX_FRACTION of free memory) go to a file.
 MAX_BYTES = 1 << 30

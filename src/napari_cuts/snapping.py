@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import CutsInputError, smallest_label_dtype
+from napari_cuts.io import CutsInputError, smallest_label_dtype
 
 
 def vote_in_regions(probabilities: np.ndarray, regions: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Callable, Generator, Sequence
 
 import numpy as np
 
-from .io import smallest_label_dtype
+from napari_cuts.io import smallest_label_dtype
 
 
 def align_frames(levels: Sequence[np.ndarray], summaries: Sequence[dict]) -> tuple[np.ndarray, dict]:
@@ -60,7 +60,7 @@ def segment_frames_iter(segment_one: Callable[[np.ndarray], Generator], frames: 
     Segmentation, e.g. :func:`napari_cuts.pipeline.segment_iter` with one encoder);
     yields its progress with the frame named, returns :func:`align_frames`' result and
     each frame's ``info``."""
-    from .pipeline import Progress
+    from napari_cuts.pipeline import Progress
 
     levels, summaries, infos = [], [], []
     for t, frame in enumerate(frames):

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import TrainingConfig
-from .encoder import RECEPTIVE_RADIUS, Encoder, default_device, now_iso
-from .io import CutsInputError, Normalization, to_volume
+from napari_cuts.config import TrainingConfig
+from napari_cuts.encoder import RECEPTIVE_RADIUS, Encoder, default_device, now_iso
+from napari_cuts.io import CutsInputError, Normalization, to_volume
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .condensation import MergeHistory
+from napari_cuts.condensation import MergeHistory
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import CutsInputError, CutsWriteError
+from napari_cuts.errors import CutsInputError, CutsWriteError
 
 
 def write_error(path: str | os.PathLike, exc: OSError) -> CutsWriteError:

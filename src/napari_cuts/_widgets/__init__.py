@@ -1,12 +1,12 @@
 """napari dock widgets of napari-cuts (Qt lives here only)."""
 
-from .components_widget import ComponentsWidget
-from .encoder_widget import EncoderWidget
-from .measure_widget import MeasureWidget
-from .panel import CutsPanel
-from .pick_widget import PickWidget
-from .refine_widget import RefineWidget
-from .segment_widget import SegmentWidget
+from napari_cuts._widgets.components_widget import ComponentsWidget
+from napari_cuts._widgets.encoder_widget import EncoderWidget
+from napari_cuts._widgets.measure_widget import MeasureWidget
+from napari_cuts._widgets.panel import CutsPanel
+from napari_cuts._widgets.pick_widget import PickWidget
+from napari_cuts._widgets.refine_widget import RefineWidget
+from napari_cuts._widgets.segment_widget import SegmentWidget
 
 __all__ = [
     "ComponentsWidget", "CutsPanel", "EncoderWidget", "MeasureWidget", "PickWidget", "RefineWidget",

@@ -12,13 +12,13 @@ from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QWidget
 
-from ..io import CutsInputError
-from ..measure import write_csv
-from ._common import WidgetLife, ask_save_path
-from ._layers import (
+from napari_cuts.io import CutsInputError
+from napari_cuts.measure import write_csv
+from napari_cuts._widgets._common import WidgetLife, ask_save_path
+from napari_cuts._widgets._layers import (
     META_KEY, add_keeping_selection, defer_paint_tools, is_levels_layer, result_key, result_layers,
 )
-from ._workers import Refused, start_worker
+from napari_cuts._widgets._workers import Refused, start_worker
 
 #: Key in ``layer.metadata`` marking layers made by the annotation widgets.
 ANNOTATION_KEY = "napari_cuts_annotation"

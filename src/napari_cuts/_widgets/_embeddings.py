@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..encoder import Encoder
-from ..session import MAX_BYTES, VectorStore
+from napari_cuts.encoder import Encoder
+from napari_cuts.session import MAX_BYTES, VectorStore
 
 
 @dataclass

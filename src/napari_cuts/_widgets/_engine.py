@@ -22,8 +22,8 @@ from typing import Callable, Generator
 
 from napari.qt.threading import GeneratorWorker, create_worker
 
-from ..io import CutsWarning
-from ..jobs import AUTHKEY_ENV, receive, send
+from napari_cuts.io import CutsWarning
+from napari_cuts.jobs import AUTHKEY_ENV, receive, send
 
 #: Idle helper processes kept for reuse.
 MAX_IDLE = 2
@@ -192,7 +192,7 @@ def run_job(job, refused: Callable[[str], object],
     """:func:`run_remote`, or with ``USE_PROCESS = False`` the same in this thread."""
     if USE_PROCESS:
         return (yield from run_remote(job, refused, on_stop))
-    from ..io import CutsInputError
+    from napari_cuts.io import CutsInputError
 
     try:
         steps = job.run()

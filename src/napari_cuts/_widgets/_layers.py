@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
-from ..axes import file_axes, layout
-from ..io import CutsInputError, volume_shape, voxel_spacing
-from .._reader import FILE_GROUP, levels_layer_kwargs, levels_meta
-from ..pipeline import Segmentation
-from ._workers import ImageInput
+from napari_cuts.axes import file_axes, layout
+from napari_cuts.io import CutsInputError, volume_shape, voxel_spacing
+from napari_cuts._reader import FILE_GROUP, levels_layer_kwargs, levels_meta
+from napari_cuts.pipeline import Segmentation
+from napari_cuts._widgets._workers import ImageInput
 
 #: Key of napari-cuts' entry in a result layer's ``metadata``.
 META_KEY = "napari_cuts"

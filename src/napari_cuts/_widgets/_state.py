@@ -6,8 +6,8 @@ import weakref
 
 from qtpy.QtCore import QObject, Signal
 
-from ..encoder import Encoder
-from ._embeddings import EmbeddingCache
+from napari_cuts.encoder import Encoder
+from napari_cuts._widgets._embeddings import EmbeddingCache
 
 
 class EncoderState(QObject):
@@ -61,7 +61,7 @@ def encoder_state(viewer) -> EncoderState:
 
 def _forget_removed_images(viewer, state: EncoderState) -> None:
     """A removed image layer's vectors are freed."""
-    from ._layers import result_key
+    from napari_cuts._widgets._layers import result_key
 
     def removed(event) -> None:
         layer = getattr(event, "value", None)
@@ -73,7 +73,7 @@ def _forget_removed_images(viewer, state: EncoderState) -> None:
 
 def _follow_file_results(viewer) -> None:
     """Levels opened from a file join their image layer whenever layers come in."""
-    from ._layers import link_file_results
+    from napari_cuts._widgets._layers import link_file_results
 
     ref = weakref.ref(viewer)
 

@@ -19,13 +19,13 @@ import numpy as np
 from napari.qt.threading import GeneratorWorker
 from qtpy.QtCore import QThreadPool
 
-from ..encoder import Encoder
-from ..io import CutsWarning, to_volume
-from ..jobs import FramesJob, SegmentJob, TrainJob
-from ..pipeline import Progress, SegmentConfig, Segmentation
-from ..session import VectorStore
-from ..training import TrainingConfig, TrainingProgress
-from ._engine import prestart, remote_worker, run_job
+from napari_cuts.encoder import Encoder
+from napari_cuts.io import CutsWarning, to_volume
+from napari_cuts.jobs import FramesJob, SegmentJob, TrainJob
+from napari_cuts.pipeline import Progress, SegmentConfig, Segmentation
+from napari_cuts.session import VectorStore
+from napari_cuts.training import TrainingConfig, TrainingProgress
+from napari_cuts._widgets._engine import prestart, remote_worker, run_job
 
 #: Seconds the engine waits after each step; tests set it to act in the middle of a run.
 STEP_PAUSE = 0.0

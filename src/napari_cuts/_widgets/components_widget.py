@@ -8,14 +8,14 @@ from napari.layers import Labels, Points
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from ..components import ORDERS, ordered_components
-from ..measure import layer_features
-from ._annotation_common import (
+from napari_cuts.components import ORDERS, ordered_components
+from napari_cuts.measure import layer_features
+from napari_cuts._widgets._annotation_common import (
     ask_csv_path, choose, export_csv, find_made_layer, follow_level_on_screen, follows, kind_of,
     labels_combo, made_layer_kwargs, put_labels, refused, run_job,
 )
-from ._common import WidgetLife, column, file_name
-from ._layers import labels_on_screen, spatial_ndim
+from napari_cuts._widgets._common import WidgetLife, column, file_name
+from napari_cuts._widgets._layers import labels_on_screen, spatial_ndim
 
 ALL_CLASSES = 0
 

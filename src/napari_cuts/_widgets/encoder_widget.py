@@ -5,18 +5,18 @@ from __future__ import annotations
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from ..encoder import Encoder, load_encoder, save_encoder
-from ..io import CutsInputError
-from ..config import TrainingConfig
-from ..training import TrainingProgress
-from ._common import (
+from napari_cuts.encoder import Encoder, load_encoder, save_encoder
+from napari_cuts.io import CutsInputError
+from napari_cuts.config import TrainingConfig
+from napari_cuts.training import TrainingProgress
+from napari_cuts._widgets._common import (
     Every, ProgressBar, WidgetLife, ask_open_path, ask_save_path, column, file_name, image_layer_combo,
 )
-from ._form import ConfigForm
-from ._layers import check_image_layer, whole_layer
-from ._loss_plot import LossPlot
-from ._state import encoder_state
-from ._workers import Refused, start_worker, training_worker, warm_up
+from napari_cuts._widgets._form import ConfigForm
+from napari_cuts._widgets._layers import check_image_layer, whole_layer
+from napari_cuts._widgets._loss_plot import LossPlot
+from napari_cuts._widgets._state import encoder_state
+from napari_cuts._widgets._workers import Refused, start_worker, training_worker, warm_up
 
 ENCODER_FILTER = "napari-cuts encoder (*.pt);;All files (*)"
 

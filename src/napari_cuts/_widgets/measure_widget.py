@@ -13,14 +13,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..io import CutsInputError
-from ..measure import layer_features, measure_regions
-from ._annotation_common import (
+from napari_cuts.io import CutsInputError
+from napari_cuts.measure import layer_features, measure_regions
+from napari_cuts._widgets._annotation_common import (
     ask_csv_path, choose, export_csv, follow_level_on_screen, follows, kind_of, labels_combo,
     refused, run_job, source_image,
 )
-from ._common import WidgetLife, column, file_name, image_layer_combo
-from ._layers import check_image_layer, is_levels_layer, labels_on_screen
+from napari_cuts._widgets._common import WidgetLife, column, file_name, image_layer_combo
+from napari_cuts._widgets._layers import check_image_layer, is_levels_layer, labels_on_screen
 
 
 class MeasureWidget(QWidget):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
-from ._common import tab_with_other_docks
-from .components_widget import ComponentsWidget
-from .encoder_widget import EncoderWidget
-from .measure_widget import MeasureWidget
-from .pick_widget import PickWidget
-from .refine_widget import RefineWidget
-from .segment_widget import SegmentWidget
+from napari_cuts._widgets._common import tab_with_other_docks
+from napari_cuts._widgets.components_widget import ComponentsWidget
+from napari_cuts._widgets.encoder_widget import EncoderWidget
+from napari_cuts._widgets.measure_widget import MeasureWidget
+from napari_cuts._widgets.pick_widget import PickWidget
+from napari_cuts._widgets.refine_widget import RefineWidget
+from napari_cuts._widgets.segment_widget import SegmentWidget
 
 #: (tab title, widget class, tooltip) in the order of the workflow
 STEPS = (

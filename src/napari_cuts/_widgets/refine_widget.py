@@ -11,23 +11,23 @@ from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from ..config import RefineConfig
-from ..io import CutsInputError, volume_shape
-from ..pipeline import Progress
-from ..refine import ScribbleRefiner, session_features_iter, snap_to_levels
-from ..session import ImageSession, VectorStore
-from ._annotation_common import (
+from napari_cuts.config import RefineConfig
+from napari_cuts.io import CutsInputError, volume_shape
+from napari_cuts.pipeline import Progress
+from napari_cuts.refine import ScribbleRefiner, session_features_iter, snap_to_levels
+from napari_cuts.session import ImageSession, VectorStore
+from napari_cuts._widgets._annotation_common import (
     choose, follow_level_on_screen, is_level_layer, kind_of, labels_combo, made_layer_kwargs,
     put_labels, refused, run_job, source_image, spatial_shape,
 )
-from ._common import ProgressBar, WidgetLife, column, image_layer_combo
-from ._form import ConfigForm
-from ._layers import (
+from napari_cuts._widgets._common import ProgressBar, WidgetLife, column, image_layer_combo
+from napari_cuts._widgets._form import ConfigForm
+from napari_cuts._widgets._layers import (
     add_keeping_selection, check_image_layer, defer_paint_tools, n_channels, result_key, result_layers,
     salient_levels,
 )
-from ._state import encoder_state
-from ._workers import Refused, warm_up
+from napari_cuts._widgets._state import encoder_state
+from napari_cuts._widgets._workers import Refused, warm_up
 
 DEBOUNCE_MS = 500
 

@@ -11,10 +11,10 @@ import napari
 from napari.layers import Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from .._writer import write_labels
-from ..io import LEVELS_SUFFIX, CutsInputError
-from ._common import ask_save_path, file_name
-from ._layers import META_KEY, is_levels_layer
+from napari_cuts._writer import write_labels
+from napari_cuts.io import LEVELS_SUFFIX, CutsInputError
+from napari_cuts._widgets._common import ask_save_path, file_name
+from napari_cuts._widgets._layers import META_KEY, is_levels_layer
 
 TIFF_FILTER = "napari-cuts labels TIFF (*.tif *.tiff)"
 LEVELS_FILTER = f"napari-cuts levels (*{LEVELS_SUFFIX});;{TIFF_FILTER}"

@@ -10,21 +10,21 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from .._writer import write_labels
-from ..io import LEVELS_SUFFIX, CutsInputError, save_labels_tiff, volume_shape
-from ..config import SegmentConfig
-from ..pipeline import Progress
-from ._annotation_common import follow_level_on_screen
-from ._common import Every, ProgressBar, WidgetLife, column, ask_save_path, file_name, image_layer_combo
-from ._form import ConfigForm
-from ._layers import (
+from napari_cuts._writer import write_labels
+from napari_cuts.io import LEVELS_SUFFIX, CutsInputError, save_labels_tiff, volume_shape
+from napari_cuts.config import SegmentConfig
+from napari_cuts.pipeline import Progress
+from napari_cuts._widgets._annotation_common import follow_level_on_screen
+from napari_cuts._widgets._common import Every, ProgressBar, WidgetLife, column, ask_save_path, file_name, image_layer_combo
+from napari_cuts._widgets._form import ConfigForm
+from napari_cuts._widgets._layers import (
     META_KEY, add_keeping_selection, check_image_layer, current_slice, is_time_lapse, level_data,
     level_position, link_file_results, make_result_layer, n_channels, result_key, result_layers,
     show_level_position, whole_layer, z_spacing_of,
 )
-from ._level_slider import KIND_TEXT, LevelSlider, level_line  # noqa: F401  (KIND_TEXT re-exported)
-from ._state import encoder_state
-from ._workers import Refused, SegmentResult, segmentation_worker, start_worker, warm_up
+from napari_cuts._widgets._level_slider import KIND_TEXT, LevelSlider, level_line  # noqa: F401  (KIND_TEXT re-exported)
+from napari_cuts._widgets._state import encoder_state
+from napari_cuts._widgets._workers import Refused, SegmentResult, segmentation_worker, start_worker, warm_up
 
 WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
