@@ -147,7 +147,7 @@ def timed_segment(encoder, image, config=None, sampler: RssSampler | None = None
     Returns (segmentation, {stage: seconds}, {stage: peak RSS bytes}); the process CPU
     seconds of every stage (all threads) are in ``times["cpu_<stage>"]``.
     """
-    from napari_cuts.pipeline import segment_iter
+    from napari_cuts.engine.pipeline import segment_iter
 
     gen = segment_iter(encoder, image, config, **kwargs)
     times, peaks = {}, {}
@@ -270,7 +270,7 @@ def conv_batch_seconds(repeats: int = 1) -> float:
     at full resolution, the original code's training step (reference: 5.8 s)."""
     import torch
 
-    from napari_cuts.encoder import ConvEncoder
+    from napari_cuts.engine.encoder import ConvEncoder
 
     torch.manual_seed(0)
     net = ConvEncoder(3).train()

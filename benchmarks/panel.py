@@ -53,7 +53,7 @@ WATERSHED_CUTS = [2, 4, 8, 16, 32, 64, 100, 128, 256, 512, 1024, 2048]
 # ---- data -----------------------------------------------------------------------------
 def load_set(folder: Path):
     """(ids, image paths, images, labels) of a set; images as napari-cuts reads them."""
-    from napari_cuts.io import read_image
+    from napari_cuts.formats.images import read_image
 
     ids, paths, images, labels = [], [], [], []
     for path in sorted((folder / "images").iterdir()):
@@ -138,9 +138,9 @@ def cuts_cli(paths, labels, seed: int, extra: list[str] | None = None,
     """``napari-cuts run`` as a user types it, scored from the files it writes; and, with
     `images`, the same encoder with the default-level stage off (``default_rule=
     persistent``: the level that lasted longest), an ablation."""
-    from napari_cuts.encoder import load_encoder
-    from napari_cuts.io import output_stem, read_labels_tiff
-    from napari_cuts.pipeline import SegmentConfig
+    from napari_cuts.engine.encoder import load_encoder
+    from napari_cuts.formats.images import output_stem, read_labels_tiff
+    from napari_cuts.engine.pipeline import SegmentConfig
 
     res = Result("CUTS (napari-cuts run)")
     off = None
@@ -167,7 +167,7 @@ def cuts_cli(paths, labels, seed: int, extra: list[str] | None = None,
 
 
 def cuts_api(name, images, labels, encoder, config) -> Result:
-    from napari_cuts.pipeline import segment
+    from napari_cuts.engine.pipeline import segment
 
     res = Result(name)
     t = time.perf_counter()
@@ -180,8 +180,8 @@ def cuts_api(name, images, labels, encoder, config) -> Result:
 
 def ablations(images, labels, seed: int, settings: dict | None = None) -> list[Result]:
     """The same pipeline with an encoder that never learned, and without vectors."""
-    from napari_cuts.pipeline import SegmentConfig, fit
-    from napari_cuts.training import TrainingConfig
+    from napari_cuts.engine.pipeline import SegmentConfig, fit
+    from napari_cuts.engine.training import TrainingConfig
 
     stack = any(is_stack(im) for im in images) or None
     t = time.perf_counter()
@@ -204,7 +204,7 @@ def unit(image: np.ndarray) -> np.ndarray:
 
 def kmeans_levels(features: np.ndarray, shape, ks, seed: int) -> list[np.ndarray]:
     """k-means (30 Lloyd iterations, fitted on <= 20000 pixels) for every k."""
-    from napari_cuts.condensation import assign_nearest, kmeans
+    from napari_cuts.engine.hierarchy.condensation import assign_nearest, kmeans
 
     feats = np.ascontiguousarray(features, np.float32)
     rng = np.random.default_rng(seed)

@@ -48,13 +48,13 @@ class Panel:
     def __init__(self, pixels) -> None:
         import napari
 
-        from napari_cuts._widgets import _workers
+        from napari_cuts.plugin.widgets import _workers
 
         self.viewer = napari.Viewer(show=True)
         self.viewer.window._qt_window.resize(1280, 800)  # benchmark only: a laptop's window
         self.viewer.add_image(pixels, name="coins")
         _, self.panel = self.viewer.window.add_plugin_dock_widget("napari-cuts", "All steps (one panel)")
-        from napari_cuts._widgets import _engine
+        from napari_cuts.plugin.widgets import _engine
 
         # as a user who opened the panel a moment ago: its engine process has started (the
         # command line's own timings leave out its start-up too)

@@ -166,7 +166,7 @@ class Method:
 
 # ---- methods --------------------------------------------------------------------------
 def kmeans_levels(points: np.ndarray, shape, ks, seed: int, iterations: int = 30):
-    from napari_cuts.condensation import assign_nearest, kmeans
+    from napari_cuts.engine.hierarchy.condensation import assign_nearest, kmeans
 
     points = np.ascontiguousarray(points, np.float32)
     out = []
@@ -246,11 +246,11 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from napari_cuts.embedding import embed
-    from napari_cuts.encoder import Encoder
-    from napari_cuts.io import Normalization, to_volume
-    from napari_cuts.pipeline import SegmentConfig, fit
-    from napari_cuts.training import TrainingConfig
+    from napari_cuts.engine.embedding import embed
+    from napari_cuts.engine.encoder import Encoder
+    from napari_cuts.formats.images import Normalization, to_volume
+    from napari_cuts.engine.pipeline import SegmentConfig, fit
+    from napari_cuts.engine.training import TrainingConfig
 
     command = "python benchmarks/quality.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
     started, revision = C.now(), C.git_revision()
@@ -387,7 +387,7 @@ position only* (vector weight 0).
 
 Fixed settings: k-means rows k=5 (the k=3 row is k-means at k=3 alone), Felzenszwalb
 scale 100 (sigma 0.8, min_size 20), SLIC 100 segments (compactness 10). k-means is
-`napari_cuts.condensation.kmeans` (30 Lloyd iterations from random seeds) +
+`napari_cuts.engine.hierarchy.condensation.kmeans` (30 Lloyd iterations from random seeds) +
 `assign_nearest`, on colours scaled to [0, 1] or on the 128-d vectors.
 CUTS with one level *index* for the set (rather than a region count): level
 {idx['level_index']}, Dice {fmt(idx['dice_index'])}. CUTS's default levels have

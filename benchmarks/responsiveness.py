@@ -169,7 +169,7 @@ def main() -> None:
 
     import napari
 
-    from napari_cuts._widgets import _workers
+    from napari_cuts.plugin.widgets import _workers
     from napari_cuts.samples import retina_sample
 
     size = args.size or (192 if args.quick else 384)

@@ -118,10 +118,10 @@ def main(argv=None) -> int:
 
     from skimage.io import imread
 
-    from napari_cuts.encoder import load_encoder
-    from napari_cuts.pipeline import fit, segment
-    from napari_cuts.refine import RefineConfig, ScribbleRefiner, snap_to_levels, vote_in_regions
-    from napari_cuts.training import TrainingConfig
+    from napari_cuts.engine.encoder import load_encoder
+    from napari_cuts.engine.pipeline import fit, segment
+    from napari_cuts.annotation.refine import RefineConfig, ScribbleRefiner, snap_to_levels, vote_in_regions
+    from napari_cuts.engine.training import TrainingConfig
 
     data = Path(args.data)
     images_dir, labels_dir = data / "images", data / "labels"

@@ -114,9 +114,9 @@ def job_calibrate(p):
 def job_fit_full(p):
     from skimage.io import imread
 
-    from napari_cuts.encoder import save_encoder
-    from napari_cuts.pipeline import fit
-    from napari_cuts.training import TrainingConfig
+    from napari_cuts.engine.encoder import save_encoder
+    from napari_cuts.engine.pipeline import fit
+    from napari_cuts.engine.training import TrainingConfig
 
     data = Path(p["data"])
     paths = sorted((data / "images").glob("*.png"))
@@ -137,8 +137,8 @@ def job_fit_full(p):
 
 
 def job_fit_steps(p):
-    from napari_cuts.encoder import save_encoder
-    from napari_cuts.training import EncoderTrainer, TrainingConfig
+    from napari_cuts.engine.encoder import save_encoder
+    from napari_cuts.engine.training import EncoderTrainer, TrainingConfig
 
     image = gray_stack(p["stack"]) if p.get("stack") else rgb_image(p["size"])
     t = time.perf_counter()
@@ -159,8 +159,8 @@ def job_fit_steps(p):
 
 
 def _segment_common(encoder, image, is_stack=None):
-    from napari_cuts.io import volume_shape
-    from napari_cuts.pipeline import SegmentConfig, estimate_memory
+    from napari_cuts.formats.images import volume_shape
+    from napari_cuts.engine.pipeline import SegmentConfig, estimate_memory
 
     cfg = SegmentConfig()
     sampler = C.RssSampler()
@@ -179,8 +179,8 @@ def _segment_common(encoder, image, is_stack=None):
 
 
 def job_segment(p):
-    from napari_cuts.embedding import embed
-    from napari_cuts.encoder import load_encoder
+    from napari_cuts.engine.embedding import embed
+    from napari_cuts.engine.encoder import load_encoder
 
     encoder = load_encoder(p["encoder"])
     image = rgb_image(p["size"])
@@ -214,9 +214,9 @@ def job_condense(p):
     `segment_iter` (sample, PCA, reduction, basins, condensation, hierarchy)
     with `embed_region` answering from the stored vectors, so that this follows the
     pipeline's steps and defaults as they change."""
-    import napari_cuts.pipeline as pipeline
-    from napari_cuts.encoder import RECEPTIVE_RADIUS, load_encoder  # noqa: F401
-    from napari_cuts.pipeline import SegmentConfig
+    import napari_cuts.engine.pipeline as pipeline
+    from napari_cuts.engine.encoder import RECEPTIVE_RADIUS, load_encoder  # noqa: F401
+    from napari_cuts.engine.pipeline import SegmentConfig
 
     encoder = load_encoder(p["encoder"])
     vec = np.load(p["vectors"])[0]  # (Y, X, D) of a 2D image
@@ -244,7 +244,7 @@ def job_condense(p):
 
 
 def job_stack(p):
-    from napari_cuts.encoder import load_encoder
+    from napari_cuts.engine.encoder import load_encoder
 
     encoder = load_encoder(p["encoder"])
     stack = gray_stack(p["stack"])
@@ -254,9 +254,9 @@ def job_stack(p):
 
 def job_refuse(p):
     """Inputs too large for a memory limit are refused before any work."""
-    from napari_cuts.encoder import load_encoder
-    from napari_cuts.io import CutsInputError
-    from napari_cuts.pipeline import SegmentConfig, check_memory, estimate_memory, segment_iter
+    from napari_cuts.engine.encoder import load_encoder
+    from napari_cuts.formats.images import CutsInputError
+    from napari_cuts.engine.pipeline import SegmentConfig, check_memory, estimate_memory, segment_iter
 
     out = {"estimates_gb": {}}
     for name, shape in (("2048x2048 RGB", (1, 2048, 2048, 3)), ("32x256x256", (32, 256, 256, 1)),
@@ -341,7 +341,7 @@ def threads_compare(tmp: Path, steps: int, data: Path | None = None, default_fit
                     default_stack: dict | None = None) -> dict:
     """A training step and a 128² segmentation with the default torch threads and with 1;
     with `data`, also the full fit (against `default_fit`) and the 32x256x256 stack."""
-    from napari_cuts.pipeline import SegmentConfig  # noqa: F401  (fails early if missing)
+    from napari_cuts.engine.pipeline import SegmentConfig  # noqa: F401  (fails early if missing)
 
     import torch
 
@@ -394,7 +394,7 @@ def finish_job(proc, out: Path, name: str, timeout: float = 7200) -> dict:
 
 def cli_command() -> list[str]:
     exe = Path(sys.executable).with_name("napari-cuts")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "napari_cuts.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "napari_cuts.cli.main"]
 
 
 def run_workers(encoder: str, tmp: Path) -> dict:

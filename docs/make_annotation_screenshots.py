@@ -44,8 +44,8 @@ def new_viewer(title: str):
 
 
 def train(image: np.ndarray, epochs: int, quick: bool, name: str):
-    from napari_cuts.pipeline import fit
-    from napari_cuts.training import TrainingConfig
+    from napari_cuts.engine.pipeline import fit
+    from napari_cuts.engine.training import TrainingConfig
 
     config = TrainingConfig(epochs=2, steps_per_epoch=3, batch_size=4) if quick else \
         TrainingConfig(epochs=epochs)
@@ -57,7 +57,7 @@ def train(image: np.ndarray, epochs: int, quick: bool, name: str):
 
 def retina_screens(args) -> None:
     """Segment the fundus photo, pick optic disc and fovea, name and measure them."""
-    from napari_cuts._widgets._state import encoder_state
+    from napari_cuts.plugin.widgets._state import encoder_state
     from napari_cuts.samples import retina_sample
 
     image = retina_sample()
@@ -120,7 +120,7 @@ def retina_screens(args) -> None:
     measurer.run_button.click()
     wait_until(lambda: not measurer.is_busy)
     measurer.show_selected.value = True
-    from napari_cuts._widgets._layers import labels_on_screen
+    from napari_cuts.plugin.widgets._layers import labels_on_screen
 
     centre = int(labels_on_screen(viewer, level)[image.shape[0] // 2, image.shape[1] // 2])
     labels = [int(v) for v in measurer.table["label"]]
@@ -131,7 +131,7 @@ def retina_screens(args) -> None:
 
 def mosaic_screens(args) -> None:
     """Three strokes on the texture mosaic; every pixel labelled from them."""
-    from napari_cuts._widgets._state import encoder_state
+    from napari_cuts.plugin.widgets._state import encoder_state
     from napari_cuts.samples import texture_mosaic
 
     image, _truth = texture_mosaic()

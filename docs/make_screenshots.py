@@ -157,7 +157,7 @@ def main() -> None:
     from napari_cuts.samples import retina_sample
 
     imsave(photo, retina_sample(), check_contrast=False)
-    from napari_cuts.cli import main as cli
+    from napari_cuts.cli.main import main as cli
 
     cli(["run", str(photo), "-o", str(out), "--epochs", "2" if args.quick else str(args.epochs),
          "--no-progress"])

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from napari_cuts.annotate import (Edit, apply_pick, clean_mask, fill_holes, ids_at, pick_regions,
+from napari_cuts.annotation.pick import (Edit, apply_pick, clean_mask, fill_holes, ids_at, pick_regions,
                                   remove_small)
-from napari_cuts.io import CutsInputError
+from napari_cuts.formats.images import CutsInputError
 
 
 def level_2d():
@@ -149,8 +149,8 @@ def test_annotation_modules_import_no_qt_or_napari():
     import sys
 
     code = (
-        "import sys, napari_cuts.annotate, napari_cuts.refine, napari_cuts.components,"
-        " napari_cuts.measure, napari_cuts.annotate_cli;"
+        "import sys, napari_cuts.annotation.pick, napari_cuts.annotation.refine, napari_cuts.annotation.components,"
+        " napari_cuts.annotation.measure, napari_cuts.cli.annotation;"
         "bad=[m for m in sys.modules if m.split('.')[0] in "
         "('napari','qtpy','PyQt5','PyQt6','PySide2','PySide6','magicgui')];"
         "print(bad); sys.exit(1 if bad else 0)"

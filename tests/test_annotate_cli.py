@@ -10,9 +10,9 @@ import pytest
 import tifffile
 import torch
 
-from napari_cuts.cli import main
-from napari_cuts.encoder import Encoder, save_encoder
-from napari_cuts.io import Normalization, read_labels_tiff, save_labels_tiff
+from napari_cuts.cli.main import main
+from napari_cuts.engine.encoder import Encoder, save_encoder
+from napari_cuts.formats.images import Normalization, read_labels_tiff, save_labels_tiff
 
 torch.set_num_threads(1)
 SCRIPT = Path(sys.executable).with_name("napari-cuts")

@@ -10,14 +10,14 @@ import pytest
 from napari.layers import Labels, Points
 from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
 
-from napari_cuts._reader import levels_layer_kwargs, levels_meta
-from napari_cuts._widgets._layers import (
+from napari_cuts.plugin.reader import levels_layer_kwargs, levels_meta
+from napari_cuts.plugin.widgets._layers import (
     META_KEY, PAINT_TOOLS, add_keeping_selection, defer_paint_tools, result_key, show_level_position,
 )
-from napari_cuts._widgets._state import encoder_state
-from napari_cuts.pipeline import fit
+from napari_cuts.plugin.widgets._state import encoder_state
+from napari_cuts.engine.pipeline import fit
 from napari_cuts.samples import texture_mosaic
-from napari_cuts.training import TrainingConfig
+from napari_cuts.engine.training import TrainingConfig
 
 PLUGIN = "napari-cuts"
 WAIT_MS = 60_000
@@ -471,7 +471,7 @@ def test_refine_stroke_during_run_restarts(make_napari_viewer, qtbot, notes, gra
     """A stroke while a run is fitting stops that run; the next run sees every stroke."""
     import time
 
-    from napari_cuts.refine import ScribbleRefiner
+    from napari_cuts.annotation.refine import ScribbleRefiner
 
     real = ScribbleRefiner.predict_iter
     runs = {"started": 0, "ended": 0}

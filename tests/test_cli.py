@@ -10,7 +10,7 @@ import pytest
 import skimage.io
 import tifffile
 
-from napari_cuts.cli import main
+from napari_cuts.cli.main import main
 
 FAST = ["--epochs", "1", "--steps-per-epoch", "3", "--no-progress"]
 
@@ -111,7 +111,7 @@ def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
 def test_console_script_demo(tmp_path):
     """The installed entry point, as a user runs it (subprocess, no Qt)."""
     exe = Path(sys.executable).with_name("napari-cuts")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "napari_cuts.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "napari_cuts.cli.main"]
     res = subprocess.run(cmd + ["demo", "-o", str(tmp_path / "demo"), "--epochs", "1",
                                 "--steps-per-epoch", "2"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

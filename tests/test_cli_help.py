@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import skimage.io
 
-from napari_cuts.cli import build_parser, main
+from napari_cuts.cli.main import build_parser, main
 
 
 def subcommands() -> dict:

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import skimage.io
 
-import napari_cuts.batch
-import napari_cuts.io
-from napari_cuts._widgets._layers import result_key
-from napari_cuts._widgets._state import encoder_state
-from napari_cuts.cli import main
-from napari_cuts.pipeline import fit
+import napari_cuts.cli.batch
+import napari_cuts.formats.images
+from napari_cuts.plugin.widgets._layers import result_key
+from napari_cuts.plugin.widgets._state import encoder_state
+from napari_cuts.cli.main import main
+from napari_cuts.engine.pipeline import fit
 from napari_cuts.samples import texture_mosaic
-from napari_cuts.training import TrainingConfig
+from napari_cuts.engine.training import TrainingConfig
 
 from test_annotation_widgets import dock
 
@@ -99,10 +99,10 @@ def test_segment_then_refine_embeds_once(make_napari_viewer, qtbot, gray_encoder
                                          side, in_file):
     """Segment (in the helper process) then Refine embed the image once, through one
     ImageSession's vector store, at any image size."""
-    import napari_cuts.session
+    import napari_cuts.engine.session
 
     if in_file:
-        monkeypatch.setattr(napari_cuts.session, "MAX_BYTES", 1 << 20)
+        monkeypatch.setattr(napari_cuts.engine.session, "MAX_BYTES", 1 << 20)
     viewer = make_napari_viewer()
     layer = viewer.add_image(mosaic(side), name="mosaic")
     state = encoder_state(viewer)
@@ -137,13 +137,13 @@ def test_segment_then_refine_run_the_encoder_once_per_tile(
     small image: a second segmentation in a thread of this process can stall in higra's
     watershed, which is why the engine has its helper process; the test above counts the
     embeddings of a large image made there.)"""
-    import napari_cuts.session
-    from napari_cuts._widgets import _engine
-    from napari_cuts.embedding import n_tiles
+    import napari_cuts.engine.session
+    from napari_cuts.plugin.widgets import _engine
+    from napari_cuts.engine.embedding import n_tiles
 
     monkeypatch.setattr(_engine, "USE_PROCESS", False)
     if in_file:
-        monkeypatch.setattr(napari_cuts.session, "MAX_BYTES", 1 << 10)
+        monkeypatch.setattr(napari_cuts.engine.session, "MAX_BYTES", 1 << 10)
     viewer = make_napari_viewer()
     viewer.add_image(mosaic(side), name="mosaic")
     encoder_state(viewer).encoder = gray_encoder
@@ -169,8 +169,8 @@ def test_cli_segment_and_refine_embed_through_image_session(tmp_path, monkeypatc
     import skimage.io
     import tifffile
 
-    from napari_cuts.encoder import save_encoder
-    from napari_cuts.session import ImageSession
+    from napari_cuts.engine.encoder import save_encoder
+    from napari_cuts.engine.session import ImageSession
 
     runs: list = []
     real = ImageSession.embed_iter
@@ -204,14 +204,14 @@ def test_run_decodes_each_input_once(tmp_path, monkeypatch):
         skimage.io.imsave(path, np.clip(img, 0, 255).astype(np.uint8), check_contrast=False)
         paths.append(str(path))
     decoded: list[str] = []
-    real = napari_cuts.io.read_image
+    real = napari_cuts.formats.images.read_image
 
     def counting(path, *args, **kwargs):
         decoded.append(str(Path(path)))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(napari_cuts.io, "read_image", counting)
-    monkeypatch.setattr(napari_cuts.batch, "read_image", counting)
+    monkeypatch.setattr(napari_cuts.formats.images, "read_image", counting)
+    monkeypatch.setattr(napari_cuts.cli.batch, "read_image", counting)
     assert main(["run", *paths, "-o", str(tmp_path / "out"), "--epochs", "1",
                  "--steps-per-epoch", "2", "--no-progress"]) == 0
     assert sorted(decoded) == sorted(paths), decoded

@@ -7,10 +7,10 @@ import dataclasses
 
 import pytest
 
-from napari_cuts.cli import build_parser
-from napari_cuts.cli_config import config_from_args
+from napari_cuts.cli.main import build_parser
+from napari_cuts.cli.flags import config_from_args
 from napari_cuts.config import RefineConfig, SegmentConfig, TrainingConfig, parameters
-from napari_cuts.io import CutsInputError
+from napari_cuts.formats.images import CutsInputError
 
 CONFIGS = (TrainingConfig, SegmentConfig, RefineConfig)
 #: a command whose parser carries each config's flags, with its required arguments
@@ -70,7 +70,7 @@ def test_every_field_has_metadata():
 
 
 def test_tile_default_is_the_engines():
-    from napari_cuts.embedding import DEFAULT_TILE
+    from napari_cuts.engine.embedding import DEFAULT_TILE
 
     assert SegmentConfig().tile_size == DEFAULT_TILE
 
@@ -109,7 +109,7 @@ def test_out_of_range_is_one_line_naming_the_parameter(cls, p):
 
 
 def test_run_shares_one_seed_and_the_cli_refuses_in_one_line(capsys):
-    from napari_cuts.cli import main
+    from napari_cuts.cli.main import main
 
     args = build_parser().parse_args(["run", "a.png", "-o", "out", "--seed", "7"])
     assert config_from_args(TrainingConfig, args).seed == 7

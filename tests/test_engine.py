@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from napari_cuts.condensation import PCA, condense, kmeans
-from napari_cuts.embedding import embed
-from napari_cuts.encoder import RECEPTIVE_RADIUS, Encoder, load_encoder, save_encoder
-from napari_cuts.hierarchy import Level, build_hierarchy, stable_ids
-from napari_cuts.io import CutsInputError, Normalization, to_volume
-from napari_cuts.pipeline import SegmentConfig, run_to_end, segment, segment_iter
-from napari_cuts.training import EncoderTrainer, TrainingConfig, fit_encoder, nt_xent
+from napari_cuts.engine.hierarchy.condensation import PCA, condense, kmeans
+from napari_cuts.engine.embedding import embed
+from napari_cuts.engine.encoder import RECEPTIVE_RADIUS, Encoder, load_encoder, save_encoder
+from napari_cuts.engine.hierarchy.levels import Level, build_hierarchy, stable_ids
+from napari_cuts.formats.images import CutsInputError, Normalization, to_volume
+from napari_cuts.engine.pipeline import SegmentConfig, run_to_end, segment, segment_iter
+from napari_cuts.engine.training import EncoderTrainer, TrainingConfig, fit_encoder, nt_xent
 
 
 def small_image(seed=0, shape=(48, 56, 3)):
@@ -30,7 +30,7 @@ def untrained(channels=3, seed=0):
 
 def test_engine_imports_no_qt_or_napari():
     code = (
-        "import sys, napari_cuts, napari_cuts.pipeline, napari_cuts.cli, napari_cuts.io;"
+        "import sys, napari_cuts, napari_cuts.engine.pipeline, napari_cuts.cli.main, napari_cuts.formats.images;"
         "bad=[m for m in sys.modules if m.split('.')[0] in "
         "('napari','qtpy','PyQt5','PyQt6','PySide2','PySide6','magicgui')];"
         "print(bad); sys.exit(1 if bad else 0)"
@@ -271,7 +271,7 @@ def test_texture_statistics_weigh_fully_only_where_intensities_vary_within_textu
     """Two fine textures of one grey-level histogram: the vectors' texture statistics at
     full weight. Two flat regions with noise: intensities tell them apart, the texture
     statistics weigh nothing (the weight used is in ``info``)."""
-    from napari_cuts.pipeline import TEXTURE_WEIGHT, TEXTURE_WITHIN, FeatureScaling
+    from napari_cuts.engine.pipeline import TEXTURE_WEIGHT, TEXTURE_WITHIN, FeatureScaling
 
     rng = np.random.default_rng(0)
     fine = rng.integers(0, 2, (96, 96)) * 160 + 40
@@ -358,7 +358,7 @@ def test_large_image_path_streams_tiles():
 
 
 def test_too_large_input_is_refused_before_work():
-    from napari_cuts.pipeline import check_memory, estimate_memory
+    from napari_cuts.engine.pipeline import check_memory, estimate_memory
 
     small = estimate_memory((1, 128, 128, 3))
     assert small < 1e9
@@ -450,8 +450,8 @@ def test_small_objects_have_pixel_precise_outlines():
 def test_default_level_is_the_cut_of_longest_lifetimes():
     """A tree of four basins: two pairs that each live long, whose union lives briefly;
     the cut keeps the pairs (not the basins, not the root)."""
-    from napari_cuts.default_level import excess_of_mass
-    from napari_cuts.tree import MergeTree
+    from napari_cuts.engine.hierarchy.default_level import excess_of_mass
+    from napari_cuts.engine.hierarchy.tree import MergeTree
 
     parent = np.array([4, 4, 5, 5, 6, 6, 6])
     tree = MergeTree(parent, np.array([0, 0, 0, 0, 2.0, 2.0, 0.0]), np.array([10, 10, 10, 10, 20, 20, 40.0]), 4)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_cuts.io import (
+from napari_cuts.formats.images import (
     CutsInputError,
     Normalization,
     read_image,
@@ -116,7 +116,7 @@ def test_read_image_formats_and_errors(tmp_path):
 
 
 def test_voxel_spacing_from_imagej_and_ome_tiff(tmp_path):
-    from napari_cuts.io import voxel_spacing
+    from napari_cuts.formats.images import voxel_spacing
 
     v = np.zeros((4, 16, 16), np.uint8)
     tifffile.imwrite(tmp_path / "ij.tif", v, imagej=True, resolution=(2.0, 2.0),

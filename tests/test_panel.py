@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QApplication
 
-from napari_cuts._widgets import (
+from napari_cuts.plugin.widgets import (
     ComponentsWidget, CutsPanel, EncoderWidget, MeasureWidget, PickWidget, RefineWidget,
     SegmentWidget,
 )

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from qtpy.QtCore import QObject, Qt, Signal
 
-from napari_cuts.pipeline import Progress
-from napari_cuts.training import TrainingProgress
+from napari_cuts.engine.pipeline import Progress
+from napari_cuts.engine.training import TrainingProgress
 
 from test_annotation_widgets import dock
 

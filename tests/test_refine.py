@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_cuts.encoder import Encoder
-from napari_cuts.io import CutsInputError, Normalization
-from napari_cuts.pipeline import Progress
-from napari_cuts.refine import (RefineConfig, ScribbleRefiner, build_features, fit_predict, refine,
+from napari_cuts.engine.encoder import Encoder
+from napari_cuts.formats.images import CutsInputError, Normalization
+from napari_cuts.engine.pipeline import Progress
+from napari_cuts.annotation.refine import (RefineConfig, ScribbleRefiner, build_features, fit_predict, refine,
                                 refine_iter)
 
 torch.set_num_threads(1)
@@ -145,7 +145,7 @@ def test_refusals():
 
 
 def test_vote_in_regions_snaps_to_region_boundaries():
-    from napari_cuts.refine import vote_in_regions
+    from napari_cuts.annotation.refine import vote_in_regions
 
     regions = np.repeat(np.array([[1, 1, 2, 2, 3, 3]]), 4, axis=0)
     proba = np.zeros(regions.shape + (2,))
@@ -160,7 +160,7 @@ def test_vote_in_regions_snaps_to_region_boundaries():
 
 
 def test_snap_to_levels_picks_scribbled_regions_at_the_agreeing_level():
-    from napari_cuts.refine import snap_to_levels
+    from napari_cuts.annotation.refine import snap_to_levels
 
     h = w = 40
     yy, xx = np.mgrid[:h, :w]

@@ -16,9 +16,9 @@ import skimage.io
 import tifffile
 import torch
 
-from napari_cuts.cli import main
-from napari_cuts.encoder import Encoder
-from napari_cuts.io import CutsInputError, Normalization, image_header, read_image
+from napari_cuts.cli.main import main
+from napari_cuts.engine.encoder import Encoder
+from napari_cuts.formats.images import CutsInputError, Normalization, image_header, read_image
 
 FAST = ["--epochs", "1", "--steps-per-epoch", "2", "--no-progress"]
 
@@ -216,8 +216,8 @@ def test_run_checks_segmentation_memory_before_training(tmp_path, capsys):
     encoded = lzma.compress(bytes(tile[0] * tile[1]))
     tifffile.imwrite(path, data=(encoded for _ in range(n_tiles)), shape=shape, dtype="uint8",
                      tile=tile, compression="lzma", bigtiff=True)
-    from napari_cuts.pipeline import SegmentConfig, estimate_memory
-    from napari_cuts.preflight import estimate_training_memory
+    from napari_cuts.engine.pipeline import SegmentConfig, estimate_memory
+    from napari_cuts.formats.preflight import estimate_training_memory
 
     volume = (1, *shape, 1)
     assert estimate_training_memory([(volume, np.dtype(np.uint8))]) < estimate_memory(volume, SegmentConfig())

@@ -72,7 +72,7 @@ def test_the_demo_prints_a_napari_command_this_shell_can_run(monkeypatch, tmp_pa
     beside its Python; once it is on the PATH, plain `napari`."""
     import shutil
 
-    from napari_cuts.cli import _napari_command
+    from napari_cuts.cli.main import _napari_command
 
     here = Path(sys.executable).parent / "napari"
     monkeypatch.setenv("PATH", "/usr/bin:/bin")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import skimage.io
 
-from napari_cuts.encoder import Encoder, save_encoder
-from napari_cuts.io import Normalization
+from napari_cuts.engine.encoder import Encoder, save_encoder
+from napari_cuts.formats.images import Normalization
 
 CLI = str(Path(sys.executable).parent / "napari-cuts")
 FAST = ["--epochs", "2", "--steps-per-epoch", "5", "--no-progress"]

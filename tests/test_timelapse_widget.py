@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_cuts.pipeline import segment
-from napari_cuts.training import EncoderTrainer, TrainingConfig
+from napari_cuts.engine.pipeline import segment
+from napari_cuts.engine.training import EncoderTrainer, TrainingConfig
 
 PLUGIN = "napari-cuts"
 WAIT_MS = 120_000

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from napari_cuts.cli import main
+from napari_cuts.cli.main import main
 from napari_cuts.samples import retina_sample
-from napari_cuts.training import EncoderTrainer, TrainingConfig
+from napari_cuts.engine.training import EncoderTrainer, TrainingConfig
 
 PLUGIN = "napari-cuts"
 WAIT_MS = 120_000

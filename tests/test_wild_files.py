@@ -19,7 +19,7 @@ import pytest
 import skimage.io
 import tifffile
 
-from napari_cuts.cli import main
+from napari_cuts.cli.main import main
 
 FAST = ["--epochs", "1", "--steps-per-epoch", "2", "--no-progress"]
 
@@ -72,7 +72,7 @@ def test_1_measure_cost_follows_the_regions_not_the_largest_id(tmp_path, capsys)
 
 
 def test_1_region_tables_of_layers_are_sparse():
-    from napari_cuts._reader import region_table
+    from napari_cuts.plugin.reader import region_table
 
     labels = np.array([[0, 1], [4_000_000_000, 4_000_000_000]], np.uint32)
     table = region_table(labels)
@@ -85,7 +85,7 @@ def test_1_region_tables_of_layers_are_sparse():
 def test_2_no_output_completes_after_ctrl_c_unreported(when, tmp_path, capsys, monkeypatch):
     """Ctrl+C during `segment --workers 2`: every output that exists afterwards was reported."""
     pytest.importorskip("dask.distributed")
-    import napari_cuts.batch as batch
+    import napari_cuts.cli.batch as batch
 
     paths = [photo(tmp_path / f"img{i}.png", i) for i in range(2)]
     enc = tmp_path / "enc.pt"
@@ -147,7 +147,7 @@ def test_2_no_output_completes_after_ctrl_c_unreported(when, tmp_path, capsys, m
 # ----------------------------------------------------------------------------- 3. NaN in measure
 
 def test_3_nan_pixels_are_left_out_of_each_region_s_texture():
-    from napari_cuts.measure import measure_regions
+    from napari_cuts.annotation.measure import measure_regions
 
     rng = np.random.default_rng(0)
     image = rng.normal(100, 20, (40, 60))
@@ -214,7 +214,7 @@ def test_4_recorded_channels_are_channels_and_both_choices_work(tmp_path, capsys
 
 
 def test_4_imagej_channels_stored_first_are_channels(tmp_path):
-    from napari_cuts.axes import file_layout
+    from napari_cuts.formats.axes import file_layout
 
     img = np.moveaxis(_seven_channels(np.random.default_rng(0)), -1, 0)
     tifffile.imwrite(tmp_path / "cyx.tif", img, imagej=True, metadata={"axes": "CYX"})
@@ -228,8 +228,8 @@ def test_4_imagej_channels_stored_first_are_channels(tmp_path):
 @pytest.fixture(scope="module")
 def photo_encoder():
     """An encoder trained on a photo with an object (not on the flat image)."""
-    from napari_cuts.pipeline import fit
-    from napari_cuts.training import TrainingConfig
+    from napari_cuts.engine.pipeline import fit
+    from napari_cuts.engine.training import TrainingConfig
 
     rng = np.random.default_rng(0)
     img = rng.normal(90, 10, (64, 64))
@@ -239,7 +239,7 @@ def photo_encoder():
 
 @pytest.mark.parametrize("value, size", [(100, 64), (150, 256)])
 def test_5_a_constant_image_is_one_region(value, size, photo_encoder):
-    from napari_cuts.pipeline import segment
+    from napari_cuts.engine.pipeline import segment
 
     seg = segment(photo_encoder, np.full((size, size), value, np.uint8))
     assert len(np.unique(seg.level(seg.default_level))) == 1
@@ -248,8 +248,8 @@ def test_5_a_constant_image_is_one_region(value, size, photo_encoder):
 # ----------------------------------------------------------------------------- 6. one level
 
 def test_6_one_level_keeps_its_level_axis(tmp_path):
-    from napari_cuts._reader import read_cuts, write_summary
-    from napari_cuts.io import save_labels_tiff
+    from napari_cuts.plugin.reader import read_cuts, write_summary
+    from napari_cuts.formats.images import save_labels_tiff
 
     levels = np.arange(18, dtype=np.uint8).reshape(1, 2, 3, 3) % 3 + 1  # one level of a 2-slice stack
     path = tmp_path / "two.cuts.tif"
@@ -269,8 +269,8 @@ def test_6_one_level_keeps_its_level_axis(tmp_path):
 # ----------------------------------------------------------------------------- 7. bad results
 
 def _result(folder: Path, n_levels=55) -> Path:
-    from napari_cuts._reader import write_summary
-    from napari_cuts.io import save_labels_tiff
+    from napari_cuts.plugin.reader import write_summary
+    from napari_cuts.formats.images import save_labels_tiff
 
     rng = np.random.default_rng(0)
     path = folder / "r.cuts.tif"
@@ -281,8 +281,8 @@ def _result(folder: Path, n_levels=55) -> Path:
 
 
 def _refused(path: Path, says: str) -> None:
-    from napari_cuts._reader import read_cuts
-    from napari_cuts.io import CutsInputError
+    from napari_cuts.plugin.reader import read_cuts
+    from napari_cuts.formats.images import CutsInputError
 
     with pytest.raises(CutsInputError) as info:
         read_cuts(str(path))
@@ -350,8 +350,8 @@ def test_8_label_files_are_checked_against_the_image_from_their_headers(tmp_path
 
 
 def test_8_refine_checks_scribbles_from_their_header(tmp_path, capsys):
-    from napari_cuts.encoder import Encoder, save_encoder
-    from napari_cuts.io import Normalization
+    from napari_cuts.engine.encoder import Encoder, save_encoder
+    from napari_cuts.formats.images import Normalization
 
     rng = np.random.default_rng(0)
     tifffile.imwrite(tmp_path / "img.tif", rng.integers(0, 255, (64, 64), dtype=np.uint8))
@@ -370,8 +370,8 @@ def test_8_refine_checks_scribbles_from_their_header(tmp_path, capsys):
 
 
 def test_8_the_reader_checks_a_result_s_size_from_its_header(tmp_path):
-    from napari_cuts.io import CutsInputError
-    from napari_cuts.results import load_result
+    from napari_cuts.formats.images import CutsInputError
+    from napari_cuts.formats.results import load_result
 
     path = Path(bomb(tmp_path / "huge.cuts.tif", (200_000, 200_000), tile=(8192, 8192)))  # 40 GB
     with pytest.raises(CutsInputError, match="40.0 GB decoded"):
@@ -387,7 +387,7 @@ def test_8_out_of_memory_is_named_as_such(tmp_path):
     code = (
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_AS, (2_500_000_000, 2_500_000_000))\n"
-        "from napari_cuts.cli import main\n"
+        "from napari_cuts.cli.main import main\n"
         f"sys.exit(main(['components', {mask!r}, '-o', {str(tmp_path / 'out')!r}, '--no-progress']))\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -402,7 +402,7 @@ def test_8_out_of_memory_is_named_as_such(tmp_path):
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_9_an_engine_fault_costs_that_image_only(workers, tmp_path, capsys, monkeypatch):
-    import napari_cuts.batch as batch
+    import napari_cuts.cli.batch as batch
 
     if workers != "1":
         pytest.importorskip("dask.distributed")
@@ -437,9 +437,9 @@ def test_9_an_engine_fault_costs_that_image_only(workers, tmp_path, capsys, monk
 # ----------------------------------------------------------------------------- 10. float64
 
 def test_10_float64_beyond_float32_s_range_stays_finite():
-    from napari_cuts.io import CutsWarning, to_volume
-    from napari_cuts.pipeline import fit, segment
-    from napari_cuts.training import TrainingConfig
+    from napari_cuts.formats.images import CutsWarning, to_volume
+    from napari_cuts.engine.pipeline import fit, segment
+    from napari_cuts.engine.training import TrainingConfig
 
     rng = np.random.default_rng(0)
     image = rng.normal(1.0, 0.05, (48, 48))
@@ -469,8 +469,8 @@ def _time_lapse(path: Path, frames=6) -> np.ndarray:
 
 
 def test_11_a_time_lapse_is_segmented_frame_by_frame(tmp_path):
-    from napari_cuts.encoder import load_encoder
-    from napari_cuts.pipeline import segment
+    from napari_cuts.engine.encoder import load_encoder
+    from napari_cuts.engine.pipeline import segment
 
     movie = _time_lapse(tmp_path / "movie.tif")
     out = tmp_path / "out"
@@ -486,7 +486,7 @@ def test_11_a_time_lapse_is_segmented_frame_by_frame(tmp_path):
     for t in (0, 5):  # each frame's default level is that frame segmented on its own
         alone = segment(encoder, movie[t])
         np.testing.assert_array_equal(stored[t, default], alone.level(alone.default_level))
-    from napari_cuts._reader import read_cuts
+    from napari_cuts.plugin.reader import read_cuts
 
     (layer,) = read_cuts(str(out / "movie.cuts"))  # one layer: levels, then time
     data, meta, _ = layer
@@ -504,7 +504,7 @@ def test_11_a_time_lapse_is_one_volume_when_asked(tmp_path):
 
 
 def test_11_frames_levels_line_up_at_their_default_levels():
-    from napari_cuts.timelapse import align_frames
+    from napari_cuts.engine.timelapse import align_frames
 
     def frame(n_levels, default, salient):
         levels = np.stack([np.full((2, 2), i + 1, np.uint8) for i in range(n_levels)])

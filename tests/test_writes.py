@@ -16,11 +16,11 @@ import pytest
 import skimage.io
 import tifffile
 
-from napari_cuts._writer import write_labels
-from napari_cuts.cli import main
-from napari_cuts.encoder import Encoder, save_encoder
-from napari_cuts.io import CutsWriteError, Normalization, atomic_write, save_labels_tiff
-from napari_cuts.measure import write_csv
+from napari_cuts.plugin.writer import write_labels
+from napari_cuts.cli.main import main
+from napari_cuts.engine.encoder import Encoder, save_encoder
+from napari_cuts.formats.images import CutsWriteError, Normalization, atomic_write, save_labels_tiff
+from napari_cuts.annotation.measure import write_csv
 
 CLI = str(Path(sys.executable).parent / "napari-cuts")
 FAST = ["--epochs", "1", "--steps-per-epoch", "2", "--no-progress"]
@@ -135,8 +135,8 @@ def test_atomic_write_names_the_output_and_cleans_up(tmp_path):
 def test_save_encoder_on_a_full_disk_raises_one_line(tmp_path):
     encoder = Encoder.create(1, Normalization(np.zeros(1, np.float32), np.ones(1, np.float32)))
     code = ("import resource, signal, sys, numpy as np\n"
-            "from napari_cuts.encoder import Encoder, save_encoder\n"
-            "from napari_cuts.io import CutsWriteError, Normalization\n"
+            "from napari_cuts.engine.encoder import Encoder, save_encoder\n"
+            "from napari_cuts.formats.images import CutsWriteError, Normalization\n"
             "e = Encoder.create(1, Normalization(np.zeros(1, np.float32), np.ones(1, np.float32)))\n"
             "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
             "resource.setrlimit(resource.RLIMIT_FSIZE, (10000, 10000))\n"

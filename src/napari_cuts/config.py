@@ -5,7 +5,7 @@ declared with :func:`param`, which stores its help text, range, choices and whet
 is an *advanced* setting in the dataclass field's metadata. :func:`parameters` lists them
 for the faces (the CLI flags and the widget forms are built from it), and
 :func:`validate` checks a config against them: finite, in range, one of the choices,
-with a one-line :class:`~napari_cuts.io.CutsInputError` naming the parameter.
+with a one-line :class:`~napari_cuts.formats.images.CutsInputError` naming the parameter.
 
 To add a parameter, add a field with ``param(...)``; nothing else needs to know about it.
 """
@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from napari_cuts.io import CutsInputError
+from napari_cuts.formats.images import CutsInputError
 
 __all__ = ["Parameter", "RefineConfig", "SegmentConfig", "TrainingConfig", "param",
            "parameters", "validate"]
@@ -243,7 +243,7 @@ class SegmentConfig:
     nodes; condensation along their adjacency gives connected regions, condensation of
     those regions' mean points groups alike regions anywhere into classes; every level
     nests in the coarser ones. The default level is a cut of that tree chosen without
-    labels (default_rule, region_weight; see :mod:`napari_cuts.default_level`).
+    labels (default_rule, region_weight; see :mod:`napari_cuts.engine.hierarchy.default_level`).
     """
 
     pca_dims: int = param(8, low=1, high=128, advanced=True,

@@ -10,7 +10,7 @@ started with ``python -m napari_cuts.jobs ADDRESS`` (the authentication key in t
 environment) and talks over a :mod:`multiprocessing.connection`. Messages to it:
 ``("run", job)``, ``("stop",)``; from it: ``("ready", None)``, then per job any number of
 ``("progress", item)`` and ``("warning", text)``, and one of ``("done", result)``,
-``("refused", message)`` (a :class:`~napari_cuts.io.CutsInputError`), ``("error",
+``("refused", message)`` (a :class:`~napari_cuts.formats.images.CutsInputError`), ``("error",
 traceback)`` or ``("stopped", partial)``.
 """
 
@@ -51,8 +51,8 @@ class TrainJob:
     step_pause: float = 0.0  # seconds to wait after each step (lets tests act mid-run)
 
     def run(self) -> Generator:
-        from napari_cuts.io import to_volume
-        from napari_cuts.training import EncoderTrainer
+        from napari_cuts.formats.images import to_volume
+        from napari_cuts.engine.training import EncoderTrainer
 
         volumes = [to_volume(a, channel_axis=rgb, is_stack=stack) for a, rgb, stack in self.images]
         self._trainer = EncoderTrainer(volumes, self.config, names=self.names or None, volumes=True)
@@ -80,7 +80,7 @@ class SegmentJob:
     vectors: Any = None  # a session.VectorStore of the image: used if filled, else filled here
 
     def run(self) -> Generator:
-        from napari_cuts.pipeline import Progress, segment_iter
+        from napari_cuts.engine.pipeline import Progress, segment_iter
 
         filled = self.vectors is not None and self.vectors.filled
         seg = yield from segment_iter(self.encoder, self.data, self.config, is_stack=self.is_stack,
@@ -105,8 +105,8 @@ class FramesJob:
     step_pause: float = 0.0
 
     def run(self) -> Generator:
-        from napari_cuts.pipeline import segment_iter
-        from napari_cuts.timelapse import FrameSegmentations, segment_frames_iter
+        from napari_cuts.engine.pipeline import segment_iter
+        from napari_cuts.engine.timelapse import FrameSegmentations, segment_frames_iter
 
         def one(frame):
             return segment_iter(self.encoder, frame, self.config, is_stack=False, channel_axis=self.rgb)
@@ -121,7 +121,7 @@ class FramesJob:
 
 def _run(conn, job) -> None:
     """Run one job, answering `conn`; a ("stop",) between steps ends it early."""
-    from napari_cuts.io import CutsInputError, CutsWarning
+    from napari_cuts.formats.images import CutsInputError, CutsWarning
 
     def show(message, category, *_args, **_kwargs):
         if issubclass(category, CutsWarning):
@@ -156,7 +156,7 @@ def warm_up() -> None:
     does not pay for what torch and the libraries load or prepare on first use (about
     as long as the command line's start-up, where the command line pays it)."""
     from napari_cuts.config import TrainingConfig
-    from napari_cuts.pipeline import fit, segment
+    from napari_cuts.engine.pipeline import fit, segment
 
     try:
         image = np.random.default_rng(0).random((48, 48)).astype(np.float32)

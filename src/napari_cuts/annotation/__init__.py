@@ -1,0 +1,1 @@
+"""From clusters to annotations: pick, refine, snapping, components, measure."""

@@ -1,0 +1,1 @@
+"""The ``napari-cuts`` command line: subcommands and their flags."""

@@ -1,0 +1,50 @@
+"""Region statistics over a label volume: which labels touch, and their mean values.
+
+The condensation's nodes are the basins of :mod:`napari_cuts.engine.hierarchy.basins`; merging only along
+the graph of which basins touch keeps every region connected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def adjacency(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) of labels that touch along an axis, and how many pixel faces they share."""
+    pairs = []
+    for axis in range(labels.ndim):
+        if labels.shape[axis] < 2:
+            continue
+        a = np.moveaxis(labels, axis, 0)
+        lo, hi = a[:-1].ravel(), a[1:].ravel()
+        diff = lo != hi
+        lo, hi = lo[diff], hi[diff]
+        pairs.append(np.stack([np.minimum(lo, hi), np.maximum(lo, hi)], 1))
+    if not pairs:
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
+    both = np.concatenate(pairs).astype(np.int64)
+    n = int(labels.max()) + 1
+    keys, counts = np.unique(both[:, 0] * n + both[:, 1], return_counts=True)
+    return np.stack([keys // n, keys % n], 1), counts
+
+
+def region_means(labels: np.ndarray, values: np.ndarray, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(n, F) mean of `values` (..., F) over every label, and the (n,) pixel counts."""
+    flat = labels.ravel()
+    n = int(flat.max()) + 1 if n is None else n
+    counts = np.bincount(flat, minlength=n).astype(np.float64)
+    vals = values.reshape(len(flat), -1)
+    sums = np.stack([np.bincount(flat, vals[:, f], minlength=n) for f in range(vals.shape[1])], 1)
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32), counts
+
+
+
+def pooled(partition: np.ndarray, values: np.ndarray, counts: np.ndarray,
+           minlength: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mass-weighted mean of node `values` over the clusters of `partition` (at least
+    `minlength` of them; 0 for a cluster without nodes), and their mass."""
+    m = max(int(partition.max()) + 1, minlength)
+    mass = np.bincount(partition, counts, minlength=m)
+    means = np.stack([np.bincount(partition, values[:, f] * counts, minlength=m)
+                      for f in range(values.shape[1])], 1) / np.maximum(mass, 1e-300)[:, None]
+    return means, mass

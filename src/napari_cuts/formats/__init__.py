@@ -1,0 +1,1 @@
+"""Files: reading images and their axes, the .cuts levels format, safe writing, errors, preflight checks."""

@@ -1,0 +1,1 @@
+"""napari's side (npe2): reader, writer, sample data and dock widgets."""
