@@ -1,5 +1,6 @@
-"""Compute once: an image's CUTS vectors are shared by the widgets while neither the image
-nor the encoder changes (encoder calls counted), and ``run`` decodes each input once."""
+"""Compute once: an image's CUTS vectors are shared by the widgets and the command line
+through one ImageSession while neither the image nor the encoder changes (encoder calls
+and embeddings counted), and ``run`` decodes each input once."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import skimage.io
 
 import napari_cuts.cli.batch
 import napari_cuts.formats.images
+from napari_cuts.plugin.widgets._layers import result_key
 from napari_cuts.plugin.widgets._state import encoder_state
-from napari_cuts.plugin.widgets._workers import ENGINE_SHARES_VECTORS
 from napari_cuts.cli.main import main
 from napari_cuts.engine.pipeline import fit
 from napari_cuts.samples import texture_mosaic
@@ -83,67 +84,114 @@ def test_refine_embeds_once_while_image_and_encoder_stay(make_napari_viewer, qtb
         calls.handle.remove()
 
 
-def test_refine_after_segment_does_not_embed_again(make_napari_viewer, qtbot, gray_encoder):
-    assert ENGINE_SHARES_VECTORS, "segment_iter lost its vectors=/on_vectors= hook"
+#: (side, vectors in a file): a small image, and one above the old limit of vectors kept
+#: (450,000 pixels), its vectors in a temporary file (as for any image too large for memory)
+SIZES = [(48, False), (704, True)]
+
+
+def mosaic(side: int) -> np.ndarray:
+    tile = texture_mosaic(48)[0]
+    return np.tile(tile, (-(-side // 48), -(-side // 48)))[:side, :side].copy()
+
+
+@pytest.mark.parametrize("side, in_file", SIZES)
+def test_segment_then_refine_embeds_once(make_napari_viewer, qtbot, gray_encoder, monkeypatch,
+                                         side, in_file):
+    """Segment (in the helper process) then Refine embed the image once, through one
+    ImageSession's vector store, at any image size."""
+    import napari_cuts.engine.session
+
+    if in_file:
+        monkeypatch.setattr(napari_cuts.engine.session, "MAX_BYTES", 1 << 20)
     viewer = make_napari_viewer()
-    viewer.add_image(texture_mosaic(48)[0], name="mosaic")
-    encoder_state(viewer).encoder = gray_encoder
-    segment = dock(viewer, "Segment")
-    segment.start_segmentation()
-    qtbot.waitUntil(lambda: not segment.is_busy, timeout=WAIT_MS)
-    refine = dock(viewer, "Scribble refinement")
-    refine.auto.value = False
-    scribbled(viewer, refine)
-    calls = count_calls(gray_encoder)
-    try:
-        refine_now(qtbot, refine)
-        assert not calls, f"Refine ran the encoder {len(calls)} times after Segment"
-    finally:
-        calls.handle.remove()
-
-
-def test_segment_hands_its_vectors_to_refine_given_the_engine_hook(
-        make_napari_viewer, qtbot, gray_encoder, monkeypatch):
-    """The widgets' side of the hook, with a stand-in engine that honours its contract:
-    ``on_vectors(full vectors)`` once computed, ``vectors=`` used instead of embedding."""
-    from napari_cuts.plugin.widgets import _workers
-    from napari_cuts.engine.embedding import embed
-    from napari_cuts.formats.images import to_volume
-
-    import napari_cuts.engine.pipeline
-    from napari_cuts.jobs import client as _engine
-
-    real = napari_cuts.engine.pipeline.segment_iter
-    handed: list = []
-
-    def hooked(encoder, image, config=None, *, vectors=None, on_vectors=None, **kwargs):
-        if on_vectors is not None:
-            volume = to_volume(image, channel_axis=kwargs.get("channel_axis"),
-                               is_stack=kwargs.get("is_stack"))
-            handed.append(embed(encoder, volume, is_volume=True))
-            on_vectors(handed[-1])
-        return (yield from real(encoder, image, config, **kwargs))
-
-    monkeypatch.setattr(_engine, "USE_PROCESS", False)  # a stand-in reaches no other process
-    monkeypatch.setattr(napari_cuts.engine.pipeline, "segment_iter", hooked)
-    monkeypatch.setattr(_workers, "ENGINE_SHARES_VECTORS", True)
-    viewer = make_napari_viewer()
-    viewer.add_image(texture_mosaic(48)[0], name="mosaic")
+    layer = viewer.add_image(mosaic(side), name="mosaic")
     state = encoder_state(viewer)
     state.encoder = gray_encoder
     segment = dock(viewer, "Segment")
     segment.start_segmentation()
     qtbot.waitUntil(lambda: not segment.is_busy, timeout=WAIT_MS)
-    assert handed and len(state.embeddings) == 1
+    store = state.embeddings.get((result_key(layer), ()), gray_encoder, layer.data)
+    assert store is not None and store.filled and store.fills == 1
+    assert store.in_memory is not in_file
     refine = dock(viewer, "Scribble refinement")
     refine.auto.value = False
     scribbled(viewer, refine)
     calls = count_calls(gray_encoder)
     try:
-        refine_now(qtbot, refine)
+        labels = refine_now(qtbot, refine)
         assert not calls, f"Refine ran the encoder {len(calls)} times after Segment"
     finally:
         calls.handle.remove()
+    assert store.fills == 1, "the image was embedded again"
+    assert labels.shape == (side, side) and set(np.unique(labels)) <= {1, 2}
+    path = store.path
+    viewer.layers.remove(layer)  # its vectors go, and their file with them
+    assert not store.filled and (path is None or not Path(path).exists())
+
+
+@pytest.mark.parametrize("side, in_file", [(48, True)])
+def test_segment_then_refine_run_the_encoder_once_per_tile(
+        make_napari_viewer, qtbot, gray_encoder, monkeypatch, side, in_file):
+    """With the engine in this process every call of the encoder is counted: Segment then
+    Refine run it once per tile of one embedding, no more, the vectors in a file. (One
+    small image: a second segmentation in a thread of this process can stall in higra's
+    watershed, which is why the engine has its helper process; the test above counts the
+    embeddings of a large image made there.)"""
+    import napari_cuts.engine.session
+    from napari_cuts.jobs import client as _engine
+    from napari_cuts.engine.embedding import n_tiles
+
+    monkeypatch.setattr(_engine, "USE_PROCESS", False)
+    if in_file:
+        monkeypatch.setattr(napari_cuts.engine.session, "MAX_BYTES", 1 << 10)
+    viewer = make_napari_viewer()
+    viewer.add_image(mosaic(side), name="mosaic")
+    encoder_state(viewer).encoder = gray_encoder
+    calls = count_calls(gray_encoder)
+    try:
+        segment = dock(viewer, "Segment")
+        segment.start_segmentation()
+        qtbot.waitUntil(lambda: not segment.is_busy, timeout=WAIT_MS)
+        refine = dock(viewer, "Scribble refinement")
+        refine.auto.value = False
+        scribbled(viewer, refine)
+        refine_now(qtbot, refine)
+    finally:
+        calls.handle.remove()
+    assert len(calls) == n_tiles((1, side, side)), f"{len(calls)} encoder calls"
+    store = next(iter(encoder_state(viewer).embeddings._entries.values())).store
+    assert store.fills == 1 and store.in_memory is not in_file
+
+
+def test_cli_segment_and_refine_embed_through_image_session(tmp_path, monkeypatch, gray_encoder):
+    """The command line's segment and refine go through the same ImageSession class as the
+    widgets: one embedding each."""
+    import skimage.io
+    import tifffile
+
+    from napari_cuts.engine.encoder import save_encoder
+    from napari_cuts.engine.session import ImageSession
+
+    runs: list = []
+    real = ImageSession.embed_iter
+
+    def counting(self, *args, **kwargs):
+        runs.append(self)
+        return (yield from real(self, *args, **kwargs))
+
+    monkeypatch.setattr(ImageSession, "embed_iter", counting)
+    skimage.io.imsave(tmp_path / "img.png", mosaic(64), check_contrast=False)
+    save_encoder(gray_encoder, tmp_path / "enc.pt")
+    assert main(["segment", str(tmp_path / "img.png"), "-e", str(tmp_path / "enc.pt"),
+                 "-o", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert len(runs) == 1 and isinstance(runs[0], ImageSession) and runs[0].computed
+    scribbles = np.zeros((64, 64), np.uint8)
+    scribbles[5:15, 6], scribbles[30:40, 40] = 1, 2
+    tifffile.imwrite(tmp_path / "scr.tif", scribbles)
+    assert main(["refine", str(tmp_path / "img.png"), "--scribbles", str(tmp_path / "scr.tif"),
+                 "-e", str(tmp_path / "enc.pt"), "-o", str(tmp_path / "refined.tif"),
+                 "--no-progress"]) == 0
+    assert len(runs) == 2 and runs[1].computed and runs[1] is not runs[0]
 
 
 def test_run_decodes_each_input_once(tmp_path, monkeypatch):

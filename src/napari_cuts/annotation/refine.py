@@ -31,9 +31,9 @@ import torch.nn.functional as F
 
 from napari_cuts.config import RefineConfig
 from napari_cuts.engine.encoder import Encoder
-from napari_cuts.formats.images import CutsInputError, smallest_label_dtype, to_volume
+from napari_cuts.formats.images import CutsInputError, smallest_label_dtype
 from napari_cuts.engine.pipeline import Progress, run_to_end
-from napari_cuts.annotation.refine_features import as_level_stack, volume_features_iter, build_features, image_features_iter
+from napari_cuts.annotation.refine_features import as_level_stack, build_features, image_features_iter, session_features_iter
 from napari_cuts.annotation.snapping import snap_to_levels, vote_in_regions
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "image_features_iter",
     "refine",
     "refine_iter",
+    "session_features_iter",
     "snap_to_levels",
     "vote_in_regions",
 ]
@@ -290,15 +291,23 @@ def refine_iter(
     channel_axis: bool | None = None,
     device=None,
     snap: np.ndarray | Sequence[np.ndarray] | None = None,
+    session=None,
 ) -> Generator[Progress, None, np.ndarray]:
-    """:func:`refine` as a generator of :class:`Progress` (returns the labels)."""
+    """:func:`refine` as a generator of :class:`Progress` (returns the labels).
+
+    `session`: the image's :class:`~napari_cuts.engine.session.ImageSession` (then `image` may
+    be None), whose vectors are used if computed before."""
+    from napari_cuts.engine.session import ImageSession
+
     cfg = config or RefineConfig()
-    volume = to_volume(np.asarray(image), channel_axis=channel_axis, is_stack=is_stack)
-    _check_scribbles(scribbles, volume.shape[:3])  # fail before the costly part
+    if session is None:
+        session = ImageSession.from_image(encoder, image, is_stack=is_stack, channel_axis=channel_axis,
+                                          device=device)
+    _check_scribbles(scribbles, session.shape)  # fail before the costly part
     _classes_of(np.asarray(scribbles))
     if snap is not None:
-        snap = as_level_stack(snap, volume.shape[:3])
-    features = yield from volume_features_iter(encoder, volume, levels, cfg, device)
+        snap = as_level_stack(snap, session.shape)
+    features = yield from session_features_iter(session, levels, cfg)
     refiner = ScribbleRefiner(features, cfg)
     del features
     if snap is None:
@@ -323,6 +332,7 @@ def refine(
     progress: Callable[[Progress], None] | None = None,
     device=None,
     snap: np.ndarray | Sequence[np.ndarray] | None = None,
+    session=None,
 ) -> np.ndarray | None:
     """Label every pixel of an image from scribbles, using CUTS vectors as features.
 
@@ -344,6 +354,8 @@ def refine(
     snap : label images, optional
         Hierarchy levels (coarse to fine) to snap to: see :func:`snap_to_levels`
         (strokes pick whole regions; regions without strokes get class 1).
+    session : ImageSession, optional
+        The image's session (see :mod:`napari_cuts.engine.session`); its vectors are reused.
 
     Returns
     -------
@@ -351,5 +363,5 @@ def refine(
         Labels of the scribbles' shape holding the scribbled class values.
     """
     gen = refine_iter(encoder, image, scribbles, levels=levels, config=config, is_stack=is_stack,
-                      channel_axis=channel_axis, device=device, snap=snap)
+                      channel_axis=channel_axis, device=device, snap=snap, session=session)
     return run_to_end(gen, progress, should_stop)

@@ -10,9 +10,9 @@ from scipy import ndimage
 
 from napari_cuts.engine.pca import PCA
 from napari_cuts.config import RefineConfig
-from napari_cuts.engine.embedding import embed_region, iter_embedding_tiles, n_tiles, tile_grid
+from napari_cuts.engine.embedding import DEFAULT_TILE, tile_grid
 from napari_cuts.engine.encoder import Encoder
-from napari_cuts.formats.images import CutsInputError, to_volume
+from napari_cuts.formats.images import CutsInputError
 from napari_cuts.engine.pipeline import Progress
 
 
@@ -127,48 +127,52 @@ def image_features_iter(
     channel_axis: bool | None = None,
     device=None,
 ) -> Generator[Progress, None, np.ndarray]:
-    """Refinement features of an image, as a generator of :class:`Progress`.
+    """Refinement features of an image, as a generator of :class:`Progress`; see
+    :func:`session_features_iter`. Returns (Z, Y, X, F) float32 features."""
+    from napari_cuts.engine.session import ImageSession
 
-    Full 128-d vectors are held for the whole image only when it is small; otherwise a
-    PCA is fitted on the vectors of random tiles and every tile is reduced as it is
-    embedded. Returns (Z, Y, X, F) float32 features.
+    session = ImageSession.from_image(encoder, image, is_stack=is_stack, channel_axis=channel_axis,
+                                      device=device)
+    return (yield from session_features_iter(session, levels, config or RefineConfig()))
+
+
+def session_features_iter(session, levels, cfg: RefineConfig) -> Generator[Progress, None, np.ndarray]:
+    """Refinement features of an :class:`~napari_cuts.engine.session.ImageSession`'s image.
+
+    The session's vectors are computed unless they were before. For an image of more
+    than ``cfg.sample_pixels`` pixels a PCA is fitted on the vectors of random 64x64
+    cells and the vectors are reduced tile by tile, so full 128-d features are never
+    built for the whole image.
     """
-    volume = to_volume(np.asarray(image), channel_axis=channel_axis, is_stack=is_stack)
-    return (yield from volume_features_iter(encoder, volume, levels, config or RefineConfig(), device))
-
-
-def volume_features_iter(encoder: Encoder, volume: np.ndarray, levels, cfg: RefineConfig,
-                         device=None) -> Generator[Progress, None, np.ndarray]:
-    """:func:`image_features_iter` on a (Z, Y, X, C) volume."""
-    encoder.check_channels(volume.shape[-1])
-    shape = volume.shape[:3]
+    encoder = session.encoder
+    shape = session.shape
     n_pixels = int(np.prod(shape))
+    if session.computed:
+        vectors = session.vectors
+        yield Progress("embedding", 1, 1, "pixel vectors computed before")
+    else:
+        vectors = yield from session.embed_iter()
     reduce = cfg.pca_dims is not None and cfg.pca_dims < encoder.dim
-    pca = None
     if reduce and n_pixels > cfg.sample_pixels:
         rng = np.random.default_rng(cfg.seed)
         cells = tile_grid(shape, 64)
-        order = rng.permutation(len(cells))
         sample, total = [], 0
-        for k, i in enumerate(order):
+        for i in rng.permutation(len(cells)):
             z, ys, xs = cells[i]
-            vec = embed_region(encoder, volume[z], ys, xs, device=device)[0]
-            sample.append(vec.reshape(-1, encoder.dim))
+            sample.append(np.asarray(vectors[z, ys, xs]).reshape(-1, encoder.dim))
             total += len(sample[-1])
-            yield Progress("sampling", min(total, cfg.sample_pixels), cfg.sample_pixels, "vectors of a pixel sample")
             if total >= cfg.sample_pixels:
                 break
         pca = PCA.fit(np.concatenate(sample), cfg.pca_dims)
         del sample
-    dim = pca.n_components if pca is not None else encoder.dim
-    vectors = np.empty(shape + (dim,), np.float32)
-    count = n_tiles(volume.shape)
-    for i, (z, ys, xs, vec) in enumerate(iter_embedding_tiles(encoder, volume, device=device)):
-        if pca is not None:
-            vec = pca(vec.reshape(-1, vec.shape[-1])).reshape(vec.shape[:2] + (-1,))
-        vectors[z, ys, xs] = vec
-        yield Progress("embedding", i + 1, count, "computing pixel vectors")
-    intensities = encoder.normalization(volume) if cfg.intensity else None
+        reduced = np.empty(shape + (pca.n_components,), np.float32)
+        tiles = tile_grid(shape, DEFAULT_TILE)
+        for i, (z, ys, xs) in enumerate(tiles):
+            vec = np.asarray(vectors[z, ys, xs])
+            reduced[z, ys, xs] = pca(vec.reshape(-1, vec.shape[-1])).reshape(vec.shape[:2] + (-1,))
+            yield Progress("reducing", i + 1, len(tiles), "reducing pixel vectors")
+        vectors = reduced
+    intensities = session.intensities() if cfg.intensity else None
     yield Progress("features", 0, 1, "combining features")
     features = build_features(vectors, intensities=intensities, levels=levels, config=cfg)
     yield Progress("features", 1, 1, f"{features.shape[-1]} features per pixel")

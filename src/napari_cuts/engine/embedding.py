@@ -1,4 +1,5 @@
-"""Per-pixel CUTS vectors for images of any size, in overlapping tiles."""
+"""Per-pixel CUTS vectors of a rectangle with its halo, and the tiles of an image (the
+tiled loop over them is :meth:`napari_cuts.engine.session.ImageSession.embed_iter`)."""
 
 from __future__ import annotations
 
@@ -56,25 +57,8 @@ def tile_grid(shape: tuple[int, ...], tile_size: int = DEFAULT_TILE) -> list[tup
     return [(zi, ys, xs) for zi in range(z) for ys, xs in _tiles(height, width, tile_size)]
 
 
-def iter_embedding_tiles(
-    encoder: Encoder,
-    volume: np.ndarray,
-    *,
-    tile_size: int = DEFAULT_TILE,
-    device: torch.device | str | None = None,
-) -> Iterator[tuple[int, slice, slice, np.ndarray]]:
-    """Yield ``(z, ys, xs, vectors)`` for every tile of a (Z, Y, X, C) volume.
-
-    Tiles overlap their neighbours by the receptive radius (8 pixels), so the vectors
-    equal those of whole-image inference; memory stays bounded by the tile size.
-    """
-    encoder.check_channels(volume.shape[-1])
-    for z, ys, xs in tile_grid(volume.shape, tile_size):
-        vec, _ = embed_region(encoder, volume[z], ys, xs, device=device)
-        yield z, ys, xs, vec
-
-
 def n_tiles(volume_shape: tuple[int, ...], tile_size: int = DEFAULT_TILE) -> int:
+    """How many tiles cover a (Z, Y, X, ...) volume."""
     z, h, w = volume_shape[:3]
     return z * (-(-h // tile_size)) * (-(-w // tile_size))
 
@@ -90,7 +74,7 @@ def embed(
     is_volume: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """CUTS vectors of every pixel.
+    """CUTS vectors of every pixel (through an :class:`~napari_cuts.engine.session.ImageSession`).
 
     Parameters
     ----------
@@ -98,24 +82,32 @@ def embed(
         Any layout :func:`napari_cuts.formats.images.to_volume` accepts (or a volume with
         ``is_volume=True``).
     transform : callable, optional
-        Applied to each tile's (n, 128) vectors, e.g. a PCA projection to `out_dim`
-        dimensions, so that full 128-d vectors are never held for the whole image.
+        Applied to the (n, 128) vectors of each tile, e.g. a PCA projection to `out_dim`
+        dimensions.
 
     Returns
     -------
     ndarray, float32, shape (Z, Y, X, D)
     """
+    from napari_cuts.engine.session import ImageSession
+
     volume = image if is_volume else to_volume(image)
-    dim = encoder.dim if transform is None else (out_dim or encoder.dim)
-    out = np.empty(volume.shape[:3] + (dim,), np.float32)
-    total = n_tiles(volume.shape, tile_size)
-    for i, (z, ys, xs, vec) in enumerate(
-        iter_embedding_tiles(encoder, volume, tile_size=tile_size, device=device)
-    ):
-        if transform is not None:
-            shape = vec.shape[:2]
-            vec = transform(vec.reshape(-1, vec.shape[-1])).reshape(*shape, -1)
-        out[z, ys, xs] = vec
+    session = ImageSession(encoder, volume, tile_size=tile_size, device=device)
+    steps = session.embed_iter()
+    while True:
+        try:
+            p = next(steps)
+        except StopIteration as stop:
+            vectors = stop.value
+            break
         if progress is not None:
-            progress(i + 1, total)
+            progress(p.done, p.total)
+    if transform is None:
+        return vectors if session.store.in_memory else np.array(vectors)
+    dim = out_dim or encoder.dim
+    out = np.empty(volume.shape[:3] + (dim,), np.float32)
+    for z, ys, xs in tile_grid(volume.shape, tile_size):
+        vec = np.asarray(vectors[z, ys, xs])
+        out[z, ys, xs] = transform(vec.reshape(-1, vec.shape[-1])).reshape(vec.shape[:2] + (-1,))
+    session.store.close()
     return out

@@ -11,12 +11,11 @@ from scipy import ndimage
 
 from napari_cuts.engine.pca import PCA
 from napari_cuts.config import TEXTURE_WEIGHT, SegmentConfig
-from napari_cuts.engine.embedding import DEFAULT_TILE, embed_region, tile_grid
+from napari_cuts.engine.embedding import tile_grid
 from napari_cuts.engine.encoder import Encoder
 from napari_cuts.engine.hierarchy.levels import Hierarchy
 from napari_cuts.engine.hierarchy.build import hierarchy_iter
-from napari_cuts.formats.images import (CutsInputError, available_memory, finite_mask, smallest_label_dtype, to_volume,
-                 volume_shape)
+from napari_cuts.formats.images import CutsInputError, available_memory, smallest_label_dtype, to_volume, volume_shape
 from napari_cuts.engine.training import TrainingConfig, fit_encoder
 
 
@@ -204,7 +203,7 @@ def check_memory(shape: tuple[int, ...], config: SegmentConfig | None = None,
 
 def segment_iter(
     encoder: Encoder,
-    image: np.ndarray,
+    image: np.ndarray | None,
     config: SegmentConfig | None = None,
     *,
     is_stack: bool | None = None,
@@ -212,64 +211,64 @@ def segment_iter(
     device=None,
     vectors: np.ndarray | None = None,
     on_vectors: Callable[[np.ndarray], None] | None = None,
+    session=None,
+    store=None,
 ) -> Generator[Progress, None, Segmentation]:
     """Segment an image or stack; a generator that yields :class:`Progress`.
 
     The return value (``StopIteration.value``, or a napari worker's ``returned`` signal)
-    is a :class:`Segmentation`. Steps: fit a PCA on the vectors of a pixel sample (the
-    whole image when small), stream all tiles through the encoder keeping for every pixel
-    a point made of its reduced (and optionally smoothed) vector and its intensities (see
-    :class:`SegmentConfig`), then basins, condensation and the levels
-    (:func:`napari_cuts.engine.hierarchy.build.hierarchy_iter`: basins, condensation, default level).
+    is a :class:`Segmentation`. Steps: embed the image (once, through its
+    :class:`~napari_cuts.engine.session.ImageSession`), fit a PCA on the vectors of a pixel
+    sample (the whole image when small), make for every pixel a point of its reduced (and
+    optionally smoothed) vector and its intensities (see :class:`SegmentConfig`), then
+    basins, condensation and the levels (:func:`napari_cuts.engine.hierarchy.build.hierarchy_iter`).
     Stacks are segmented in 3D.
 
-    `vectors`, the image's (Z, Y, X, D) CUTS vectors from this encoder, are used instead
-    of embedding again; `on_vectors` receives them once computed (images small enough to
-    be embedded whole), so Refine and Pick can reuse them. NaN or infinite pixels are
-    missing: filled with the channel's median for the encoder, label 0 in every level.
+    `session`: the image's ImageSession (then `image` may be None), whose vectors are
+    computed unless they were before; `store`: the
+    :class:`~napari_cuts.engine.session.VectorStore` the image's session keeps its vectors in
+    (reused when filled before, e.g. by another tool). `vectors`, the image's (Z, Y, X, D) CUTS vectors
+    from this encoder, are used instead of embedding again; `on_vectors` receives the
+    vectors once computed. NaN or infinite pixels are missing: filled with the channel's
+    median for the encoder, label 0 in every level.
     """
+    from napari_cuts.engine.session import ImageSession
+
     cfg = config or SegmentConfig()
-    raw = np.asarray(image)
-    check_memory(volume_shape(raw.shape, channel_axis=channel_axis, is_stack=is_stack), cfg,
-                 limit=cfg.memory_limit)
-    volume = to_volume(raw, channel_axis=channel_axis, is_stack=is_stack)
-    stack = volume.shape[0] > 1 or bool(is_stack)
-    encoder.check_channels(volume.shape[-1])
-    valid = finite_mask(volume)
-    if not valid.all():
-        volume = volume.copy()
-        for c in range(volume.shape[-1]):
-            channel = volume[..., c]
-            channel[~valid] = np.median(channel[valid])
-    if vectors is not None and tuple(np.shape(vectors)) != volume.shape[:3] + (encoder.dim,):
-        raise CutsInputError(f"vectors of shape {np.shape(vectors)} do not fit an image of "
-                             f"{volume.shape[:3]} and this encoder ({encoder.dim} numbers per pixel)")
+    if session is None:
+        raw = np.asarray(image)
+        check_memory(volume_shape(raw.shape, channel_axis=channel_axis, is_stack=is_stack), cfg,
+                     limit=cfg.memory_limit)
+        session = ImageSession.from_image(encoder, raw, is_stack=is_stack, channel_axis=channel_axis,
+                                          tile_size=cfg.tile_size, device=device, store=store)
+    else:
+        check_memory(session.volume.shape, cfg, limit=cfg.memory_limit)
+    if vectors is not None:
+        session.store.put(vectors)
+    volume, valid = session.volume, session.valid
+    stack = session.is_stack or bool(is_stack)
     rng = np.random.default_rng(cfg.seed)
     shape = volume.shape[:3]
     n_pixels = int(np.prod(shape))
     margin = int(np.ceil(4 * cfg.smoothing)) if cfg.smoothing > 0 else 0
-    small = n_pixels <= cfg.sample_pixels * 1.5 or vectors is not None
+    small = n_pixels <= cfg.sample_pixels * 1.5
 
-    # 1. PCA on the vectors of a pixel sample: the whole image when it is small.
-    tiles = tile_grid(shape, cfg.tile_size)
-    if vectors is not None:
-        full = np.asarray(vectors, np.float32)
+    # 1. The vectors (once per session), then a PCA on a pixel sample: the whole image when small.
+    if session.computed:
+        full = session.vectors
         yield Progress("embedding", 1, 1, "pixel vectors computed before")
-        sample = full.reshape(-1, encoder.dim)
-    elif small:
-        full = np.empty(shape + (encoder.dim,), np.float32)
-        for i, (z, ys, xs) in enumerate(tiles):
-            full[z, ys, xs] = embed_region(encoder, volume[z], ys, xs, device=device)[0]
-            yield Progress("embedding", i + 1, len(tiles), "computing pixel vectors")
+    else:
+        full = yield from session.embed_iter()
         if on_vectors is not None:
             on_vectors(full)
-        sample = full.reshape(-1, encoder.dim)
+    tiles = tile_grid(shape, cfg.tile_size)
+    if small:
+        sample = np.asarray(full).reshape(-1, encoder.dim)
     else:
         regions = _sample_tiles(shape, cfg.sample_tile, min(cfg.sample_pixels, cfg.pca_pixels), rng)
         sample = []
         for i, (z, ys, xs) in enumerate(regions):
-            vec = embed_region(encoder, volume[z], ys, xs, device=device)[0]
-            sample.append(vec.reshape(-1, encoder.dim))
+            sample.append(np.asarray(full[z, ys, xs]).reshape(-1, encoder.dim))
             yield Progress("sampling", i + 1, len(regions), "vectors of a pixel sample")
         sample = np.concatenate(sample)
     if len(sample) > cfg.pca_pixels:  # a 128x128 covariance needs no more rows
@@ -286,18 +285,18 @@ def segment_iter(
     # 2. Every pixel's point: reduced (and smoothed) vectors and intensities.
     points = np.empty(shape + (n_features,), np.float32)
     if small:
-        whole = slice(0, shape[1]), slice(0, shape[2])
         for z in range(shape[0]):
-            red = _smooth(pca(full[z].reshape(-1, encoder.dim)).reshape(shape[1:] + (-1,)), cfg.smoothing)
+            red = _smooth(pca(np.asarray(full[z]).reshape(-1, encoder.dim)).reshape(shape[1:] + (-1,)),
+                          cfg.smoothing)
             points[z] = scaling(red, encoder.normalization(volume[z]))
-        del full
     else:
         for i, (z, ys, xs) in enumerate(tiles):
-            vec, (oys, oxs) = embed_region(encoder, volume[z], ys, xs, margin=margin, device=device)
+            vec, (oys, oxs) = session.region(z, ys, xs, margin)
             red = _smooth(pca(vec.reshape(-1, encoder.dim)).reshape(vec.shape[:2] + (-1,)), cfg.smoothing)
             red = red[ys.start - oys.start : ys.stop - oys.start, xs.start - oxs.start : xs.stop - oxs.start]
             points[z, ys, xs] = scaling(red, encoder.normalization(volume[z, ys, xs]))
-            yield Progress("embedding", i + 1, len(tiles), "computing pixel vectors")
+            yield Progress("points", i + 1, len(tiles), "reducing pixel vectors")
+    del full
 
     # 3. Basins, condensation along their adjacency, then of alike regions anywhere.
     texture = n_vector if cfg.vector_weight > 0 else 0

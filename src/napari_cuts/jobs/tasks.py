@@ -39,8 +39,9 @@ class TrainJob:
 
 @dataclass
 class SegmentJob:
-    """Segment one image; returns (Segmentation, levels, vectors or None): every level
-    stacked coarse to fine, (L, Y, X) or (L, Z, Y, X)."""
+    """Segment one image; returns (Segmentation, levels, store or None): every level
+    stacked coarse to fine, (L, Y, X) or (L, Z, Y, X), and the given vector store when this
+    job filled it (it pickles as its file's path when its vectors are in a file)."""
 
     encoder: Any
     data: np.ndarray
@@ -48,24 +49,17 @@ class SegmentJob:
     is_stack: bool = False
     rgb: bool = False
     step_pause: float = 0.0
-    vectors: np.ndarray | None = None  # the image's vectors, if it was embedded already
-    keep: bool = False  # hand back the vectors it computes (for the next job on the image)
+    vectors: Any = None  # an engine.session.VectorStore of the image: used if filled, else filled here
 
     def run(self) -> Generator:
-        import inspect
-
         from napari_cuts.engine.pipeline import Progress, segment_iter
 
-        made: list[np.ndarray] = []
-        share = {}
-        if {"vectors", "on_vectors"} <= set(inspect.signature(segment_iter).parameters):
-            share = {"vectors": self.vectors,
-                     "on_vectors": made.append if self.keep and self.vectors is None else None}
-        seg = yield from segment_iter(self.encoder, self.data, self.config,
-                                      is_stack=self.is_stack, channel_axis=self.rgb, **share)
+        filled = self.vectors is not None and self.vectors.filled
+        seg = yield from segment_iter(self.encoder, self.data, self.config, is_stack=self.is_stack,
+                                      channel_axis=self.rgb, store=self.vectors)
         yield Progress("labelling", 0, 1, f"{seg.n_levels} levels")
         levels = seg.levels()
-        return seg, levels, (made[0] if made else None)
+        return seg, levels, (None if filled else self.vectors)
 
     def partial(self):
         return None

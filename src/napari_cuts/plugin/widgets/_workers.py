@@ -10,7 +10,6 @@ widgets show as a plain warning. Real bugs still raise and reach the ``errored``
 
 from __future__ import annotations
 
-import inspect
 import threading
 from dataclasses import dataclass
 from typing import Generator
@@ -22,7 +21,8 @@ from qtpy.QtCore import QThreadPool
 from napari_cuts.engine.encoder import Encoder
 from napari_cuts.formats.images import CutsWarning, to_volume
 from napari_cuts.jobs.tasks import FramesJob, SegmentJob, TrainJob
-from napari_cuts.engine.pipeline import Progress, SegmentConfig, Segmentation, segment_iter
+from napari_cuts.engine.pipeline import Progress, SegmentConfig, Segmentation
+from napari_cuts.engine.session import VectorStore
 from napari_cuts.engine.training import TrainingConfig, TrainingProgress
 from napari_cuts.jobs.client import prestart, run_job
 from napari_cuts.plugin.widgets._job_worker import remote_worker
@@ -81,26 +81,19 @@ class SegmentResult:
 
     segmentation: Segmentation  # or, for a time-lapse, timelapse.FrameSegmentations
     levels: np.ndarray  # every level, coarse to fine: (L, Y, X), (L, Z, Y, X) or (L, T, ...)
-    vectors: np.ndarray | None = None  # the image's full vectors, when the engine handed them
-
-
-#: Whether the engine's segment_iter takes the vectors of an image already embedded
-#: (``vectors=``) and hands out those it computes (``on_vectors=``), so that the widgets
-#: embed an image once for Segment and Refine (see _embeddings.py; jobs.SegmentJob uses
-#: the hook whenever segment_iter has it).
-ENGINE_SHARES_VECTORS = {"vectors", "on_vectors"} <= set(inspect.signature(segment_iter).parameters)
+    vectors: VectorStore | None = None  # the store the engine filled (to adopt), if it did
 
 
 def _segment(
-    encoder: Encoder, image: ImageInput, config: SegmentConfig,
-    vectors: np.ndarray | None = None, keep: bool = False, stop: threading.Event | None = None,
+    encoder: Encoder, image: ImageInput, config: SegmentConfig, store: VectorStore | None = None,
+    stop: threading.Event | None = None,
 ) -> Generator[Progress, None, SegmentResult | Refused]:
     if image.time:
         remote = FramesJob(encoder, np.asarray(image.data), config, rgb=image.rgb,
                            step_pause=STEP_PAUSE)
     else:
         remote = SegmentJob(encoder, np.asarray(image.data), config, is_stack=image.is_stack,
-                            rgb=image.rgb, step_pause=STEP_PAUSE, vectors=vectors, keep=keep)
+                            rgb=image.rgb, step_pause=STEP_PAUSE, vectors=store)
     result = yield from run_job(remote, Refused, stop=stop)
     if result is None or isinstance(result, Refused):  # stopped, or refused
         return result
@@ -188,11 +181,12 @@ def training_worker(
 
 def segmentation_worker(
     encoder: Encoder, image: ImageInput, config: SegmentConfig,
-    vectors: np.ndarray | None = None, keep: bool = False,
+    store: VectorStore | None = None,
 ) -> GeneratorWorker:
     """A not yet started worker that segments `image`; returns a SegmentResult.
 
-    It prepares the label images of every level. `vectors`: the image's vectors if
-    already embedded; `keep`: hand out the vectors it computes.
+    It prepares the label images of every level. `store`: where the image's vectors are
+    kept (:mod:`napari_cuts.engine.session`); used if filled, else filled by the engine and
+    handed back in the result (to :meth:`~napari_cuts.engine.session.VectorStore.adopt`).
     """
-    return remote_worker(_segment, encoder, image, config, vectors, keep)
+    return remote_worker(_segment, encoder, image, config, store)

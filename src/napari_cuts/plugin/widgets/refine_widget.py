@@ -12,15 +12,15 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from napari_cuts.config import RefineConfig
-from napari_cuts.formats.images import CutsInputError, to_volume
+from napari_cuts.formats.images import CutsInputError, volume_shape
 from napari_cuts.engine.pipeline import Progress
-from napari_cuts.annotation.refine import ScribbleRefiner, build_features, image_features_iter, snap_to_levels
+from napari_cuts.annotation.refine import ScribbleRefiner, session_features_iter, snap_to_levels
+from napari_cuts.engine.session import ImageSession, VectorStore
 from napari_cuts.plugin.widgets._annotation_common import (
     choose, follow_level_on_screen, is_level_layer, kind_of, labels_combo, made_layer_kwargs,
     put_labels, refused, run_job, source_image, spatial_shape,
 )
 from napari_cuts.plugin.widgets._common import ProgressBar, WidgetLife, column, image_layer_combo
-from napari_cuts.plugin.widgets._embeddings import embed_iter, vector_bytes
 from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import (
     add_keeping_selection, check_image_layer, defer_paint_tools, n_channels, result_key, result_layers,
@@ -33,26 +33,15 @@ DEBOUNCE_MS = 500
 
 
 def _features(encoder, data, levels, config: RefineConfig, is_stack: bool, rgb: bool,
-              vectors: np.ndarray | None = None, keep: bool = False):
-    """Worker body: the refiner of one image, and the vectors it embedded (or None).
+              store: VectorStore):
+    """Worker body: the refiner of one image, through the image's session.
 
-    With the image's `vectors` (from Segment or an earlier run) the encoder is not run
-    again; with `keep`, the full vectors are computed once and handed back to be kept.
+    The vectors in `store` (from Segment or an earlier run) are used, else computed once
+    into it for the next tools.
     """
-    made = None
-    if vectors is None and keep:
-        volume = to_volume(np.asarray(data), channel_axis=rgb, is_stack=is_stack)
-        encoder.check_channels(volume.shape[-1])
-        vectors = made = yield from embed_iter(encoder, volume)
-    if vectors is None:  # too large to keep: tile by tile, as the engine does
-        features = yield from image_features_iter(encoder, np.asarray(data), levels=levels,
-                                                  config=config, is_stack=is_stack, channel_axis=rgb)
-    else:
-        volume = to_volume(np.asarray(data), channel_axis=rgb, is_stack=is_stack)
-        yield Progress("features", 0, 1, "combining features (vectors already computed)")
-        intensities = encoder.normalization(volume) if config.intensity else None
-        features = build_features(vectors, intensities=intensities, levels=levels, config=config)
-    return ScribbleRefiner(features, config), made
+    session = ImageSession.from_image(encoder, data, is_stack=is_stack, channel_axis=rgb, store=store)
+    features = yield from session_features_iter(session, levels, config)
+    return ScribbleRefiner(features, config)
 
 
 def _predict_snapped(refiner: ScribbleRefiner, strokes: np.ndarray, levels: list):
@@ -227,25 +216,21 @@ class RefineWidget(QWidget):
             show_warning(f"Cannot refine: {message}.")
 
     def _start_features(self, image: Image, encoder, levels, key, config: RefineConfig) -> None:
-        embeddings, vec_key, data = self.state.embeddings, (result_key(image), ()), image.data
-        vectors = embeddings.get(vec_key, encoder, data)
-        keep = vectors is None and embeddings.fits(vector_bytes(spatial_shape(image), encoder))
+        data = image.data
+        shape = volume_shape(np.shape(data), channel_axis=bool(image.rgb), is_stack=image.ndim == 3)
+        store = self.state.embeddings.store((result_key(image), ()), encoder, data, shape)
         self.status.setText(f"computing the features of {image.name} (once)…")
         self._bar.start(total=0, desc=f"napari-cuts: features of {image.name}")
         self._features_worker = run_job(
             self._life, _features, encoder, data, levels, config,
-            image.ndim == 3, bool(image.rgb), vectors, keep,
+            image.ndim == 3, bool(image.rgb), store,
             on_progress=self._on_progress,
-            on_done=lambda outcome: self._features_done(outcome, key, encoder, vec_key, data))
+            on_done=lambda outcome: self._features_done(outcome, key, encoder, data))
 
-    def _features_done(self, outcome: dict, key, encoder, vec_key, data) -> None:
+    def _features_done(self, outcome: dict, key, encoder, data) -> None:
         self._features_worker = None
         self._close_pbar()
         result = outcome.get("result")
-        if isinstance(result, tuple):
-            result, vectors = result
-            if vectors is not None:
-                self.state.embeddings.put(vec_key, encoder, data, vectors)
         if isinstance(result, ScribbleRefiner):
             self._cache = (key, encoder, result, data)
             self.refine(asked=bool(self._pending))

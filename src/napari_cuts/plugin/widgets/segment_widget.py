@@ -11,12 +11,11 @@ from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from napari_cuts.formats.cuts import write_levels_layer
-from napari_cuts.formats.images import LEVELS_SUFFIX, CutsInputError, save_labels_tiff
+from napari_cuts.formats.images import LEVELS_SUFFIX, CutsInputError, save_labels_tiff, volume_shape
 from napari_cuts.config import SegmentConfig
 from napari_cuts.engine.pipeline import Progress
 from napari_cuts.plugin.widgets._annotation_common import follow_level_on_screen
 from napari_cuts.plugin.widgets._common import Every, ProgressBar, WidgetLife, column, ask_save_path, file_name, image_layer_combo
-from napari_cuts.plugin.widgets._embeddings import vector_bytes
 from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import (
     META_KEY, add_keeping_selection, check_image_layer, current_slice, is_time_lapse, level_data,
@@ -52,7 +51,7 @@ class SegmentWidget(QWidget):
         self._bar = ProgressBar()
         self._every = Every()  # progress shown a few times a second
         self._group: str | None = None  # result key of the layers the slider browses
-        self._embedding: tuple = ()  # (key, encoder, data) of the run's image, for its vectors
+        self._store = None  # the VectorStore of the run's image (session.py)
         self._spacing_of = None  # the layer whose scale the z spacing was read from
 
         self.image = image_layer_combo(napari_viewer, "Image layer to segment")
@@ -145,12 +144,12 @@ class SegmentWidget(QWidget):
         else:
             piece = current_slice(layer, self.viewer.dims.point)
             image, index = piece.image, piece.index
-        embeddings, vec_key = self.state.embeddings, (result_key(layer), index)
-        vectors = None if image.time else embeddings.get(vec_key, encoder, layer.data)
-        shape = np.shape(image.data)[:-1] if image.rgb else np.shape(image.data)
-        keep = vectors is None and not image.time and embeddings.fits(vector_bytes(shape, encoder))
-        worker = segmentation_worker(encoder, image, config, vectors=vectors, keep=keep)
-        self._embedding = (vec_key, encoder, layer.data)
+        store = None
+        if not image.time:  # the image's vectors, kept for Refine (and the next run)
+            shape = volume_shape(np.shape(image.data), channel_axis=image.rgb, is_stack=image.is_stack)
+            store = self.state.embeddings.store((result_key(layer), index), encoder, layer.data, shape)
+        worker = segmentation_worker(encoder, image, config, store=store)
+        self._store = store
         outcome: dict = {}
         self._bar.start(total=0, desc=f"napari-cuts: segmenting {image.name}")
         worker.yielded.connect(self._on_progress)
@@ -277,8 +276,8 @@ class SegmentWidget(QWidget):
                          "the result was discarded.")
             result = None
         elif isinstance(result, SegmentResult):
-            if result.vectors is not None:  # kept for Refine (and the next run)
-                self.state.embeddings.put(*self._embedding, result.vectors)
+            if result.vectors is not None and self._store is not None:  # filled by the engine
+                self._store.adopt(result.vectors)
             self._publish(layer, result, index)  # stays busy until every layer is in
             return
         self._worker = None
