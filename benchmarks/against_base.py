@@ -30,9 +30,14 @@ import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from skimage import data, transform
-from napari_cuts.engine.encoder import Encoder
-from napari_cuts.formats.images import Normalization
-from napari_cuts.engine.pipeline import segment
+try:  # the package's layout since the subpackages
+    from napari_cuts.engine.encoder import Encoder
+    from napari_cuts.engine.pipeline import segment
+    from napari_cuts.formats.images import Normalization
+except ImportError:  # a base commit from before them
+    from napari_cuts.encoder import Encoder
+    from napari_cuts.io import Normalization
+    from napari_cuts.pipeline import segment
 image = (transform.resize(data.astronaut(), (2048, 2048), order=1) * 255).astype(np.uint8)
 encoder = Encoder.create(3, Normalization(np.zeros(3, np.float32), np.full(3, 255, np.float32)))
 t = time.perf_counter()
