@@ -35,9 +35,8 @@ def main() -> None:
     import tifffile
 
     from napari_cuts.config import TrainingConfig
-    from napari_cuts.formats.images import read_labels_tiff, save_labels_tiff
     from napari_cuts.engine.pipeline import fit, segment
-    from napari_cuts.formats.writing import smallest_label_dtype
+    from napari_cuts.formats.writing import read_labels_tiff, save_labels_tiff, smallest_label_dtype
 
     photo = skimage.transform.resize(skimage.data.astronaut(), (args.size, args.size), order=1)
     photo = (photo * 255).astype(np.uint8)

@@ -139,8 +139,9 @@ def cuts_cli(paths, labels, seed: int, extra: list[str] | None = None,
     `images`, the same encoder with the default-level stage off (``default_rule=
     persistent``: the level that lasted longest), an ablation."""
     from napari_cuts.engine.encoder import load_encoder
-    from napari_cuts.formats.images import output_stem, read_labels_tiff
     from napari_cuts.engine.pipeline import SegmentConfig
+    from napari_cuts.formats.images import output_stem
+    from napari_cuts.formats.writing import read_labels_tiff
 
     res = Result("CUTS (napari-cuts run)")
     off = None
@@ -312,15 +313,15 @@ def baselines(images, labels, seed: int = 0) -> list[Result]:
         stack = is_stack(img)
         shape = img.shape[:3] if stack else img.shape[:2]
         for res, make, default in (
-            (felz, lambda: felzenszwalb_levels(img, stack), FELZ_SCALES.index(100)),
-            (slic, lambda: slic_levels(img, stack), SLIC_SEGMENTS.index(100)),
-            (km, lambda: kmeans_levels(unit(img).reshape(int(np.prod(shape)), -1), shape, KM_RANGE, seed),
+            (felz, lambda img=img, stack=stack, shape=shape: felzenszwalb_levels(img, stack), FELZ_SCALES.index(100)),
+            (slic, lambda img=img, stack=stack, shape=shape: slic_levels(img, stack), SLIC_SEGMENTS.index(100)),
+            (km, lambda img=img, stack=stack, shape=shape: kmeans_levels(unit(img).reshape(int(np.prod(shape)), -1), shape, KM_RANGE, seed),
              KM_RANGE.index(5)),
-            (bank, lambda: kmeans_levels(filter_bank_features(img, stack), shape, BANK_RANGE, seed),
+            (bank, lambda img=img, stack=stack, shape=shape: kmeans_levels(filter_bank_features(img, stack), shape, BANK_RANGE, seed),
              BANK_RANGE.index(5)),
-            (vo, lambda: voronoi_otsu_levels(img, stack), VORONOI_SPOTS.index(2) * len(VORONOI_OUTLINES)
+            (vo, lambda img=img, stack=stack, shape=shape: voronoi_otsu_levels(img, stack), VORONOI_SPOTS.index(2) * len(VORONOI_OUTLINES)
              + VORONOI_OUTLINES.index(2)),
-            (wsh, lambda: watershed_hierarchy_levels(img, stack), WATERSHED_CUTS.index(100)),
+            (wsh, lambda img=img, stack=stack, shape=shape: watershed_hierarchy_levels(img, stack), WATERSHED_CUTS.index(100)),
         ):
             t = time.perf_counter()
             res.add(make(), truth, default)

@@ -114,7 +114,7 @@ class Method:
         self.n_regions.append(list(map(int, n_regions)))
         self.fixed.append(fixed)
 
-    def restricted(self, name: str, keep, note: str = "") -> "Method":
+    def restricted(self, name: str, keep, note: str = "") -> Method:
         """The same method offering only the levels `keep(n_regions, index, image)` accepts."""
         out = Method(name, note, self.fixed_label)
         for i, (lvs, nrs, fx) in enumerate(zip(self.levels, self.n_regions, self.fixed)):
@@ -248,9 +248,9 @@ def main(argv=None) -> int:
 
     from napari_cuts.engine.embedding import embed
     from napari_cuts.engine.encoder import Encoder
-    from napari_cuts.formats.images import Normalization, to_volume
     from napari_cuts.engine.pipeline import SegmentConfig, fit
     from napari_cuts.engine.training import TrainingConfig
+    from napari_cuts.formats.images import Normalization, to_volume
 
     command = "python benchmarks/quality.py" + " ".join([""] + (argv if argv is not None else sys.argv[1:]))
     started, revision = C.now(), C.git_revision()

@@ -25,7 +25,7 @@ def main() -> int:
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--data", type=Path, default=C.DEFAULT_DATA)
     args = parser.parse_args()
-    from napari_cuts.formats.images import read_labels_tiff
+    from napari_cuts.formats.writing import read_labels_tiff
 
     best, default, levels = [], [], []
     for tif in sorted(args.outdir.glob("*.cuts")):

@@ -118,9 +118,9 @@ def main(argv=None) -> int:
 
     from skimage.io import imread
 
+    from napari_cuts.annotation.refine import RefineConfig, ScribbleRefiner, snap_to_levels, vote_in_regions
     from napari_cuts.engine.encoder import load_encoder
     from napari_cuts.engine.pipeline import fit, segment
-    from napari_cuts.annotation.refine import RefineConfig, ScribbleRefiner, snap_to_levels, vote_in_regions
     from napari_cuts.engine.training import TrainingConfig
 
     data = Path(args.data)

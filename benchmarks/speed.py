@@ -159,8 +159,8 @@ def job_fit_steps(p):
 
 
 def _segment_common(encoder, image, is_stack=None):
-    from napari_cuts.formats.images import volume_shape
     from napari_cuts.engine.pipeline import SegmentConfig, estimate_memory
+    from napari_cuts.formats.images import volume_shape
 
     cfg = SegmentConfig()
     sampler = C.RssSampler()
@@ -255,8 +255,8 @@ def job_stack(p):
 def job_refuse(p):
     """Inputs too large for a memory limit are refused before any work."""
     from napari_cuts.engine.encoder import load_encoder
-    from napari_cuts.formats.images import CutsInputError
     from napari_cuts.engine.pipeline import SegmentConfig, check_memory, estimate_memory, segment_iter
+    from napari_cuts.formats.errors import CutsInputError
 
     out = {"estimates_gb": {}}
     for name, shape in (("2048x2048 RGB", (1, 2048, 2048, 3)), ("32x256x256", (32, 256, 256, 1)),
@@ -341,9 +341,9 @@ def threads_compare(tmp: Path, steps: int, data: Path | None = None, default_fit
                     default_stack: dict | None = None) -> dict:
     """A training step and a 128² segmentation with the default torch threads and with 1;
     with `data`, also the full fit (against `default_fit`) and the 32x256x256 stack."""
-    from napari_cuts.engine.pipeline import SegmentConfig  # noqa: F401  (fails early if missing)
-
     import torch
+
+    from napari_cuts.engine.pipeline import SegmentConfig  # noqa: F401  (fails early if missing)
 
     enc = str(tmp / "encoder-threads.pt")
     out = {"default_threads": torch.get_num_threads()}

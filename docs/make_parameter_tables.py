@@ -9,7 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from napari_cuts.config import (
-    ComponentsConfig, MeasureConfig, RefineConfig, SegmentConfig, TrainingConfig, parameters,
+    ComponentsConfig,
+    MeasureConfig,
+    RefineConfig,
+    SegmentConfig,
+    TrainingConfig,
+    parameters,
 )
 
 OUT = Path(__file__).resolve().parent / "parameters.md"

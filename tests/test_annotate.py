@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_cuts.annotation.pick import (Edit, apply_pick, clean_mask, fill_holes, ids_at, pick_regions,
-                                  remove_small)
-from napari_cuts.formats.images import CutsInputError
+from napari_cuts.annotation.pick import Edit, apply_pick, clean_mask, fill_holes, ids_at, pick_regions, remove_small
+from napari_cuts.formats.errors import CutsInputError
 
 
 def level_2d():

@@ -12,7 +12,8 @@ import torch
 
 from napari_cuts.cli.main import main
 from napari_cuts.engine.encoder import Encoder, save_encoder
-from napari_cuts.formats.images import Normalization, read_labels_tiff, save_labels_tiff
+from napari_cuts.formats.images import Normalization
+from napari_cuts.formats.writing import read_labels_tiff, save_labels_tiff
 
 torch.set_num_threads(1)
 SCRIPT = Path(sys.executable).with_name("napari-cuts")
@@ -100,7 +101,8 @@ def test_refine_cli(tmp_path, capsys):
     h = w = 48
     yy, xx = np.mgrid[:h, :w]
     truth = (xx >= w // 2).astype(np.uint8) + 1
-    img = np.where(truth == 1, 60, 190).astype(np.uint8) + np.random.default_rng(0).integers(0, 20, (h, w)).astype(np.uint8)
+    noise = np.random.default_rng(0).integers(0, 20, (h, w)).astype(np.uint8)
+    img = np.where(truth == 1, 60, 190).astype(np.uint8) + noise
     tifffile.imwrite(tmp_path / "img.tif", img)
     rng = np.random.default_rng(2)
     scr = np.zeros((h, w), np.uint8)

@@ -10,14 +10,18 @@ import pytest
 from napari.layers import Labels, Points
 from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
 
+from napari_cuts.engine.pipeline import fit
+from napari_cuts.engine.training import TrainingConfig
 from napari_cuts.formats.cuts import levels_layer_kwargs, levels_meta
 from napari_cuts.plugin.widgets._layers import (
-    META_KEY, PAINT_TOOLS, add_keeping_selection, defer_paint_tools, result_key, show_level_position,
+    PAINT_TOOLS,
+    add_keeping_selection,
+    defer_paint_tools,
+    result_key,
+    show_level_position,
 )
 from napari_cuts.plugin.widgets._state import encoder_state
-from napari_cuts.engine.pipeline import fit
 from napari_cuts.samples import texture_mosaic
-from napari_cuts.engine.training import TrainingConfig
 
 PLUGIN = "napari-cuts"
 WAIT_MS = 60_000
@@ -238,7 +242,7 @@ def test_components_named_top_to_bottom(make_napari_viewer, qtbot, notes, tmp_pa
     comps = viewer.layers["mask components"]
     names = viewer.layers["mask component names"]
     assert isinstance(comps, Labels) and isinstance(names, Points)
-    for (y, x), name, i in zip(corners, "ABCDE", range(1, 6)):
+    for (y, x), i in zip(corners, range(1, 6)):
         assert comps.data[y + 5, x + 5] == i
     assert comps.data[90, 60] == 0  # the speck is dropped
     assert list(comps.features["name"]) == list("ABCDE")

@@ -43,7 +43,7 @@ def check_outputs(outdir: Path, stem: str, spatial: tuple) -> dict:
     assert 0 <= meta["default_level"] < len(meta["levels"])
     counts = [lvl["n_regions"] for lvl in meta["levels"]]
     assert counts == sorted(counts)  # coarse -> fine
-    assert counts == [len(np.unique(l)) for l in levels]
+    assert counts == [len(np.unique(level)) for level in levels]
     assert all(isinstance(lvl["salient"], bool) for lvl in meta["levels"])
     return meta
 

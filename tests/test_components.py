@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_cuts.annotation.components import ordered_components, parse_names, table_rows
-from napari_cuts.formats.images import CutsInputError
+from napari_cuts.formats.errors import CutsInputError
 
 
 def spine(n=5, angle_deg=0.0, shape=(120, 120)):

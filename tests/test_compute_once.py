@@ -9,17 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skimage.io
+from test_annotation_widgets import dock
 
 import napari_cuts.cli.batch
 import napari_cuts.formats.images
-from napari_cuts.plugin.widgets._layers import result_key
-from napari_cuts.plugin.widgets._state import encoder_state
 from napari_cuts.cli.main import main
 from napari_cuts.engine.pipeline import fit
-from napari_cuts.samples import texture_mosaic
 from napari_cuts.engine.training import TrainingConfig
-
-from test_annotation_widgets import dock
+from napari_cuts.plugin.widgets._layers import result_key
+from napari_cuts.plugin.widgets._state import encoder_state
+from napari_cuts.samples import texture_mosaic
 
 WAIT_MS = 120_000
 
@@ -138,8 +137,8 @@ def test_segment_then_refine_run_the_encoder_once_per_tile(
     watershed, which is why the engine has its helper process; the test above counts the
     embeddings of a large image made there.)"""
     import napari_cuts.engine.session
-    from napari_cuts.jobs import client as _engine
     from napari_cuts.engine.embedding import n_tiles
+    from napari_cuts.jobs import client as _engine
 
     monkeypatch.setattr(_engine, "USE_PROCESS", False)
     if in_file:

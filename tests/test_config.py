@@ -7,12 +7,17 @@ import dataclasses
 
 import pytest
 
-from napari_cuts.cli.main import build_parser
 from napari_cuts.cli.flags import config_from_args
+from napari_cuts.cli.main import build_parser
 from napari_cuts.config import (
-    ComponentsConfig, MeasureConfig, RefineConfig, SegmentConfig, TrainingConfig, parameters,
+    ComponentsConfig,
+    MeasureConfig,
+    RefineConfig,
+    SegmentConfig,
+    TrainingConfig,
+    parameters,
 )
-from napari_cuts.formats.images import CutsInputError
+from napari_cuts.formats.errors import CutsInputError
 
 CONFIGS = (TrainingConfig, SegmentConfig, RefineConfig, ComponentsConfig, MeasureConfig)
 #: a command whose parser carries each config's flags, with its required arguments

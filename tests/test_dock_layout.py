@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 from qtpy.QtWidgets import QDockWidget, QScrollArea
-
 from test_annotation_widgets import add_levels, dock, ring_level
 
 STEPS = ("Train encoder", "Segment", "Pick and merge", "Scribble refinement",
@@ -32,7 +31,7 @@ def test_every_dock_open_in_1280x800_gets_the_whole_height(make_napari_viewer, q
     assert front.height() > 500, front.height()
     for other in docks[:-1]:
         other.raise_()
-        qtbot.waitUntil(lambda: other.height() > 500, timeout=30000)
+        qtbot.waitUntil(lambda other=other: other.height() > 500, timeout=30000)
 
 
 def test_the_level_line_shows_in_the_panel_at_1280x800(make_napari_viewer, qtbot):

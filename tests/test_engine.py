@@ -1,21 +1,22 @@
 """Encoder, training, embedding, condensation and hierarchy (no Qt needed)."""
 
 import subprocess
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from napari_cuts.engine.hierarchy.condensation import condense
-from napari_cuts.engine.pca import PCA
 from napari_cuts.engine.embedding import embed
 from napari_cuts.engine.encoder import RECEPTIVE_RADIUS, Encoder, load_encoder, save_encoder
+from napari_cuts.engine.hierarchy.condensation import condense
 from napari_cuts.engine.hierarchy.levels import Level, build_hierarchy, stable_ids
-from napari_cuts.formats.images import CutsInputError, Normalization, to_volume
+from napari_cuts.engine.pca import PCA
 from napari_cuts.engine.pipeline import SegmentConfig, run_to_end, segment, segment_iter
 from napari_cuts.engine.training import EncoderTrainer, TrainingConfig, fit_encoder, nt_xent
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import Normalization
 
 
 def small_image(seed=0, shape=(48, 56, 3)):
@@ -346,7 +347,7 @@ def test_segment_is_reproducible():
     np.testing.assert_array_equal(a.levels(), b.levels())
     levels = a.levels()
     assert levels.shape[1:] == (64, 64) and levels.min() >= 1
-    assert [len(np.unique(l)) for l in levels] == a.n_regions
+    assert [len(np.unique(level)) for level in levels] == a.n_regions
     assert a.default_level < a.n_levels and a.salient[a.default_level]
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qtpy.QtCore import Qt
+from test_annotation_widgets import add_levels, click, dock, ring_level
 
+from napari_cuts.engine.pipeline import fit
+from napari_cuts.engine.training import TrainingConfig
 from napari_cuts.plugin.widgets._state import encoder_state
 from napari_cuts.plugin.widgets.segment_widget import KIND_TEXT, level_line
-from napari_cuts.engine.pipeline import fit
 from napari_cuts.samples import texture_mosaic
-from napari_cuts.engine.training import TrainingConfig
-
-from test_annotation_widgets import add_levels, click, dock, ring_level
 
 WAIT_MS = 120_000
 COARSE = (ring_level() > 1).astype(np.uint8) + 1

@@ -4,15 +4,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_cuts.formats.images import (
-    CutsInputError,
-    Normalization,
-    read_image,
-    read_labels_tiff,
-    save_labels_tiff,
-    smallest_label_dtype,
-    to_volume,
-)
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import Normalization, read_image, to_volume
+from napari_cuts.formats.writing import read_labels_tiff, save_labels_tiff, smallest_label_dtype
 
 
 @pytest.mark.parametrize(

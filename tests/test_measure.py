@@ -5,8 +5,8 @@ import csv
 import numpy as np
 import pytest
 
-from napari_cuts.formats.images import CutsInputError
 from napari_cuts.annotation.measure import layer_features, luminance, measure_regions, write_csv
+from napari_cuts.formats.errors import CutsInputError
 
 BASE = ["label", "area", "perimeter", "eccentricity", "mean_intensity", "std_intensity",
         "glcm_contrast", "glcm_homogeneity"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 from qtpy.QtWidgets import QApplication
 
 from napari_cuts.plugin.widgets import (
-    ComponentsWidget, CutsPanel, EncoderWidget, MeasureWidget, PickWidget, RefineWidget,
+    ComponentsWidget,
+    CutsPanel,
+    EncoderWidget,
+    MeasureWidget,
+    PickWidget,
+    RefineWidget,
     SegmentWidget,
 )
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 from qtpy.QtCore import QObject, Qt, Signal
+from test_annotation_widgets import dock
 
 from napari_cuts.engine.pipeline import Progress
 from napari_cuts.engine.training import TrainingProgress
-
-from test_annotation_widgets import dock
 
 BURST = 30  # enough to show nesting, few enough that nesting would not abort the run
 

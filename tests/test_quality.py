@@ -4,8 +4,8 @@ import numpy as np
 import torch
 
 from napari_cuts.engine.pipeline import SegmentConfig, fit, segment
-from napari_cuts.samples import texture_mosaic
 from napari_cuts.engine.training import TrainingConfig
+from napari_cuts.samples import texture_mosaic
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,8 +12,8 @@ import skimage.io
 import tifffile
 from napari.layers import Image, Labels
 
-from napari_cuts.plugin.reader import napari_get_reader
 from napari_cuts.cli.main import main
+from napari_cuts.plugin.reader import napari_get_reader
 
 PLUGIN = "napari-cuts"
 

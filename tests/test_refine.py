@@ -4,11 +4,18 @@ import numpy as np
 import pytest
 import torch
 
+from napari_cuts.annotation.refine import (
+    RefineConfig,
+    ScribbleRefiner,
+    build_features,
+    fit_predict,
+    refine,
+    refine_iter,
+)
 from napari_cuts.engine.encoder import Encoder
-from napari_cuts.formats.images import CutsInputError, Normalization
 from napari_cuts.engine.pipeline import Progress
-from napari_cuts.annotation.refine import (RefineConfig, ScribbleRefiner, build_features, fit_predict, refine,
-                                refine_iter)
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import Normalization
 
 torch.set_num_threads(1)
 

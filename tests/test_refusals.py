@@ -18,7 +18,8 @@ import torch
 
 from napari_cuts.cli.main import main
 from napari_cuts.engine.encoder import Encoder
-from napari_cuts.formats.images import CutsInputError, Normalization, image_header, read_image
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import Normalization, image_header, read_image
 
 FAST = ["--epochs", "1", "--steps-per-epoch", "2", "--no-progress"]
 

@@ -7,16 +7,15 @@ import json
 import os
 import stat
 
-import numpy as np
 import npe2
+import numpy as np
 import tifffile
-
-from napari_cuts.plugin.widgets.save_labels import save_labels_dialog
-from napari_cuts.engine.pipeline import fit
-from napari_cuts.samples import texture_mosaic
-from napari_cuts.engine.training import TrainingConfig
-
 from test_annotation_widgets import add_levels, dock, ring_level
+
+from napari_cuts.engine.pipeline import fit
+from napari_cuts.engine.training import TrainingConfig
+from napari_cuts.plugin.widgets.save_labels import save_labels_dialog
+from napari_cuts.samples import texture_mosaic
 
 PLUGIN = "napari-cuts"
 
@@ -82,7 +81,7 @@ def test_all_levels_export_opens_again_as_the_same_levels(make_napari_viewer, tm
 def test_level_files_are_compressed_and_open_in_tifffile(tmp_path):
     """Levels are written losslessly compressed (deflate), with no ImageJ hyperstack header
     (ImageJ reads those as uncompressed): ImageJ opens the file as a plain stack."""
-    from napari_cuts.formats.images import save_labels_tiff
+    from napari_cuts.formats.writing import save_labels_tiff
 
     yy, xx = np.mgrid[:1024, :1024]
     levels = np.stack([((yy // (1024 // k)) * k + xx // (1024 // k) + 1) for k in range(2, 62)])

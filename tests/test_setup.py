@@ -140,3 +140,10 @@ def test_every_imported_package_is_declared_in_pyproject():
         if dist not in declared:
             missing.append(f"{name} (distribution {dist}, imported in {where})")
     assert missing == [], "imported but not declared in pyproject.toml: " + ", ".join(missing)
+
+
+def test_ruff_finds_nothing():
+    """The code follows the rules configured in pyproject.toml ([tool.ruff])."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "src", "tests", "benchmarks", "docs"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -142,8 +142,8 @@ TINY = dict(epochs=1, steps_per_epoch=4, batch_size=2)
 def test_pool_progress_stop_refusal_error(engine):
     """Progress arrives; a stop mid-run keeps the best weights so far (and the progress
     reported until then); a refused input is one clear line; a bug has its traceback."""
-    from napari_cuts.jobs.tasks import SegmentJob, TrainJob
     from napari_cuts.engine.training import TrainingConfig, TrainingProgress
+    from napari_cuts.jobs.tasks import SegmentJob, TrainJob
 
     image = np.random.default_rng(0).random((48, 48)).astype(np.float32)
     items, encoder = drive(engine.run_job(TrainJob([(image, False, False)], TrainingConfig(**TINY)),
@@ -172,9 +172,9 @@ def test_pool_progress_stop_refusal_error(engine):
 
 def test_pool_relays_warnings(engine):
     """A CutsWarning raised in the helper is raised again in the thread driving the job."""
-    from napari_cuts.formats.images import CutsWarning
-    from napari_cuts.jobs.tasks import TrainJob
     from napari_cuts.engine.training import TrainingConfig
+    from napari_cuts.formats.errors import CutsWarning
+    from napari_cuts.jobs.tasks import TrainJob
 
     image = np.random.default_rng(0).random((48, 48)).astype(np.float32)
     image[:4, :4] = np.nan  # missing pixels: the engine warns, and goes on

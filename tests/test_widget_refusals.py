@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from napari_cuts.cli.main import main
-from napari_cuts.samples import retina_sample
 from napari_cuts.engine.training import EncoderTrainer, TrainingConfig
+from napari_cuts.samples import retina_sample
 
 PLUGIN = "napari-cuts"
 WAIT_MS = 120_000

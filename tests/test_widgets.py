@@ -10,10 +10,10 @@ import tifffile
 from napari.layers import Image, Labels
 from qtpy.QtCore import QTimer
 
+from napari_cuts.engine.training import EncoderTrainer, TrainingConfig
 from napari_cuts.plugin.widgets import _workers
 from napari_cuts.plugin.widgets._layers import PAINT_TOOLS
 from napari_cuts.samples import retina_sample, texture_mosaic
-from napari_cuts.engine.training import EncoderTrainer, TrainingConfig
 
 PLUGIN = "napari-cuts"
 WAIT_MS = 120_000

@@ -102,7 +102,8 @@ def test_2_no_output_completes_after_ctrl_c_unreported(when, tmp_path, capsys, m
     real_write, real_segment_file = tifffile.imwrite, batch.segment_file
 
     def write(file, *args, **kwargs):  # the interrupt comes while a result is written
-        if when == "while writing" and ".cuts" in str(file) and ".json" not in str(file) and first.acquire(blocking=False):
+        if (when == "while writing" and ".cuts" in str(file) and ".json" not in str(file)
+                and first.acquire(blocking=False)):
             ctrl_c()
             resume.wait(30)  # the rest of the write happens after the interrupt
         return real_write(file, *args, **kwargs)
@@ -248,9 +249,9 @@ def test_5_a_constant_image_is_one_region(value, size, photo_encoder):
 # ----------------------------------------------------------------------------- 6. one level
 
 def test_6_one_level_keeps_its_level_axis(tmp_path):
-    from napari_cuts.plugin.reader import read_cuts
     from napari_cuts.formats.cuts import write_summary
-    from napari_cuts.formats.images import save_labels_tiff
+    from napari_cuts.formats.writing import save_labels_tiff
+    from napari_cuts.plugin.reader import read_cuts
 
     levels = np.arange(18, dtype=np.uint8).reshape(1, 2, 3, 3) % 3 + 1  # one level of a 2-slice stack
     path = tmp_path / "two.cuts.tif"
@@ -271,7 +272,7 @@ def test_6_one_level_keeps_its_level_axis(tmp_path):
 
 def _result(folder: Path, n_levels=55) -> Path:
     from napari_cuts.formats.cuts import write_summary
-    from napari_cuts.formats.images import save_labels_tiff
+    from napari_cuts.formats.writing import save_labels_tiff
 
     rng = np.random.default_rng(0)
     path = folder / "r.cuts.tif"
@@ -282,8 +283,8 @@ def _result(folder: Path, n_levels=55) -> Path:
 
 
 def _refused(path: Path, says: str) -> None:
+    from napari_cuts.formats.errors import CutsInputError
     from napari_cuts.plugin.reader import read_cuts
-    from napari_cuts.formats.images import CutsInputError
 
     with pytest.raises(CutsInputError) as info:
         read_cuts(str(path))
@@ -371,8 +372,8 @@ def test_8_refine_checks_scribbles_from_their_header(tmp_path, capsys):
 
 
 def test_8_the_reader_checks_a_result_s_size_from_its_header(tmp_path):
-    from napari_cuts.formats.images import CutsInputError
     from napari_cuts.formats.cuts import load_result
+    from napari_cuts.formats.errors import CutsInputError
 
     path = Path(bomb(tmp_path / "huge.cuts.tif", (200_000, 200_000), tile=(8192, 8192)))  # 40 GB
     with pytest.raises(CutsInputError, match="40.0 GB decoded"):
@@ -438,9 +439,10 @@ def test_9_an_engine_fault_costs_that_image_only(workers, tmp_path, capsys, monk
 # ----------------------------------------------------------------------------- 10. float64
 
 def test_10_float64_beyond_float32_s_range_stays_finite():
-    from napari_cuts.formats.images import CutsWarning, to_volume
     from napari_cuts.engine.pipeline import fit, segment
     from napari_cuts.engine.training import TrainingConfig
+    from napari_cuts.formats.errors import CutsWarning
+    from napari_cuts.formats.images import to_volume
 
     rng = np.random.default_rng(0)
     image = rng.normal(1.0, 0.05, (48, 48))

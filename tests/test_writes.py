@@ -16,11 +16,13 @@ import pytest
 import skimage.io
 import tifffile
 
-from napari_cuts.plugin.writer import write_labels
+from napari_cuts.annotation.measure import write_csv
 from napari_cuts.cli.main import main
 from napari_cuts.engine.encoder import Encoder, save_encoder
-from napari_cuts.formats.images import CutsWriteError, Normalization, atomic_write, save_labels_tiff
-from napari_cuts.annotation.measure import write_csv
+from napari_cuts.formats.errors import CutsWriteError
+from napari_cuts.formats.images import Normalization
+from napari_cuts.formats.writing import atomic_write, save_labels_tiff
+from napari_cuts.plugin.writer import write_labels
 
 CLI = str(Path(sys.executable).parent / "napari-cuts")
 FAST = ["--epochs", "1", "--steps-per-epoch", "2", "--no-progress"]
@@ -81,7 +83,7 @@ def test_a_full_disk_while_saving_the_encoder(tmp_path, photo):
     done = _cli_with_small_disk(["fit", photo, "-o", "models/enc.pt", *FAST], tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [
-        f"napari-cuts: error: cannot write models/enc.pt: File too large"], done.stderr
+        "napari-cuts: error: cannot write models/enc.pt: File too large"], done.stderr
     assert every_file(tmp_path) == before, "no encoder, no temporary file, no folder"
 
 
@@ -136,7 +138,8 @@ def test_save_encoder_on_a_full_disk_raises_one_line(tmp_path):
     encoder = Encoder.create(1, Normalization(np.zeros(1, np.float32), np.ones(1, np.float32)))
     code = ("import resource, signal, sys, numpy as np\n"
             "from napari_cuts.engine.encoder import Encoder, save_encoder\n"
-            "from napari_cuts.formats.images import CutsWriteError, Normalization\n"
+            "from napari_cuts.formats.errors import CutsWriteError\n"
+            "from napari_cuts.formats.images import Normalization\n"
             "e = Encoder.create(1, Normalization(np.zeros(1, np.float32), np.ones(1, np.float32)))\n"
             "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
             "resource.setrlimit(resource.RLIMIT_FSIZE, (10000, 10000))\n"

@@ -9,10 +9,9 @@ files are removed first, and they never write an output after the signal. After 
 line, whatever libraries print while they shut down is not shown.
 """
 
+import _signal  # the C module: no imports, so the handler is in place at once
 import os
 import sys
-
-import _signal  # the C module: no imports, so the handler is in place at once
 
 
 def _interrupted_at_start(signum, frame):  # noqa: ARG001
@@ -67,7 +66,7 @@ def entry() -> None:
         sys.stderr.flush()
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         if _threads_still_running(timeout=0.3):
-            from napari_cuts.formats.images import remove_partial_writes
+            from napari_cuts.formats.writing import remove_partial_writes
 
             remove_partial_writes()
             os._exit(130)

@@ -1,11 +1,12 @@
 """Every user-facing parameter, once: defaults, help text and allowed ranges.
 
 Each field of :class:`TrainingConfig`, :class:`SegmentConfig`, :class:`RefineConfig`,
-:class:`ComponentsConfig` and :class:`MeasureConfig` is declared with :func:`param`, which stores its help text, range, choices and whether it
-is an *advanced* setting in the dataclass field's metadata. :func:`parameters` lists them
-for the faces (the CLI flags and the widget forms are built from it), and
+:class:`ComponentsConfig` and :class:`MeasureConfig` is declared with :func:`param`,
+which stores its help text, range, choices and whether it is an *advanced* setting in
+the dataclass field's metadata. :func:`parameters` lists them for the faces (the CLI
+flags and the widget forms are built from it), and
 :func:`validate` checks a config against them: finite, in range, one of the choices,
-with a one-line :class:`~napari_cuts.formats.images.CutsInputError` naming the parameter.
+with a one-line :class:`~napari_cuts.formats.errors.CutsInputError` naming the parameter.
 
 To add a parameter, add a field with ``param(...)``; nothing else needs to know about it.
 """
@@ -18,7 +19,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from napari_cuts.formats.images import CutsInputError
+from napari_cuts.formats.errors import CutsInputError
 
 __all__ = ["ComponentsConfig", "MeasureConfig", "Parameter", "RefineConfig", "SegmentConfig",
            "TrainingConfig", "param", "parameters", "validate"]
@@ -103,7 +104,7 @@ def _kind(hint: Any) -> tuple[type, tuple | None, bool]:
     nullable = type(None) in args
     if nullable:
         rest = [a for a in args if a is not type(None)]
-        hint = rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]
+        hint = rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]  # noqa: UP007 (built at run time)
     if typing.get_origin(hint) is Literal:
         return str, typing.get_args(hint), nullable
     if hint in (bool, int, float, str):

@@ -12,12 +12,14 @@ the top and named C1..C7, T1..T12, L1..L5::
 from __future__ import annotations
 
 import re
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from scipy import ndimage
 
-from napari_cuts.formats.images import CutsInputError, label_image, smallest_label_dtype
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.writing import label_image, smallest_label_dtype
 
 __all__ = ["ORDERS", "component_table", "ordered_components", "parse_names", "table_rows"]
 
@@ -160,7 +162,8 @@ def ordered_components(
         key = centroids[:, axis] if len(kept) else np.zeros(0)
         others = [centroids[:, i] for i in range(ndim) if i != axis]
     # np.lexsort sorts by the last key first.
-    rank = np.lexsort([np.round(o, 6) for o in reversed(others)] + [np.round(key, 6)]) if len(kept) else np.zeros(0, int)
+    rank = (np.lexsort([np.round(o, 6) for o in reversed(others)] + [np.round(key, 6)]) if len(kept)
+            else np.zeros(0, int))
     if reverse:
         rank = rank[::-1]
     ordered = kept[rank]

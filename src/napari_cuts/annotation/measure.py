@@ -9,15 +9,17 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from napari_cuts.formats.images import CutsInputError, atomic_write, label_image
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.writing import atomic_write, label_image
 
-__all__ = ["LUMINANCE_WEIGHTS", "label_counts", "layer_features", "region_table", "luminance", "measure_regions", "write_csv"]
+__all__ = ["LUMINANCE_WEIGHTS", "label_counts", "layer_features", "region_table", "luminance", "measure_regions",
+           "write_csv"]
 
 #: Weights of R, G and B in the luminance (those of ``skimage.color.rgb2gray``).
 LUMINANCE_WEIGHTS = (0.2125, 0.7154, 0.0721)

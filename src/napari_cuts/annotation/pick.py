@@ -15,12 +15,14 @@ RGB image are 2D.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 from scipy import ndimage
 
-from napari_cuts.formats.images import CutsInputError, label_image
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.writing import label_image
 
 __all__ = [
     "Edit",

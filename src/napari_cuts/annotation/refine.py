@@ -23,18 +23,24 @@ says stop.
 
 from __future__ import annotations
 
-from typing import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_cuts.annotation.refine_features import (
+    as_level_stack,
+    build_features,
+    image_features_iter,
+    session_features_iter,
+)
+from napari_cuts.annotation.snapping import snap_to_levels, vote_in_regions
 from napari_cuts.config import RefineConfig
 from napari_cuts.engine.encoder import Encoder
-from napari_cuts.formats.images import CutsInputError, smallest_label_dtype
 from napari_cuts.engine.pipeline import Progress, run_to_end
-from napari_cuts.annotation.refine_features import as_level_stack, build_features, image_features_iter, session_features_iter
-from napari_cuts.annotation.snapping import snap_to_levels, vote_in_regions
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.writing import smallest_label_dtype
 
 __all__ = [
     "RefineConfig",
@@ -173,14 +179,14 @@ class ScribbleRefiner:
         channel_axis: bool | None = None,
         progress: Callable[[Progress], None] | None = None,
         device=None,
-    ) -> "ScribbleRefiner":
+    ) -> ScribbleRefiner:
         """Compute the features of an image once (see :func:`image_features_iter`)."""
         cfg = config or RefineConfig()
         gen = image_features_iter(encoder, image, levels=levels, config=cfg, is_stack=is_stack,
                                   channel_axis=channel_axis, device=device)
         return cls(run_to_end(gen, progress), cfg)
 
-    def fit_iter(self, scribbles: np.ndarray) -> Generator[Progress, None, "ScribbleRefiner"]:
+    def fit_iter(self, scribbles: np.ndarray) -> Generator[Progress, None, ScribbleRefiner]:
         """Fit the classifier to the scribbled pixels; a generator of :class:`Progress`."""
         s, _ = _check_scribbles(scribbles, self.spatial_shape)
         classes = _classes_of(s)
@@ -192,7 +198,7 @@ class ScribbleRefiner:
         self.classes_, self.network_ = classes, net
         return self
 
-    def fit(self, scribbles: np.ndarray) -> "ScribbleRefiner":
+    def fit(self, scribbles: np.ndarray) -> ScribbleRefiner:
         """Fit the classifier to the scribbled pixels."""
         return run_to_end(self.fit_iter(scribbles))
 

@@ -3,17 +3,17 @@ optional smoothing, and descriptions of each pixel's region at hierarchy levels.
 
 from __future__ import annotations
 
-from typing import Generator, Sequence
+from collections.abc import Generator, Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from napari_cuts.engine.pca import PCA
 from napari_cuts.config import RefineConfig
 from napari_cuts.engine.embedding import DEFAULT_TILE, tile_grid
 from napari_cuts.engine.encoder import Encoder
-from napari_cuts.formats.images import CutsInputError
+from napari_cuts.engine.pca import PCA
 from napari_cuts.engine.pipeline import Progress
+from napari_cuts.formats.errors import CutsInputError
 
 
 def _smooth(features: np.ndarray, sigma: float) -> np.ndarray:
@@ -99,7 +99,8 @@ def build_features(
     if cfg.pca_dims is not None and cfg.pca_dims < vec.shape[-1]:
         flat = vec.reshape(-1, vec.shape[-1])
         rng = np.random.default_rng(cfg.seed)
-        sample = flat if len(flat) <= cfg.sample_pixels else flat[rng.choice(len(flat), cfg.sample_pixels, replace=False)]
+        sample = (flat if len(flat) <= cfg.sample_pixels
+                  else flat[rng.choice(len(flat), cfg.sample_pixels, replace=False)])
         pca = PCA.fit(sample, cfg.pca_dims)
         vec = pca(flat).reshape(vec.shape[:3] + (-1,))
     parts = [vec]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from napari_cuts.formats.images import CutsInputError, smallest_label_dtype
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.writing import smallest_label_dtype
 
 
 def vote_in_regions(probabilities: np.ndarray, regions: np.ndarray) -> np.ndarray:

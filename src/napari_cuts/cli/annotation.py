@@ -14,7 +14,9 @@ import numpy as np
 
 from napari_cuts.formats.axes import Layout, file_layout
 from napari_cuts.formats.cuts import is_levels_file, load_result, recorded_default_level
-from napari_cuts.formats.images import CutsInputError, image_header, label_image, output_stem, read_image, save_labels_tiff
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import image_header, output_stem, read_image
+from napari_cuts.formats.writing import label_image, save_labels_tiff
 
 __all__ = ["ANNOTATE_COMMANDS", "add_commands", "cmd_components", "cmd_measure", "cmd_refine"]
 
@@ -85,10 +87,10 @@ def _check_label_shape(shape: tuple[int, ...], spatial: tuple[int, ...], path: s
 
 
 def cmd_refine(args: argparse.Namespace, bar) -> None:
-    from napari_cuts.engine.encoder import load_encoder
+    from napari_cuts.annotation.refine import refine
     from napari_cuts.cli.flags import config_from_args
     from napari_cuts.config import RefineConfig
-    from napari_cuts.annotation.refine import refine
+    from napari_cuts.engine.encoder import load_encoder
 
     encoder = load_encoder(args.encoder)
     lay, spatial = _image_input(args.image, args)
@@ -134,10 +136,10 @@ def cmd_refine(args: argparse.Namespace, bar) -> None:
 def cmd_components(args: argparse.Namespace, bar) -> None:
     from dataclasses import asdict
 
-    from napari_cuts.cli.flags import config_from_args
     from napari_cuts.annotation.components import ordered_components
-    from napari_cuts.config import ComponentsConfig
     from napari_cuts.annotation.measure import write_csv
+    from napari_cuts.cli.flags import config_from_args
+    from napari_cuts.config import ComponentsConfig
 
     config = config_from_args(ComponentsConfig, args)  # checked before the mask is read
     mask = _read_labels(args.mask, "the mask")  # its size is checked from the header first
@@ -171,9 +173,9 @@ def cmd_components(args: argparse.Namespace, bar) -> None:
 
 
 def cmd_measure(args: argparse.Namespace, bar) -> None:
+    from napari_cuts.annotation.measure import measure_regions, write_csv
     from napari_cuts.cli.flags import config_from_args
     from napari_cuts.config import MeasureConfig
-    from napari_cuts.annotation.measure import measure_regions, write_csv
 
     config = config_from_args(MeasureConfig, args)
     lay, spatial = _image_input(args.image, args)
@@ -204,9 +206,8 @@ def _level_list(text: str) -> list[int]:
 def add_commands(sub) -> None:
     """Add the ``refine``, ``components`` and ``measure`` parsers to `sub`."""
     from napari_cuts.cli.flags import add_config_args
-    from napari_cuts.config import ComponentsConfig, MeasureConfig, RefineConfig
-
     from napari_cuts.cli.main import add_axes_args
+    from napari_cuts.config import ComponentsConfig, MeasureConfig, RefineConfig
 
     def add_common(p, stack=True):
         if stack:

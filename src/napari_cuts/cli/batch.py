@@ -8,19 +8,21 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from napari_cuts.engine.encoder import Encoder, load_encoder
+from napari_cuts.engine.pipeline import Progress, SegmentConfig, run_to_end, segment_iter
+from napari_cuts.engine.timelapse import segment_frames_iter
 from napari_cuts.formats.axes import file_layout
 from napari_cuts.formats.cuts import summary_path, write_result
-from napari_cuts.formats.images import LEVELS_SUFFIX, CutsInputError, output_stem, read_image, voxel_spacing
-from napari_cuts.engine.pipeline import Progress, SegmentConfig, run_to_end, segment_iter
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import output_stem, read_image, voxel_spacing
 from napari_cuts.formats.preflight import check_segmentation
-from napari_cuts.engine.timelapse import segment_frames_iter
+from napari_cuts.formats.writing import LEVELS_SUFFIX
 
 
 def check_inputs(paths: Sequence[str], encoder: Encoder, config: SegmentConfig,

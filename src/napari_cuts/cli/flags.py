@@ -48,7 +48,7 @@ def _help(p: Parameter) -> str:
 
 
 #: per parser, the flags added from configs: flag -> (dest, default, argparse action)
-_FLAGS: "weakref.WeakKeyDictionary[argparse.ArgumentParser, dict[str, tuple[str, Any]]]" = (
+_FLAGS: weakref.WeakKeyDictionary[argparse.ArgumentParser, dict[str, tuple[str, Any]]] = (
     weakref.WeakKeyDictionary())
 
 

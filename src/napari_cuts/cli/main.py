@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 # Only the standard library at import time: numpy, torch and napari-cuts' engine load
 # inside main(), where Ctrl+C (even during start-up) gives one line and exit code 130.
@@ -61,7 +61,7 @@ def _load_inputs(paths: Sequence[str], args: argparse.Namespace) -> list:
 
 def _failure_line(path: str, exc: BaseException) -> str:
     """One image's failure, for the one line that reports it."""
-    from napari_cuts.formats.images import CutsInputError
+    from napari_cuts.formats.errors import CutsInputError
 
     if isinstance(exc, CutsInputError):
         what = str(exc)
@@ -88,7 +88,7 @@ def _segment_config(args: argparse.Namespace):
 
 def _check_parallel(args: argparse.Namespace) -> None:
     """Refuse, before any work, a worker count out of range or a malformed scheduler address."""
-    from napari_cuts.formats.images import CutsInputError
+    from napari_cuts.formats.errors import CutsInputError
 
     most = 4 * (os.cpu_count() or 1)
     workers = getattr(args, "workers", 1)
@@ -105,9 +105,9 @@ def _check_parallel(args: argparse.Namespace) -> None:
 def cmd_fit(args: argparse.Namespace, bar: ProgressBar, checked: bool = False,
             inputs: list | None = None):
     from napari_cuts.engine.encoder import save_encoder
-    from napari_cuts.formats.images import check_output
     from napari_cuts.engine.pipeline import fit
     from napari_cuts.formats.preflight import check_training
+    from napari_cuts.formats.writing import check_output
 
     config = _training_config(args)
     if not checked:  # before any work: the output, and memory from the files' headers
@@ -135,7 +135,8 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None,
                 decoded: dict | None = None) -> None:
     from napari_cuts.cli.batch import check_inputs, segment_files, segment_files_distributed
     from napari_cuts.engine.encoder import load_encoder
-    from napari_cuts.formats.images import check_output, output_stem
+    from napari_cuts.formats.images import output_stem
+    from napari_cuts.formats.writing import check_output
 
     check_output(args.output, folder=True)
     _check_parallel(args)
@@ -174,8 +175,8 @@ def cmd_segment(args: argparse.Namespace, bar: ProgressBar, encoder=None,
 
 
 def cmd_run(args: argparse.Namespace, bar: ProgressBar) -> None:
-    from napari_cuts.formats.images import check_output
     from napari_cuts.formats.preflight import check_segmentation, check_training
+    from napari_cuts.formats.writing import check_output
 
     outdir = check_output(args.output, folder=True)
     args.workers, args.scheduler = getattr(args, "workers", 1), getattr(args, "scheduler", None)
@@ -207,7 +208,7 @@ def cmd_demo(args: argparse.Namespace, bar: ProgressBar) -> None:
     print(f"sample image: {sample} (scikit-image's fundus photo, downscaled)")
     args.images = [str(sample)]
     cmd_run(args, bar)
-    from napari_cuts.formats.images import LEVELS_SUFFIX
+    from napari_cuts.formats.writing import LEVELS_SUFFIX
 
     print(f"open the result in napari:  {_napari_command()} {sample} "
           f"{outdir / ('retina' + LEVELS_SUFFIX)}")
@@ -335,7 +336,7 @@ _WARNED: set[str] = set()
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """napari-cuts' own warnings as one line, each once; others as Python shows them."""
-    from napari_cuts.formats.images import CutsWarning
+    from napari_cuts.formats.errors import CutsWarning
 
     if issubclass(category, CutsWarning):
         if str(message) not in _WARNED:  # e.g. `run` reads an input for training and segmenting
@@ -354,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import warnings
 
         from napari_cuts.cli.annotation import ANNOTATE_COMMANDS
-        from napari_cuts.formats.images import CutsInputError, CutsWarning
+        from napari_cuts.formats.errors import CutsInputError, CutsWarning
 
         COMMANDS.update(ANNOTATE_COMMANDS)  # refine, components, measure
         parser = build_parser()

@@ -3,7 +3,7 @@ tiled loop over them is :meth:`napari_cuts.engine.session.ImageSession.embed_ite
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch

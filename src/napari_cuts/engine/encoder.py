@@ -13,7 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from napari_cuts.formats.images import CutsInputError, Normalization, atomic_write
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import Normalization
+from napari_cuts.formats.writing import atomic_write
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "napari-cuts encoder"
@@ -100,7 +102,7 @@ class Encoder:
         base_channels: int = 16,
         patch_size: int = 5,
         seed: int = 0,
-    ) -> "Encoder":
+    ) -> Encoder:
         """A new, untrained encoder with seeded initial weights."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -16,7 +16,7 @@ class PCA:
 
     @classmethod
     def fit(cls, vectors: np.ndarray, n_components: int, whiten: float = 0.0,
-            whiten_floor: float = 0.1) -> "PCA":
+            whiten_floor: float = 0.1) -> PCA:
         """Fit on (n, D) vectors; components are scaled by variance ** (-whiten / 2).
 
         ``whiten=0`` keeps the variances, ``1`` gives every component unit variance.

@@ -3,20 +3,22 @@ condensation, default level; :mod:`napari_cuts.engine.hierarchy.build`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Generator, Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from napari_cuts.engine.pca import PCA
 from napari_cuts.config import TEXTURE_WEIGHT, SegmentConfig
 from napari_cuts.engine.embedding import tile_grid
 from napari_cuts.engine.encoder import Encoder
-from napari_cuts.engine.hierarchy.levels import Hierarchy
 from napari_cuts.engine.hierarchy.build import hierarchy_iter
-from napari_cuts.formats.images import CutsInputError, available_memory, smallest_label_dtype, to_volume, volume_shape
+from napari_cuts.engine.hierarchy.levels import Hierarchy
+from napari_cuts.engine.pca import PCA
 from napari_cuts.engine.training import TrainingConfig, fit_encoder
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import available_memory, to_volume, volume_shape
+from napari_cuts.formats.writing import smallest_label_dtype
 
 
 @dataclass
@@ -113,7 +115,7 @@ class FeatureScaling:
 
     @classmethod
     def fit(cls, reduced_sample: np.ndarray, intensity_sample: np.ndarray,
-            config: SegmentConfig, regional: float = 1.0) -> "FeatureScaling":
+            config: SegmentConfig, regional: float = 1.0) -> FeatureScaling:
         """Scales from a sample of reduced vectors and of normalised intensities.
 
         `regional` is the fraction of the intensities' variance that survives pooling

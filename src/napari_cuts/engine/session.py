@@ -21,15 +21,16 @@ import os
 import shutil
 import tempfile
 import weakref
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch
 
 from napari_cuts.engine.embedding import DEFAULT_TILE, embed_region, tile_grid
 from napari_cuts.engine.encoder import Encoder
-from napari_cuts.formats.images import CutsInputError, available_memory, finite_mask, to_volume
 from napari_cuts.engine.pipeline import Progress
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import available_memory, finite_mask, to_volume
 
 #: Vectors of more bytes than this (or than MAX_FRACTION of free memory) go to a file.
 MAX_BYTES = 1 << 30
@@ -114,7 +115,7 @@ class VectorStore:
             self.open()[...] = vectors
         self.filled = True
 
-    def adopt(self, other: "VectorStore") -> None:
+    def adopt(self, other: VectorStore) -> None:
         """Take over what a copy of this store (e.g. back from the helper process) holds."""
         if other is self or not other.filled:
             return
@@ -170,7 +171,7 @@ class ImageSession:
 
     @classmethod
     def from_image(cls, encoder: Encoder, image: np.ndarray, *, is_stack: bool | None = None,
-                   channel_axis: bool | None = None, **kwargs) -> "ImageSession":
+                   channel_axis: bool | None = None, **kwargs) -> ImageSession:
         """A session of an image in any layout :func:`napari_cuts.formats.images.to_volume` reads."""
         volume = to_volume(np.asarray(image), channel_axis=channel_axis, is_stack=is_stack)
         return cls(encoder, volume, is_stack=is_stack, **kwargs)

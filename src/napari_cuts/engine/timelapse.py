@@ -9,11 +9,11 @@ places coarser (its coarsest where it has fewer), and likewise finer.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
 
-from napari_cuts.formats.images import smallest_label_dtype
+from napari_cuts.formats.writing import smallest_label_dtype
 
 
 def align_frames(levels: Sequence[np.ndarray], summaries: Sequence[dict]) -> tuple[np.ndarray, dict]:

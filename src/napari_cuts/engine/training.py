@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from napari_cuts.config import TrainingConfig
 from napari_cuts.engine.encoder import RECEPTIVE_RADIUS, Encoder, default_device, now_iso
-from napari_cuts.formats.images import CutsInputError, Normalization, to_volume
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import Normalization, to_volume
 
 
 @dataclass

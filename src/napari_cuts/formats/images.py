@@ -1,8 +1,5 @@
 """Reading images, arranging their axes and intensity normalisation.
 
-The errors (:mod:`napari_cuts.formats.errors`) and the writing of outputs and labels
-(:mod:`napari_cuts.formats.writing`) are re-exported here, where the faces import them from.
-
 Every engine function works on a *volume*: a float32 array of shape (Z, Y, X, C).
 A 2D image is a volume with Z = 1; a grayscale image has C = 1.
 """
@@ -11,17 +8,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from napari_cuts.formats.errors import CutsInputError, CutsWarning, CutsWriteError  # noqa: F401  (re-exported)
-from napari_cuts.formats.writing import (  # noqa: F401  (re-exported)
-    LEVELS_SUFFIX, atomic_write, check_output, label_image, read_labels_tiff, remove_partial_writes,
-    save_labels_tiff, smallest_label_dtype, write_error,
-)
+from napari_cuts.formats.errors import CutsInputError, CutsWarning
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy")
 
@@ -302,7 +295,7 @@ class Normalization:
         percentiles: tuple[float, float] = (1.0, 99.5),
         max_samples: int = 1_000_000,
         seed: int = 0,
-    ) -> "Normalization":
+    ) -> Normalization:
         """Estimate per-channel percentiles over (a sample of) the pixels of `volumes`."""
         rng = np.random.default_rng(seed)
         n_channels = volumes[0].shape[-1]
@@ -336,5 +329,5 @@ class Normalization:
         return {"low": self.low.tolist(), "high": self.high.tolist()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Normalization":
+    def from_dict(cls, data: dict) -> Normalization:
         return cls(np.asarray(data["low"], np.float32), np.asarray(data["high"], np.float32))

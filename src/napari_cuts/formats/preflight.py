@@ -7,13 +7,14 @@ writes anything.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from napari_cuts.formats.axes import Layout, file_layout
-from napari_cuts.formats.images import CutsInputError, available_memory, image_header, output_stem
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import available_memory, image_header, output_stem
 
 #: torch, numpy and the interpreter (as in pipeline.estimate_memory).
 BASE_BYTES = 400_000_000

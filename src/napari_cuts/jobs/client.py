@@ -17,14 +17,12 @@ import pickle
 import queue
 import threading
 import warnings
+from collections.abc import Callable, Generator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Generator
 
-from napari_cuts.formats.images import CutsInputError, CutsWarning
+from napari_cuts.formats.errors import CutsInputError, CutsWarning
 from napari_cuts.jobs.helper import run_pickled, start_helper
-
-
 
 #: Helper processes: a training and a segmentation can run at the same time.
 MAX_WORKERS = 2

@@ -15,7 +15,7 @@ import pickle
 import time
 import traceback
 import warnings
-from typing import Any, Generator
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +24,9 @@ def run_pickled(payload: bytes, messages, stop) -> bytes:
     """Run the pickled job `payload` in this (helper) process; the outcome, pickled.
 
     `messages` (a queue) gets ``("progress", item)`` per step and ``("warning", text)``
-    per :class:`~napari_cuts.formats.images.CutsWarning`; once `stop` (an event) is set, the job ends
+    per :class:`~napari_cuts.formats.errors.CutsWarning`; once `stop` (an event) is set, the job ends
     before its next step. The outcome is one of ``("done", result)``, ``("stopped",
-    partial)``, ``("refused", message)`` (a :class:`~napari_cuts.formats.images.CutsInputError`) or
+    partial)``, ``("refused", message)`` (a :class:`~napari_cuts.formats.errors.CutsInputError`) or
     ``("error", traceback)``. Jobs and outcomes travel as plain pickles: the pool's own
     pickler would hand torch tensors over through shared memory.
     """
@@ -35,7 +35,7 @@ def run_pickled(payload: bytes, messages, stop) -> bytes:
 
 
 def _outcome(job, messages, stop) -> tuple[str, Any]:
-    from napari_cuts.formats.images import CutsInputError, CutsWarning
+    from napari_cuts.formats.errors import CutsInputError, CutsWarning
 
     def show(message, category, *_args, **_kwargs):
         if issubclass(category, CutsWarning):

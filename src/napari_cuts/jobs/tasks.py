@@ -6,9 +6,9 @@ the result, and ``partial()``, what to keep when it is stopped early.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, Generator
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +23,8 @@ class TrainJob:
     step_pause: float = 0.0  # seconds to wait after each step (lets tests act mid-run)
 
     def run(self) -> Generator:
-        from napari_cuts.formats.images import to_volume
         from napari_cuts.engine.training import EncoderTrainer
+        from napari_cuts.formats.images import to_volume
 
         volumes = [to_volume(a, channel_axis=rgb, is_stack=stack) for a, rgb, stack in self.images]
         self._trainer = EncoderTrainer(volumes, self.config, names=self.names or None, volumes=True)

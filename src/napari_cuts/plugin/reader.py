@@ -14,8 +14,8 @@ is :mod:`napari_cuts.formats.cuts`'s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from napari_cuts.formats.cuts import META_KEY, is_levels_file, levels_layer_kwargs, read_levels_file
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from napari_cuts.formats.cuts import META_KEY, write_levels_layer
-from napari_cuts.formats.images import LEVELS_SUFFIX, save_labels_tiff
+from napari_cuts.formats.writing import LEVELS_SUFFIX, save_labels_tiff
 
 
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:

@@ -18,11 +18,10 @@ in the coarser ones, and every outline is a basin's, so it follows the image.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from napari_cuts.engine.hierarchy.condensation import MergeHistory
 from napari_cuts.engine.hierarchy.default_level import excess_of_mass, most_persistent
 from napari_cuts.engine.hierarchy.levels import Level, build_hierarchy
 from napari_cuts.engine.hierarchy.tree import merge_tree

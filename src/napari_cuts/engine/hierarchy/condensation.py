@@ -10,8 +10,8 @@ edges, not its square.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Generator
 
 import numpy as np
 import torch
@@ -106,7 +106,7 @@ def condense_graph_iter(
     Stops at `stop_at` clusters (or when the graph has no edges left). A generator:
     yields ``(iteration, n_clusters)``; returns a :class:`MergeHistory`.
     """
-    from scipy.sparse import coo_matrix, csr_matrix
+    from scipy.sparse import csr_matrix
 
     x = np.array(nodes, np.float32)
     w = np.asarray(weights, np.float64).copy()

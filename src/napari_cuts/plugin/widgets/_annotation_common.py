@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from magicgui.widgets import ComboBox
@@ -12,11 +12,16 @@ from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QWidget
 
-from napari_cuts.formats.images import CutsInputError
 from napari_cuts.annotation.measure import write_csv
+from napari_cuts.formats.errors import CutsInputError
 from napari_cuts.plugin.widgets._common import WidgetLife, ask_save_path
 from napari_cuts.plugin.widgets._layers import (
-    META_KEY, add_keeping_selection, defer_paint_tools, is_levels_layer, result_key, result_layers,
+    META_KEY,
+    add_keeping_selection,
+    defer_paint_tools,
+    is_levels_layer,
+    result_key,
+    result_layers,
 )
 from napari_cuts.plugin.widgets._workers import Refused, start_worker
 

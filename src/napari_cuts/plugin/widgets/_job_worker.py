@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 from napari.qt.threading import GeneratorWorker, create_worker
 

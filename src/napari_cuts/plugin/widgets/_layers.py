@@ -7,11 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 from napari.layers import Image, Labels, Layer
 
-from napari_cuts.formats.axes import file_axes, layout
-from napari_cuts.formats.images import CutsInputError, volume_shape, voxel_spacing
-from napari_cuts.formats.cuts import FILE_GROUP, META_KEY, level_rows, levels_layer_kwargs, levels_meta
 from napari_cuts.engine.pipeline import Segmentation
+from napari_cuts.formats.axes import file_axes, layout
+from napari_cuts.formats.cuts import FILE_GROUP, META_KEY, level_rows, levels_layer_kwargs, levels_meta
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import volume_shape, voxel_spacing
 from napari_cuts.plugin.widgets._workers import ImageInput
+
 
 def check_image_layer(layer: Layer | None, active: Layer | None = None) -> Image:
     """The layer if napari-cuts can use it; else raise CutsInputError saying why."""

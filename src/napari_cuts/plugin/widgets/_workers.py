@@ -4,27 +4,28 @@ Training and segmentation run in a helper process (see :mod:`napari_cuts.jobs.cl
 napari thread worker, so the viewer's main thread never waits for the interpreter lock
 of a busy worker. napari relays every exception raised in a worker as an error
 notification with a traceback. A user mistake is not a bug, so the engine's
-:class:`~napari_cuts.formats.images.CutsInputError` becomes a :class:`Refused` result, which the
+:class:`~napari_cuts.formats.errors.CutsInputError` becomes a :class:`Refused` result, which the
 widgets show as a plain warning. Real bugs still raise and reach the ``errored`` signal.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Generator
 
 import numpy as np
 from napari.qt.threading import GeneratorWorker
 from qtpy.QtCore import QThreadPool
 
 from napari_cuts.engine.encoder import Encoder
-from napari_cuts.formats.images import CutsWarning, to_volume
-from napari_cuts.jobs.tasks import FramesJob, SegmentJob, TrainJob
-from napari_cuts.engine.pipeline import Progress, SegmentConfig, Segmentation
+from napari_cuts.engine.pipeline import Progress, Segmentation, SegmentConfig
 from napari_cuts.engine.session import VectorStore
 from napari_cuts.engine.training import TrainingConfig, TrainingProgress
+from napari_cuts.formats.errors import CutsWarning
+from napari_cuts.formats.images import to_volume
 from napari_cuts.jobs.client import prestart, run_job
+from napari_cuts.jobs.tasks import FramesJob, SegmentJob, TrainJob
 from napari_cuts.plugin.widgets._job_worker import remote_worker
 
 #: Seconds the engine waits after each step; tests set it to act in the middle of a run.

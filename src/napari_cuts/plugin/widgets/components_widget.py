@@ -10,12 +10,22 @@ from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from napari_cuts.annotation.components import ordered_components
-from napari_cuts.config import ComponentsConfig
-from napari_cuts.formats.images import CutsInputError
 from napari_cuts.annotation.measure import layer_features
+from napari_cuts.config import ComponentsConfig
+from napari_cuts.formats.errors import CutsInputError
 from napari_cuts.plugin.widgets._annotation_common import (
-    ask_csv_path, choose, export_csv, find_made_layer, follow_level_on_screen, follows, kind_of,
-    labels_combo, made_layer_kwargs, put_labels, refused, run_job,
+    ask_csv_path,
+    choose,
+    export_csv,
+    find_made_layer,
+    follow_level_on_screen,
+    follows,
+    kind_of,
+    labels_combo,
+    made_layer_kwargs,
+    put_labels,
+    refused,
+    run_job,
 )
 from napari_cuts.plugin.widgets._common import WidgetLife, column, file_name
 from napari_cuts.plugin.widgets._form import ConfigForm

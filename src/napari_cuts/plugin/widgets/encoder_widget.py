@@ -5,12 +5,19 @@ from __future__ import annotations
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from napari_cuts.engine.encoder import Encoder, load_encoder, save_encoder
-from napari_cuts.formats.images import CutsInputError
 from napari_cuts.config import TrainingConfig
+from napari_cuts.engine.encoder import Encoder, load_encoder, save_encoder
 from napari_cuts.engine.training import TrainingProgress
+from napari_cuts.formats.errors import CutsInputError
 from napari_cuts.plugin.widgets._common import (
-    Every, ProgressBar, WidgetLife, ask_open_path, ask_save_path, column, file_name, image_layer_combo,
+    Every,
+    ProgressBar,
+    WidgetLife,
+    ask_open_path,
+    ask_save_path,
+    column,
+    file_name,
+    image_layer_combo,
 )
 from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import check_image_layer, whole_layer

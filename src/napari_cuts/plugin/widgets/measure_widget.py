@@ -9,16 +9,28 @@ from magicgui.widgets import CheckBox
 from napari.layers import Labels
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import (
-    QAbstractItemView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
+    QAbstractItemView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QWidget,
 )
 
-from napari_cuts.config import MeasureConfig
-from napari_cuts.formats.images import CutsInputError
 from napari_cuts.annotation.measure import layer_features, measure_regions
+from napari_cuts.config import MeasureConfig
+from napari_cuts.formats.errors import CutsInputError
 from napari_cuts.plugin.widgets._annotation_common import (
-    ask_csv_path, choose, export_csv, follow_level_on_screen, follows, kind_of, labels_combo,
-    refused, run_job, source_image,
+    ask_csv_path,
+    choose,
+    export_csv,
+    follow_level_on_screen,
+    follows,
+    kind_of,
+    labels_combo,
+    refused,
+    run_job,
+    source_image,
 )
 from napari_cuts.plugin.widgets._common import WidgetLife, column, file_name, image_layer_combo
 from napari_cuts.plugin.widgets._form import ConfigForm

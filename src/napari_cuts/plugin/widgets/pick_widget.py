@@ -11,13 +11,26 @@ from napari.utils.notifications import show_warning
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from napari_cuts.annotation.pick import apply_pick, pick_regions
-from napari_cuts.formats.images import CutsInputError
+from napari_cuts.formats.errors import CutsInputError
 from napari_cuts.plugin.widgets._annotation_common import (
-    choose, follow_level_on_screen, follows, is_level_layer, kind_of, labels_combo,
-    made_layer_kwargs, shown_level, source_image, spatial_shape,
+    choose,
+    follow_level_on_screen,
+    follows,
+    is_level_layer,
+    kind_of,
+    labels_combo,
+    made_layer_kwargs,
+    shown_level,
+    source_image,
+    spatial_shape,
 )
 from napari_cuts.plugin.widgets._common import WidgetLife, column
-from napari_cuts.plugin.widgets._layers import add_keeping_selection, defer_paint_tools, is_levels_layer, labels_on_screen
+from napari_cuts.plugin.widgets._layers import (
+    add_keeping_selection,
+    defer_paint_tools,
+    is_levels_layer,
+    labels_on_screen,
+)
 
 CLICKED_SLICE = "clicked slice"
 WHOLE_REGION = "whole 3D region"

@@ -11,19 +11,34 @@ from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from napari_cuts.config import RefineConfig
-from napari_cuts.formats.images import CutsInputError, volume_shape
-from napari_cuts.engine.pipeline import Progress
 from napari_cuts.annotation.refine import ScribbleRefiner, session_features_iter, snap_to_levels
+from napari_cuts.config import RefineConfig
+from napari_cuts.engine.pipeline import Progress
 from napari_cuts.engine.session import ImageSession, VectorStore
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import volume_shape
 from napari_cuts.plugin.widgets._annotation_common import (
-    choose, follow_level_on_screen, is_level_layer, kind_of, labels_combo, made_layer_kwargs,
-    put_labels, refused, run_job, source_image, spatial_shape,
+    choose,
+    follow_level_on_screen,
+    is_level_layer,
+    kind_of,
+    labels_combo,
+    made_layer_kwargs,
+    put_labels,
+    refused,
+    run_job,
+    source_image,
+    spatial_shape,
 )
 from napari_cuts.plugin.widgets._common import ProgressBar, WidgetLife, column, image_layer_combo
 from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import (
-    add_keeping_selection, check_image_layer, defer_paint_tools, n_channels, result_key, result_layers,
+    add_keeping_selection,
+    check_image_layer,
+    defer_paint_tools,
+    n_channels,
+    result_key,
+    result_layers,
     salient_levels,
 )
 from napari_cuts.plugin.widgets._state import encoder_state

@@ -11,10 +11,11 @@ import napari
 from napari.layers import Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from napari_cuts.plugin.writer import write_labels
-from napari_cuts.formats.images import LEVELS_SUFFIX, CutsInputError
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.writing import LEVELS_SUFFIX
 from napari_cuts.plugin.widgets._common import ask_save_path, file_name
 from napari_cuts.plugin.widgets._layers import META_KEY, is_levels_layer
+from napari_cuts.plugin.writer import write_labels
 
 TIFF_FILTER = "napari-cuts labels TIFF (*.tif *.tiff)"
 LEVELS_FILTER = f"napari-cuts levels (*{LEVELS_SUFFIX});;{TIFF_FILTER}"

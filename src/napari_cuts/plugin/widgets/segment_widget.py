@@ -10,18 +10,39 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
-from napari_cuts.formats.cuts import write_levels_layer
-from napari_cuts.formats.images import LEVELS_SUFFIX, CutsInputError, save_labels_tiff, volume_shape
 from napari_cuts.config import SegmentConfig
 from napari_cuts.engine.pipeline import Progress
+from napari_cuts.formats.cuts import write_levels_layer
+from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.formats.images import volume_shape
+from napari_cuts.formats.writing import LEVELS_SUFFIX, save_labels_tiff
 from napari_cuts.plugin.widgets._annotation_common import follow_level_on_screen
-from napari_cuts.plugin.widgets._common import Every, ProgressBar, WidgetLife, column, ask_save_path, file_name, image_layer_combo
+from napari_cuts.plugin.widgets._common import (
+    Every,
+    ProgressBar,
+    WidgetLife,
+    ask_save_path,
+    column,
+    file_name,
+    image_layer_combo,
+)
 from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import (
-    META_KEY, add_keeping_selection, check_image_layer, current_slice, is_time_lapse, level_data,
-    level_position, link_file_results, make_result_layer, n_channels, replace_result_layer, result_key,
+    META_KEY,
+    check_image_layer,
+    current_slice,
+    is_time_lapse,
+    level_data,
+    level_position,
+    link_file_results,
+    make_result_layer,
+    n_channels,
+    replace_result_layer,
+    result_key,
     result_layers,
-    show_level_position, whole_layer, z_spacing_of,
+    show_level_position,
+    whole_layer,
+    z_spacing_of,
 )
 from napari_cuts.plugin.widgets._level_slider import KIND_TEXT, LevelSlider, level_line  # noqa: F401  (KIND_TEXT re-exported)
 from napari_cuts.plugin.widgets._state import encoder_state
