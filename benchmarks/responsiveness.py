@@ -117,7 +117,7 @@ def stop_hog(procs: list[subprocess.Popen]) -> None:
 
 
 def one_pass(viewer, docks, monitor: Monitor, quick: bool) -> tuple[dict, dict]:
-    """Train, segment (the salient levels become layers, as by default), refine; the
+    """Train, segment (the levels become one layer, replacing the last run's), refine; the
     largest timer gap of each phase."""
     import numpy as np
 
@@ -208,8 +208,8 @@ def main() -> None:
     body = (
         f"Largest gap between ticks of a {TICK_MS} ms QTimer on napari's main thread (a real "
         f"viewer under Xvfb) while the dock widgets train an encoder, segment a {size}x{size} "
-        "fundus photo (its salient levels become layers, as by default, replacing those of "
-        "the run before) and refine from two scribbled classes (a new scribble layer, two "
+        "fundus photo (its levels become one levels layer, which takes the place of the run "
+        "before's) and refine from two scribbled classes (a new scribble layer, two "
         "strokes, the refined layer); with the "
         f"machine otherwise idle, and with {os.cpu_count()} processes (one per core) spinning "
         "in a loop, started and stopped by the benchmark. A gap is counted in the phase in "
