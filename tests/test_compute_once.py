@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.data
 import skimage.io
+import skimage.transform
 from test_annotation_widgets import dock
 
 import napari_cuts.cli.batch
@@ -215,3 +217,27 @@ def test_run_decodes_each_input_once(tmp_path, monkeypatch):
                  "--steps-per-epoch", "2", "--no-progress"]) == 0
     assert sorted(decoded) == sorted(paths), decoded
     assert all((tmp_path / "out" / f"img{i}.cuts").is_file() for i in range(2))
+
+
+def test_a_large_image_segmented_once_keeps_no_vectors(monkeypatch, tmp_path, gray_encoder):
+    """A segmentation nobody asks again (the command line's) keeps no vectors that do not
+    fit in memory: its tiles are computed as they are used, no temporary file is written,
+    and the levels are those of a session that keeps its vectors."""
+    import tempfile
+
+    import napari_cuts.engine.session as session
+    from napari_cuts.engine.pipeline import run_to_end, segment_iter
+
+    monkeypatch.setattr(session, "MAX_BYTES", 1 << 20)  # this 720x700 image's vectors do not fit
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = []
+    mkstemp = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: made.append(mkstemp(*a, **k)) or made[-1])
+    image = skimage.transform.resize(skimage.data.camera(), (720, 700), preserve_range=True).astype(np.uint8)
+    streamed = run_to_end(segment_iter(gray_encoder, image))
+    assert made == []  # no vectors file
+    store = session.VectorStore((1, 720, 700, gray_encoder.dim))
+    kept = run_to_end(segment_iter(gray_encoder, image, store=store))
+    assert store.fills == 1 and not store.in_memory
+    assert streamed.n_levels == kept.n_levels
+    assert all(np.array_equal(streamed.level(i), kept.level(i)) for i in range(kept.n_levels))

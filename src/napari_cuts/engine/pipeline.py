@@ -242,7 +242,8 @@ def segment_iter(
         check_memory(volume_shape(raw.shape, channel_axis=channel_axis, is_stack=is_stack), cfg,
                      limit=cfg.memory_limit)
         session = ImageSession.from_image(encoder, raw, is_stack=is_stack, channel_axis=channel_axis,
-                                          tile_size=cfg.tile_size, device=device, store=store)
+                                          tile_size=cfg.tile_size, device=device, store=store,
+                                          keep=store is not None or on_vectors is not None)
     else:
         check_memory(session.volume.shape, cfg, limit=cfg.memory_limit)
     if vectors is not None:
@@ -256,7 +257,11 @@ def segment_iter(
     small = n_pixels <= cfg.sample_pixels * 1.5
 
     # 1. The vectors (once per session), then a PCA on a pixel sample: the whole image when small.
-    if session.computed:
+    # A session that keeps nothing (large, nobody asks again) computes tiles as they are used.
+    streaming = session.streams and not small and not session.computed
+    if streaming:
+        full = None
+    elif session.computed:
         full = session.vectors
         yield Progress("embedding", 1, 1, "pixel vectors computed before")
     else:
@@ -270,7 +275,8 @@ def segment_iter(
         regions = _sample_tiles(shape, cfg.sample_tile, min(cfg.sample_pixels, cfg.pca_pixels), rng)
         sample = []
         for i, (z, ys, xs) in enumerate(regions):
-            sample.append(np.asarray(full[z, ys, xs]).reshape(-1, encoder.dim))
+            sample.append(np.asarray(session.region(z, ys, xs)[0] if streaming else full[z, ys, xs])
+                          .reshape(-1, encoder.dim))
             yield Progress("sampling", i + 1, len(regions), "vectors of a pixel sample")
         sample = np.concatenate(sample)
     if len(sample) > cfg.pca_pixels:  # a 128x128 covariance needs no more rows
@@ -297,7 +303,8 @@ def segment_iter(
             red = _smooth(pca(vec.reshape(-1, encoder.dim)).reshape(vec.shape[:2] + (-1,)), cfg.smoothing)
             red = red[ys.start - oys.start : ys.stop - oys.start, xs.start - oxs.start : xs.stop - oxs.start]
             points[z, ys, xs] = scaling(red, encoder.normalization(volume[z, ys, xs]))
-            yield Progress("points", i + 1, len(tiles), "reducing pixel vectors")
+            yield Progress("points", i + 1, len(tiles),
+                           "computing and reducing pixel vectors" if streaming else "reducing pixel vectors")
     del full
 
     # 3. Basins, condensation along their adjacency, then of alike regions anywhere.

@@ -144,12 +144,15 @@ class ImageSession:
     `volume` is (Z, Y, X, C) as :func:`napari_cuts.formats.images.to_volume` makes it; missing (NaN or
     infinite) pixels are filled with their channel's median for the encoder (``valid``
     marks the others). `store` holds the vectors; pass one kept from an earlier session
-    of the same image and encoder to reuse its vectors.
+    of the same image and encoder to reuse its vectors. ``keep=False`` (a session nobody
+    asks again, e.g. one command-line segmentation) keeps no vectors that do not fit in
+    memory: `streams` is then True and :meth:`region` computes a rectangle's vectors
+    when asked, so no temporary file is written.
     """
 
     def __init__(self, encoder: Encoder, volume: np.ndarray, *, is_stack: bool | None = None,
                  tile_size: int = DEFAULT_TILE, device: torch.device | str | None = None,
-                 store: VectorStore | None = None) -> None:
+                 store: VectorStore | None = None, keep: bool = True) -> None:
         volume = np.asarray(volume)
         encoder.check_channels(volume.shape[-1])
         self.encoder = encoder
@@ -167,7 +170,9 @@ class ImageSession:
         if store is not None and store.shape != shape:
             raise CutsInputError(f"vectors of shape {store.shape} do not fit an image of "
                                  f"{volume.shape[:3]} and this encoder ({encoder.dim} numbers per pixel)")
-        self.store = store if store is not None else VectorStore(shape)
+        self.streams = store is None and not keep and not fits_in_memory(vector_bytes(shape, encoder.dim))
+        # A streaming session's store stays empty (in memory, never allocated).
+        self.store = store if store is not None else VectorStore(shape, in_memory=True if self.streams else None)
 
     @classmethod
     def from_image(cls, encoder: Encoder, image: np.ndarray, *, is_stack: bool | None = None,
@@ -219,7 +224,9 @@ class ImageSession:
 
     def region(self, z: int, ys: slice, xs: slice, margin: int = 0) -> tuple[np.ndarray, tuple[slice, slice]]:
         """Vectors of a rectangle of plane `z` grown by `margin` (clipped to the image), and
-        the slices they cover; the vectors must be computed."""
+        the slices they cover: kept ones, or computed now when the session `streams`."""
+        if self.streams and not self.computed:
+            return embed_region(self.encoder, self.volume[z], ys, xs, margin=margin, device=self.device)
         height, width = self.shape[1:]
         oys = slice(max(ys.start - margin, 0), min(ys.stop + margin, height))
         oxs = slice(max(xs.start - margin, 0), min(xs.stop + margin, width))
