@@ -101,10 +101,9 @@ alternating, {args.repeats} repeats each; 2 cores, shared.
 Time ratio current / base: **{ratio:.2f}**; peak memory {C.gb(peak['current'])} GB (limit 8 GB).
 Where the time goes in this tree (one run, stages of `segment_iter`): the embedding as
 before; the basins about a quarter of the total, most of it higra's watershed hierarchy
-by area on the 4-million-pixel graph. The peak counts the image's vectors (2048 x 2048 x
-128 float32, 2.1 GB): the image's session keeps them, in a temporary file mapped into
-memory above 1 GB, so that refining the same image does not embed it again; the base
-streamed its tiles and kept nothing.
+by area on the 4-million-pixel graph. A segmentation nobody asks again (this one, the
+command line's) keeps no vectors that do not fit in memory (1 GB): its tiles are computed
+as they are used. The widgets keep them (in a temporary file above 1 GB) for Refine.
 """
         print(f"wrote {C.write_section('Large image against the base commit', body)}")
     return 0
