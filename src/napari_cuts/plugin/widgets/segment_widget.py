@@ -6,16 +6,15 @@ from dataclasses import replace
 
 import numpy as np
 from magicgui.widgets import ComboBox
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QLabel, QPushButton, QWidget
 
 from napari_cuts.config import SegmentConfig
 from napari_cuts.engine.pipeline import Progress
-from napari_cuts.formats.cuts import write_levels_layer
 from napari_cuts.formats.errors import CutsInputError
 from napari_cuts.formats.images import volume_shape
-from napari_cuts.formats.writing import LEVELS_SUFFIX, save_labels_tiff
+from napari_cuts.formats.writing import LEVELS_SUFFIX
 from napari_cuts.plugin.widgets._annotation_common import follow_level_on_screen
 from napari_cuts.plugin.widgets._common import (
     Every,
@@ -23,8 +22,15 @@ from napari_cuts.plugin.widgets._common import (
     WidgetLife,
     ask_save_path,
     column,
-    file_name,
     image_layer_combo,
+)
+from napari_cuts.plugin.widgets._export import (
+    LEVELS_FILTER,
+    TIFF_FILTER,
+    export_path,
+    plain_labels,
+    suggested_name,
+    write_export,
 )
 from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import (
@@ -32,7 +38,6 @@ from napari_cuts.plugin.widgets._layers import (
     check_image_layer,
     current_slice,
     is_time_lapse,
-    level_data,
     level_position,
     link_file_results,
     make_result_layer,
@@ -51,8 +56,6 @@ from napari_cuts.plugin.widgets._workers import Refused, SegmentResult, segmenta
 WHOLE_STACK = "whole stack"
 CURRENT_SLICE = "current slice"
 EACH_FRAME = "each frame"  # a time-lapse: frames one by one, with one encoder
-TIFF_FILTER = "TIFF (*.tif *.tiff)"
-LEVELS_FILTER = f"napari-cuts levels (*{LEVELS_SUFFIX});;TIFF (*.tif *.tiff)"
 
 
 class SegmentWidget(QWidget):
@@ -222,27 +225,11 @@ class SegmentWidget(QWidget):
 
     def export_level(self) -> None:
         """Write the level on screen to a TIFF file chosen in a dialog."""
-        layer = self.result_layer()
-        if layer is None:
-            show_warning("Nothing to export yet: segment an image first.")
-            return
-        path = self.ask_save_path("Export level")
-        if path:
-            if not path.lower().endswith((".tif", ".tiff")):
-                path += ".tif"
-            self._write(path, _plain_labels(layer, level_position(self.viewer, layer)))
+        self._export(all_levels=False)
 
     def export_all_levels(self) -> None:
         """Write every level, coarse -> fine, to one levels file (and its .cuts.json)."""
-        layer = self.result_layer()
-        if layer is None:
-            show_warning("Nothing to export yet: segment an image first.")
-            return
-        path = self.ask_save_path("Export all levels")
-        if path:
-            if not path.lower().endswith((".tif", ".tiff", LEVELS_SUFFIX)):
-                path += LEVELS_SUFFIX
-            self._write(path, layer.data, layer=layer)
+        self._export(all_levels=True)
 
     # ---- dialogs (tests replace this) -----------------------------------------
     def ask_save_path(self, caption: str) -> str:
@@ -250,33 +237,25 @@ class SegmentWidget(QWidget):
         return ask_save_path(self, caption, filters, self.suggested_name(caption))
 
     def suggested_name(self, caption: str) -> str:
-        """File name an export dialog offers: '<image> level <k>.tif' for the level on
-        screen, '<image>.cuts' (what the reader opens) for all levels."""
+        """File name an export dialog offers (see :func:`._export.suggested_name`)."""
         layer = self.result_layer()
         if layer is None:
             return ""
-        meta = layer.metadata[META_KEY]
-        if caption == "Export all levels":
-            return file_name(meta["image"], suffix=LEVELS_SUFFIX)
-        level = meta["levels"][level_position(self.viewer, layer)]["level"]
-        return file_name(meta["image"], f"level {level}", suffix=".tif")
+        return suggested_name(layer, level_position(self.viewer, layer), caption == "Export all levels")
 
     # ---- internals ----------------------------------------------------------------
-    def _write(self, path: str, labels, layer=None) -> None:
-        """Write one level (`labels`), or with `layer` its every level and (for a levels
-        file) the .cuts.json, as File > Save does (napari_cuts.formats.cuts)."""
-        try:
-            if layer is None:
-                save_labels_tiff(path, labels)
-            else:
-                write_levels_layer(path, labels, layer.metadata[META_KEY])
-        except CutsInputError as exc:
-            show_warning(f"Cannot export: {exc}.")
+    def _export(self, all_levels: bool) -> None:
+        layer = self.result_layer()
+        if layer is None:
+            show_warning("Nothing to export yet: segment an image first.")
             return
-        except OSError as exc:
-            show_error(f"Could not write {path}: {exc.strerror or exc}")
+        path = self.ask_save_path("Export all levels" if all_levels else "Export level")
+        if not path:
             return
-        show_info(f"Labels written to {path}")
+        if all_levels:
+            write_export(export_path(path, True), layer.data, layer=layer)
+        else:
+            write_export(export_path(path, False), plain_labels(layer, level_position(self.viewer, layer)))
 
     def _on_progress(self, p: Progress) -> None:
         if not self._life.alive or not self._every(force=p.done >= p.total):
@@ -410,13 +389,6 @@ class SegmentWidget(QWidget):
     def _show_encoder(self, *_args) -> None:
         if self._life.alive:
             self.encoder_label.setText(self.state.describe())
-
-
-def _plain_labels(layer, position: int) -> np.ndarray:
-    """One level of a levels layer without the length-1 axes that place a slice result."""
-    lead = len(layer.metadata.get(META_KEY, {}).get("slice", []))
-    data = level_data(layer, position)
-    return data.reshape(data.shape[lead:])
 
 
 def _disconnect(emitter, callback) -> None:
