@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from napari_cuts.formats.errors import CutsInputError, CutsWarning
-from napari_cuts.jobs.helper import run_pickled, start_helper
+from napari_cuts.jobs.helper import run_pickled, start_helper, steps_until_stopped
 
 #: Helper processes: a training and a segmentation can run at the same time.
 MAX_WORKERS = 2
@@ -132,16 +132,11 @@ def run_job(job, refused: Callable[[str], object], on_stop: Callable[[object], N
     if USE_PROCESS:
         return (yield from run_remote(job, refused, on_stop, stop))
     try:
-        steps = job.run()
-        while not stop.is_set():
-            try:
-                item = next(steps)
-            except StopIteration as done:
-                return done.value
-            yield item
-        steps.close()
+        kind, value = yield from steps_until_stopped(job, stop)
+        if kind == "done":
+            return value
         if on_stop is not None:
-            on_stop(job.partial())
+            on_stop(value)
         return None
     except CutsInputError as exc:
         return refused(str(exc))

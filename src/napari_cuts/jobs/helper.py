@@ -15,6 +15,7 @@ import pickle
 import time
 import traceback
 import warnings
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,21 @@ def run_pickled(payload: bytes, messages, stop) -> bytes:
                         protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def steps_until_stopped(job, stop) -> Generator[Any, None, tuple[str, Any]]:
+    """Yield `job`'s progress until it ends or `stop` (an event) is set; return ``("done",
+    result)`` or ``("stopped", partial)``. The one loop of a job, in a helper process or
+    (tests) in the viewer's."""
+    steps = job.run()
+    while not stop.is_set():
+        try:
+            item = next(steps)
+        except StopIteration as done:
+            return "done", done.value
+        yield item
+    steps.close()
+    return "stopped", job.partial()
+
+
 def _outcome(job, messages, stop) -> tuple[str, Any]:
     from napari_cuts.formats.errors import CutsInputError, CutsWarning
 
@@ -45,17 +61,15 @@ def _outcome(job, messages, stop) -> tuple[str, Any]:
         warnings.simplefilter("always", CutsWarning)
         warnings.showwarning = show
         try:
-            steps = job.run()
-            while not stop.is_set():
+            steps = steps_until_stopped(job, stop)
+            while True:
                 try:
                     item = next(steps)
-                except StopIteration as done:
-                    return "done", done.value
+                except StopIteration as end:
+                    return end.value
                 messages.put(("progress", item))
                 if job.step_pause:
                     time.sleep(job.step_pause)
-            steps.close()
-            return "stopped", job.partial()
         except CutsInputError as exc:
             return "refused", str(exc)
         except Exception:  # a bug: the viewer shows it with this traceback
