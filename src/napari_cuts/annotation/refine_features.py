@@ -170,7 +170,7 @@ def session_features_iter(session, levels, cfg: RefineConfig) -> Generator[Progr
         tiles = tile_grid(shape, DEFAULT_TILE)
         for i, (z, ys, xs) in enumerate(tiles):
             vec = np.asarray(vectors[z, ys, xs])
-            reduced[z, ys, xs] = pca(vec.reshape(-1, vec.shape[-1])).reshape(vec.shape[:2] + (-1,))
+            reduced[z, ys, xs] = pca(vec)
             yield Progress("reducing", i + 1, len(tiles), "reducing pixel vectors")
         vectors = reduced
     intensities = session.intensities() if cfg.intensity else None

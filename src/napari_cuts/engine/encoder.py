@@ -60,11 +60,25 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, padding: str = "same") -> torch.Tensor:
         pad = KERNEL_SIZE // 2
+        # Inference: batch norm folded into the convolution and the activation in place
+        # (the same function, one pass over each layer's output instead of three).
+        inference = not self.training and not torch.is_grad_enabled()
         for conv, norm in zip(self.convs, self.norms):
             if padding == "same":
                 x = nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
-            x = self.act(norm(conv(x)))
+            if inference:
+                x = nn.functional.leaky_relu(nn.functional.conv2d(x, *folded(conv, norm)),
+                                             self.act.negative_slope, inplace=True)
+            else:
+                x = self.act(norm(conv(x)))
         return x
+
+
+def folded(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of `conv` followed by `norm` in evaluation mode, as one convolution."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
+    return conv.weight * scale[:, None, None, None], (bias - norm.running_mean) * scale + norm.bias
 
 
 class PatchDecoder(nn.Module):

@@ -42,4 +42,6 @@ class PCA:
         return self.components.shape[1]
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
-        return (np.asarray(vectors, np.float32) - self.mean) @ self.components
+        """Components of (..., D) vectors, any memory layout (a tile's vectors as the
+        encoder leaves them are projected without a copy)."""
+        return np.matmul(np.asarray(vectors, np.float32), self.components) - self.mean @ self.components

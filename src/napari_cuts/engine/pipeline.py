@@ -294,13 +294,12 @@ def segment_iter(
     points = np.empty(shape + (n_features,), np.float32)
     if small:
         for z in range(shape[0]):
-            red = _smooth(pca(np.asarray(full[z]).reshape(-1, encoder.dim)).reshape(shape[1:] + (-1,)),
-                          cfg.smoothing)
+            red = _smooth(pca(np.asarray(full[z])), cfg.smoothing)
             points[z] = scaling(red, encoder.normalization(volume[z]))
     else:
         for i, (z, ys, xs) in enumerate(tiles):
             vec, (oys, oxs) = session.region(z, ys, xs, margin)
-            red = _smooth(pca(vec.reshape(-1, encoder.dim)).reshape(vec.shape[:2] + (-1,)), cfg.smoothing)
+            red = _smooth(pca(vec), cfg.smoothing)
             red = red[ys.start - oys.start : ys.stop - oys.start, xs.start - oxs.start : xs.stop - oxs.start]
             points[z, ys, xs] = scaling(red, encoder.normalization(volume[z, ys, xs]))
             yield Progress("points", i + 1, len(tiles),

@@ -59,8 +59,10 @@ def watershed_basins(gradient: np.ndarray, n_regions: int) -> np.ndarray:
     tree, altitudes = hg.watershed_hierarchy_by_area(graph, weights)
     cut = hg.HorizontalCutExplorer(tree, altitudes).horizontal_cut_from_num_regions(max(int(n_regions), 1))
     labels = np.asarray(cut.labelisation_leaves(tree)).ravel()
-    _, labels = np.unique(labels, return_inverse=True)
-    return labels.reshape(gradient.shape).astype(np.int32)
+    used = np.zeros(int(labels.max()) + 1, bool)  # ids 0..n-1 in the order of the old ids
+    used[labels] = True
+    ids = np.cumsum(used, dtype=np.int64) - 1
+    return ids[labels].reshape(gradient.shape).astype(np.int32)
 
 
 def basins(points: np.ndarray, pixels_per_node: int, max_nodes: int,
