@@ -56,6 +56,26 @@ def test_encoder_architecture_and_receptive_field():
     assert touched.min(0).tolist() == [12, 12] and touched.max(0).tolist() == [28, 28]
 
 
+def test_inference_with_folded_batch_norm_equals_training_layers():
+    """Inference folds batch norm into the convolutions: the same vectors as the layers
+    of training (in evaluation mode), to float rounding."""
+    enc = Encoder.create(3, Normalization(np.zeros(3, np.float32), np.ones(3, np.float32)), seed=2)
+    net = enc.network.eval()
+    gen = torch.Generator().manual_seed(0)
+    for norm in net.norms:  # statistics as a trained encoder has them
+        norm.running_mean.copy_(torch.rand(norm.num_features, generator=gen) - 0.5)
+        norm.running_var.copy_(torch.rand(norm.num_features, generator=gen) + 0.5)
+        norm.weight.data.copy_(torch.rand(norm.num_features, generator=gen) + 0.5)
+    x = torch.rand(1, 3, 40, 36, generator=gen)
+    with torch.no_grad():
+        folded = net(x)
+    with torch.enable_grad():
+        layers = net(x).detach()
+    assert folded.shape == layers.shape == (1, net.out_channels, 40, 36)
+    assert torch.allclose(folded, layers, atol=1e-5, rtol=1e-5)
+    assert not torch.equal(folded, torch.zeros_like(folded))
+
+
 def test_encoder_file_round_trip_and_refusals(tmp_path):
     enc = fit_encoder([small_image()], TrainingConfig(epochs=1, steps_per_epoch=2), names=["toy"])
     path = save_encoder(enc, tmp_path / "enc.pt")
