@@ -99,9 +99,11 @@ alternating, {args.repeats} repeats each; 2 cores, shared.
 {C.markdown_table(header, rows)}
 
 Time ratio current / base: **{ratio:.2f}**; peak memory {C.gb(peak['current'])} GB (limit 8 GB).
-Where the time goes in this tree (one run, stages of `segment_iter`): the embedding as
-before; the basins about a quarter of the total, most of it higra's watershed hierarchy
-by area on the 4-million-pixel graph. A segmentation nobody asks again (this one, the
+Where the time goes in this tree (one profiled run): the encoder's convolutions about
+half of the total (batch norm is folded into them at inference and the activation works in
+place, and each tile's vectors are projected onto their principal components without a
+copy); the basins about a fifth, most of it higra's watershed hierarchy by area on the
+4-million-pixel graph (the base commit's superpixels took a third of that). A segmentation nobody asks again (this one, the
 command line's) keeps no vectors that do not fit in memory (1 GB): its tiles are computed
 as they are used. The widgets keep them (in a temporary file above 1 GB) for Refine.
 """
