@@ -111,6 +111,48 @@ def meet(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return relabel(a.astype(np.int64) * (int(b.max()) + 1) + b)
 
 
+def tree_joins(first, cut: np.ndarray):
+    """{event: partition of the default level's regions}: the join of the default level
+    with the connected run's partition after every merge event (the default's regions
+    glued where the connected tree merged them); only the events that glue some."""
+    k = int(cut.max()) + 1
+    _, rep = np.unique(cut, return_index=True)  # a basin of every default region
+    label, out, last = rep.astype(np.int64), {}, k
+    for e, step in enumerate(first.steps):
+        label = step[label]
+        n = len(np.unique(label))
+        if n < last:  # the cut is a cut of this tree: a region's basins are all in one
+            out[e], last = relabel(label), n  # cluster, or in clusters no other region shares
+    return out
+
+
+def coarse_levels(first, second, cut: np.ndarray, room: int):
+    """Levels coarser than the default, coarse to fine as one nested chain, at most
+    `room` of them, as (partition of the default's regions, kind, persistence).
+
+    The classes (``second``: alike regions grouped anywhere) down to the class level that
+    lasted longest; below it, that level's classes split where the connected tree
+    (``first``) keeps regions apart: its coarser connected regions, each within one class,
+    so a region of the tree that is one object is offered whole without mixing the
+    classes' tissues. Region counts are spread log-evenly over the chain."""
+    if not second.steps:
+        return []
+    parts = second.partitions()
+    c = most_persistent(second.persistence, second.n_clusters)
+    chain = [(parts[e], "classes", second.persistence[e]) for e in range(c, len(second.steps))
+             if second.n_clusters[e] >= 1]
+    kc = parts[c]
+    k, seen = int(cut.max()) + 1, {second.n_clusters[e] for e in range(c, len(second.steps))}
+    for e, join in tree_joins(first, cut).items():
+        part = meet(kc, join)
+        n = int(part.max()) + 1
+        if n < k and n not in seen:
+            seen.add(n)
+            chain.append((part, "regions", first.persistence[e]))
+    counts = [int(p.max()) + 1 for p, _, _ in chain]
+    return [chain[i] for i in spread_events(counts, room)]
+
+
 def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weight: float | None = None):
     """Basins, condensation, the default level and the classes, from (Z, Y, X, F) points.
 
@@ -175,8 +217,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
             centres, mass, None, knn=cfg.knn, merge_fraction=cfg.class_merge_fraction,
             epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power), "grouping", len(mass))
         room = max(cfg.max_levels - len(levels), 0)
-        for e, part in second.partitions(spread_events(second.n_clusters, room)).items():
-            levels.append(Level(part[cut], "classes", second.persistence[e]))
+        for part, kind, persistence in coarse_levels(first, second, cut, room):
+            levels.append(Level(part[cut], kind, persistence))
         classes = [i for i, lv in enumerate(levels) if lv.kind == "classes"]
         if cfg.default_rule == "classes" and classes:  # the most persistent class partition
             default = classes[most_persistent([levels[i].persistence for i in classes],
