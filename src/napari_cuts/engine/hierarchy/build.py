@@ -10,10 +10,15 @@ Stages (:func:`hierarchy_iter`):
    regions live longest, chosen without labels.
 4. **Classes**: condensation of the default level's regions on the kNN graph of their
    mean points, so alike regions anywhere group (one tissue in many pieces).
+5. **Objects within the classes**: the default's touching regions merged along their
+   weakest boundary first (mean gradient along it), within the classes of the class
+   level that lasted longest: an object the default cuts in pieces, each piece closer
+   to its surround than to the other pieces, is offered whole.
 
-The levels offered, coarse to fine: classes, the default level, then the connected
-run's partitions within the default's regions. One sequence of merges: every level nests
-in the coarser ones, and every outline is a basin's, so it follows the image.
+The levels offered, coarse to fine: the classes down to the one that lasted longest, its
+classes split by the boundary merges, the default level, then the connected run's
+partitions within the default's regions. Every level nests in the coarser ones, and every
+outline is a basin's, so it follows the image.
 """
 
 from __future__ import annotations
@@ -111,46 +116,85 @@ def meet(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return relabel(a.astype(np.int64) * (int(b.max()) + 1) + b)
 
 
-def tree_joins(first, cut: np.ndarray):
-    """{event: partition of the default level's regions}: the join of the default level
-    with the connected run's partition after every merge event (the default's regions
-    glued where the connected tree merged them); only the events that glue some."""
+def region_boundaries(cut: np.ndarray, edges: np.ndarray, boundary: np.ndarray):
+    """Which regions of `cut` (a partition of the basins) touch, and along each pair the
+    summed gradient and the number of pixel faces, from the basins' (`edges`, `boundary`)."""
+    ci, cj = cut[edges[:, 0]], cut[edges[:, 1]]
+    keep = ci != cj
     k = int(cut.max()) + 1
-    _, rep = np.unique(cut, return_index=True)  # a basin of every default region
-    label, out, last = rep.astype(np.int64), {}, k
-    for e, step in enumerate(first.steps):
-        label = step[label]
-        n = len(np.unique(label))
-        if n < last:  # the cut is a cut of this tree: a region's basins are all in one
-            out[e], last = relabel(label), n  # cluster, or in clusters no other region shares
-    return out
+    keys, inv = np.unique(np.minimum(ci[keep], cj[keep]) * k + np.maximum(ci[keep], cj[keep]), return_inverse=True)
+    inv = inv.ravel()
+    sums = np.stack([np.bincount(inv, boundary[keep, c], minlength=len(keys)) for c in range(2)], 1)
+    return np.stack([keys // k, keys % k], 1), sums
 
 
-def coarse_levels(first, second, cut: np.ndarray, room: int):
-    """Levels coarser than the default, coarse to fine as one nested chain, at most
-    `room` of them, as (partition of the default's regions, kind, persistence).
+def boundary_merges(k: int, edges: np.ndarray, boundary: np.ndarray):
+    """The `k` regions merged two at a time along their weakest boundary first (the mean
+    gradient along the whole boundary two regions share; higra's average linkage).
 
-    The classes (``second``: alike regions grouped anywhere) down to the class level that
-    lasted longest; below it, that level's classes split where the connected tree
-    (``first``) keeps regions apart: its coarser connected regions, each within one class,
-    so a region of the tree that is one object is offered whole without mixing the
-    classes' tissues. Region counts are spread log-evenly over the chain."""
+    Yields per merge ``(label, old, new)``: every region's group (one array, updated in
+    place; ids not consecutive), the id of the smaller group that merged and the id of
+    the larger one it merged into."""
+    import higra as hg
+
+    if not len(edges):
+        return
+    graph = hg.UndirectedGraph(k)
+    graph.add_edges(edges[:, 0], edges[:, 1])
+    tree, _ = hg.binary_partition_tree_average_linkage(
+        graph, boundary[:, 0] / np.maximum(boundary[:, 1], 1), boundary[:, 1])
+    parent = np.asarray(tree.parents())
+    children = [[] for _ in parent]
+    for c in range(len(parent) - 1):
+        children[parent[c]].append(c)
+    members = {i: [i] for i in range(k)}  # tree node -> its regions
+    label = np.arange(k)
+    for v in range(k, len(parent)):  # merges in order (a graph in pieces: fewer than k - 1)
+        if len(children[v]) != 2:
+            break
+        small, big = sorted((members.pop(c) for c in children[v]), key=len)
+        old, new = int(label[small[0]]), int(label[big[0]])
+        label[small] = new  # the smaller group takes the larger's id
+        big.extend(small)
+        members[v] = big
+        yield label, old, new
+
+
+def coarse_levels(second, merges, room: int) -> list[tuple[np.ndarray, str, int]]:
+    """Levels coarser than the default, coarse to fine as one nested chain, at most `room`
+    of them, as (partition of the default's regions, kind, persistence).
+
+    The classes (`second`: alike regions grouped anywhere) down to the class level that
+    lasted longest; below it, that level's classes split into the groups of touching
+    regions that `merges` (a callable giving the default's regions merged along their
+    weakest boundaries first, :func:`boundary_merges`) joins within one class: an object
+    in several regions of the default, weak boundaries between them and a strong one
+    around, is offered whole without mixing the classes' tissues. Region counts are spread
+    log-evenly over the chain."""
     if not second.steps:
         return []
     parts = second.partitions()
     c = most_persistent(second.persistence, second.n_clusters)
-    chain = [(parts[e], "classes", second.persistence[e]) for e in range(c, len(second.steps))
-             if second.n_clusters[e] >= 1]
+    classes = list(range(c, len(second.steps)))
     kc = parts[c]
-    k, seen = int(cut.max()) + 1, {second.n_clusters[e] for e in range(c, len(second.steps))}
-    for e, join in tree_joins(first, cut).items():
-        part = meet(kc, join)
-        n = int(part.max()) + 1
+    k, seen = len(kc), {second.n_clusters[e] for e in classes}
+    within = []  # (merge, regions) of the merges that give a new partition within the classes
+    present = {i: {int(kc[i])} for i in range(k)}  # group -> the classes it has regions in
+    n = k  # regions of the partition (group, class)
+    for m, (_, old, new) in enumerate(merges()):
+        n -= len(present[old] & present[new])
+        present[new] |= present.pop(old)
         if n < k and n not in seen:
             seen.add(n)
-            chain.append((part, "regions", first.persistence[e]))
-    counts = [int(p.max()) + 1 for p, _, _ in chain]
-    return [chain[i] for i in spread_events(counts, room)]
+            within.append((m, n))
+    counts = [second.n_clusters[e] for e in classes] + [n for _, n in within]
+    chosen = spread_events(counts, room)
+    out = [(parts[classes[i]], "classes", second.persistence[classes[i]]) for i in chosen if i < len(classes)]
+    wanted = {within[i - len(classes)][0] for i in chosen if i >= len(classes)}
+    for m, (label, _, _) in enumerate(merges()):
+        if m in wanted:
+            out.append((meet(kc, label), "regions", 1))
+    return out
 
 
 def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weight: float | None = None):
@@ -164,22 +208,25 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
     hierarchy, info)`` where ``pixel_nodes`` is the (Z, Y, X) basin of every pixel.
     """
-    from napari_cuts.engine.hierarchy.basins import basins
+    from napari_cuts.engine.hierarchy.basins import basin_count, points_gradient, watershed_basins
     from napari_cuts.engine.hierarchy.condensation import condense_graph_iter
-    from napari_cuts.engine.hierarchy.nodes import adjacency, pooled
+    from napari_cuts.engine.hierarchy.nodes import boundaries, pooled
 
     cfg = config
     yield "basins", 0, 1, "watershed basins"
     z_spacing = cfg.z_spacing or 1.0  # None: not known, cubic voxels
     spacing = (z_spacing if points.shape[0] > 1 else 1.0, 1.0, 1.0)  # voxel size, in pixel widths
-    pixel_nodes = basins(points, cfg.pixels_per_node, cfg.max_basins, spacing)
+    gradient = points_gradient(points, spacing)
+    pixel_nodes = watershed_basins(gradient, basin_count(int(np.prod(points.shape[:3])), cfg.pixels_per_node,
+                                                         cfg.max_basins))
+    edges, boundary = boundaries(pixel_nodes, gradient)  # which basins touch, how strongly apart
+    del gradient
     extra = ()
     if texture_weight is None:
         texture_weight = cfg.texture_weight or 0.0
     if n_texture and cfg.texture_scale > 0 and texture_weight > 0:
         extra = texture_channels(points, n_texture, cfg.texture_scale)
     means, counts, spread = node_points(pixel_nodes, points, extra, texture_weight)
-    edges, _ = adjacency(pixel_nodes)
     n = len(means)
     yield "basins", 1, 1, f"{n} basins"
 
@@ -217,7 +264,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
             centres, mass, None, knn=cfg.knn, merge_fraction=cfg.class_merge_fraction,
             epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power), "grouping", len(mass))
         room = max(cfg.max_levels - len(levels), 0)
-        for part, kind, persistence in coarse_levels(first, second, cut, room):
+        redges, rbound = region_boundaries(cut, edges, boundary)
+        for part, kind, persistence in coarse_levels(second, lambda: boundary_merges(k, redges, rbound), room):
             levels.append(Level(part[cut], kind, persistence))
         classes = [i for i, lv in enumerate(levels) if lv.kind == "classes"]
         if cfg.default_rule == "classes" and classes:  # the most persistent class partition
