@@ -128,9 +128,10 @@ def region_boundaries(cut: np.ndarray, edges: np.ndarray, boundary: np.ndarray):
     return np.stack([keys // k, keys % k], 1), sums
 
 
-def boundary_merges(k: int, edges: np.ndarray, boundary: np.ndarray):
+def boundary_merges(k: int, edges: np.ndarray, strength: np.ndarray, faces: np.ndarray):
     """The `k` regions merged two at a time along their weakest boundary first (the mean
-    gradient along the whole boundary two regions share; higra's average linkage).
+    `strength` over the `faces` of the whole boundary two groups share; higra's average
+    linkage).
 
     Yields per merge ``(label, old, new)``: every region's group (one array, updated in
     place; ids not consecutive), the id of the smaller group that merged and the id of
@@ -141,8 +142,7 @@ def boundary_merges(k: int, edges: np.ndarray, boundary: np.ndarray):
         return
     graph = hg.UndirectedGraph(k)
     graph.add_edges(edges[:, 0], edges[:, 1])
-    tree, _ = hg.binary_partition_tree_average_linkage(
-        graph, boundary[:, 0] / np.maximum(boundary[:, 1], 1), boundary[:, 1])
+    tree, _ = hg.binary_partition_tree_average_linkage(graph, strength, faces)
     parent = np.asarray(tree.parents())
     children = [[] for _ in parent]
     for c in range(len(parent) - 1):
@@ -160,17 +160,18 @@ def boundary_merges(k: int, edges: np.ndarray, boundary: np.ndarray):
         yield label, old, new
 
 
-def coarse_levels(second, merges, room: int) -> list[tuple[np.ndarray, str, int]]:
+def coarse_levels(second, edges: np.ndarray, boundary: np.ndarray, room: int) -> list[tuple[np.ndarray, str, int]]:
     """Levels coarser than the default, coarse to fine as one nested chain, at most `room`
     of them, as (partition of the default's regions, kind, persistence).
 
     The classes (`second`: alike regions grouped anywhere) down to the class level that
-    lasted longest; below it, that level's classes split into the groups of touching
-    regions that `merges` (a callable giving the default's regions merged along their
-    weakest boundaries first, :func:`boundary_merges`) joins within one class: an object
-    in several regions of the default, weak boundaries between them and a strong one
-    around, is offered whole without mixing the classes' tissues. Region counts are spread
-    log-evenly over the chain."""
+    lasted longest; below it, groups of touching regions of one class, merged along their
+    weakest boundary first (:func:`boundary_merges`; `edges` and `boundary`, summed
+    gradient and faces, say which of the default's regions touch and how strongly apart):
+    an object the default cuts in pieces, weak boundaries between them and a strong one
+    around, is offered whole without mixing the classes. Boundaries between classes count
+    as stronger than any within one, so those groups form first; the chain stops at them
+    (every class's connected pieces). Region counts are spread log-evenly over the chain."""
     if not second.steps:
         return []
     parts = second.partitions()
@@ -178,22 +179,28 @@ def coarse_levels(second, merges, room: int) -> list[tuple[np.ndarray, str, int]
     classes = list(range(c, len(second.steps)))
     kc = parts[c]
     k, seen = len(kc), {second.n_clusters[e] for e in classes}
-    within = []  # (merge, regions) of the merges that give a new partition within the classes
-    present = {i: {int(kc[i])} for i in range(k)}  # group -> the classes it has regions in
-    n = k  # regions of the partition (group, class)
-    for m, (_, old, new) in enumerate(merges()):
-        n -= len(present[old] & present[new])
-        present[new] |= present.pop(old)
-        if n < k and n not in seen:
-            seen.add(n)
-            within.append((m, n))
+    strength = boundary[:, 0] / np.maximum(boundary[:, 1], 1)
+    if len(strength):
+        strength[kc[edges[:, 0]] != kc[edges[:, 1]]] = 2 * strength.max() + 1
+
+    def merges():
+        for m, (label, old, new) in enumerate(boundary_merges(k, edges, strength, boundary[:, 1])):
+            if kc[old] != kc[new]:  # the first merge across classes: every one within is done
+                return
+            yield m, label
+
+    within = []  # (merge, regions) of the merges that give a new partition
+    for m, _ in merges():
+        if k - m - 1 not in seen:
+            seen.add(k - m - 1)
+            within.append((m, k - m - 1))
     counts = [second.n_clusters[e] for e in classes] + [n for _, n in within]
     chosen = spread_events(counts, room)
     out = [(parts[classes[i]], "classes", second.persistence[classes[i]]) for i in chosen if i < len(classes)]
     wanted = {within[i - len(classes)][0] for i in chosen if i >= len(classes)}
-    for m, (label, _, _) in enumerate(merges()):
+    for m, label in merges():
         if m in wanted:
-            out.append((meet(kc, label), "regions", 1))
+            out.append((relabel(label), "regions", 1))
     return out
 
 
@@ -265,7 +272,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
             epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power), "grouping", len(mass))
         room = max(cfg.max_levels - len(levels), 0)
         redges, rbound = region_boundaries(cut, edges, boundary)
-        for part, kind, persistence in coarse_levels(second, lambda: boundary_merges(k, redges, rbound), room):
+        for part, kind, persistence in coarse_levels(second, redges, rbound, room):
             levels.append(Level(part[cut], kind, persistence))
         classes = [i for i, lv in enumerate(levels) if lv.kind == "classes"]
         if cfg.default_rule == "classes" and classes:  # the most persistent class partition
