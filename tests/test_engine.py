@@ -452,6 +452,25 @@ def test_levels_nest_coarse_to_fine():
     assert seg.n_regions == sorted(seg.n_regions)
 
 
+def test_an_object_in_pieces_is_offered_whole_within_its_class():
+    """Below the class level that lasted longest, touching regions of one class merge
+    along their weakest boundary first: regions 0 and 1 (weak boundary between them, a
+    strong one to region 2) are offered as one region without region 2, nested in the
+    classes."""
+    from napari_cuts.engine.hierarchy.build import coarse_levels
+    from napari_cuts.engine.hierarchy.condensation import MergeHistory
+
+    second = MergeHistory(4, steps=[np.array([0, 0, 0, 1]), np.array([0, 0])], persistence=[5, 1])
+    edges = np.array([[0, 1], [1, 2], [2, 3]])
+    boundary = np.array([[1.0, 1], [10.0, 2], [2.0, 1]])  # summed gradient, faces
+    levels = coarse_levels(second, edges, boundary, room=8)
+    kinds = [kind for _, kind, _ in levels]
+    parts = {int(p.max()) + 1: p for p, _, _ in levels}
+    assert kinds.count("classes") == 1 and kinds.count("regions") == 1
+    np.testing.assert_array_equal(parts[3], [0, 0, 1, 2])
+    assert _nests(parts[2], parts[3])
+
+
 def test_small_objects_have_pixel_precise_outlines():
     """Discs of radius 3 to 6 on a noisy ground: each is one region of the default level
     whose outline is the disc's to within a pixel (no blocks of superpixels)."""

@@ -10,10 +10,15 @@ Stages (:func:`hierarchy_iter`):
    regions live longest, chosen without labels.
 4. **Classes**: condensation of the default level's regions on the kNN graph of their
    mean points, so alike regions anywhere group (one tissue in many pieces).
+5. **Objects within the classes**: the default's touching regions merged along their
+   weakest boundary first (mean gradient along it), within the classes of the class
+   level that lasted longest: an object the default cuts in pieces, each piece closer
+   to its surround than to the other pieces, is offered whole.
 
-The levels offered, coarse to fine: classes, the default level, then the connected
-run's partitions within the default's regions. One sequence of merges: every level nests
-in the coarser ones, and every outline is a basin's, so it follows the image.
+The levels offered, coarse to fine: the classes down to the one that lasted longest, its
+classes split by the boundary merges, the default level, then the connected run's
+partitions within the default's regions. Every level nests in the coarser ones, and every
+outline is a basin's, so it follows the image.
 """
 
 from __future__ import annotations
@@ -111,6 +116,94 @@ def meet(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return relabel(a.astype(np.int64) * (int(b.max()) + 1) + b)
 
 
+def region_boundaries(cut: np.ndarray, edges: np.ndarray, boundary: np.ndarray):
+    """Which regions of `cut` (a partition of the basins) touch, and along each pair the
+    summed gradient and the number of pixel faces, from the basins' (`edges`, `boundary`)."""
+    ci, cj = cut[edges[:, 0]], cut[edges[:, 1]]
+    keep = ci != cj
+    k = int(cut.max()) + 1
+    keys, inv = np.unique(np.minimum(ci[keep], cj[keep]) * k + np.maximum(ci[keep], cj[keep]), return_inverse=True)
+    inv = inv.ravel()
+    sums = np.stack([np.bincount(inv, boundary[keep, c], minlength=len(keys)) for c in range(2)], 1)
+    return np.stack([keys // k, keys % k], 1), sums
+
+
+def boundary_merges(k: int, edges: np.ndarray, strength: np.ndarray, faces: np.ndarray):
+    """The `k` regions merged two at a time along their weakest boundary first (the mean
+    `strength` over the `faces` of the whole boundary two groups share; higra's average
+    linkage).
+
+    Yields per merge ``(label, old, new)``: every region's group (one array, updated in
+    place; ids not consecutive), the id of the smaller group that merged and the id of
+    the larger one it merged into."""
+    import higra as hg
+
+    if not len(edges):
+        return
+    graph = hg.UndirectedGraph(k)
+    graph.add_edges(edges[:, 0], edges[:, 1])
+    tree, _ = hg.binary_partition_tree_average_linkage(graph, strength, faces)
+    parent = np.asarray(tree.parents())
+    children = [[] for _ in parent]
+    for c in range(len(parent) - 1):
+        children[parent[c]].append(c)
+    members = {i: [i] for i in range(k)}  # tree node -> its regions
+    label = np.arange(k)
+    for v in range(k, len(parent)):  # merges in order (a graph in pieces: fewer than k - 1)
+        if len(children[v]) != 2:
+            break
+        small, big = sorted((members.pop(c) for c in children[v]), key=len)
+        old, new = int(label[small[0]]), int(label[big[0]])
+        label[small] = new  # the smaller group takes the larger's id
+        big.extend(small)
+        members[v] = big
+        yield label, old, new
+
+
+def coarse_levels(second, edges: np.ndarray, boundary: np.ndarray, room: int) -> list[tuple[np.ndarray, str, int]]:
+    """Levels coarser than the default, coarse to fine as one nested chain, at most `room`
+    of them, as (partition of the default's regions, kind, persistence).
+
+    The classes (`second`: alike regions grouped anywhere) down to the class level that
+    lasted longest; below it, groups of touching regions of one class, merged along their
+    weakest boundary first (:func:`boundary_merges`; `edges` and `boundary`, summed
+    gradient and faces, say which of the default's regions touch and how strongly apart):
+    an object the default cuts in pieces, weak boundaries between them and a strong one
+    around, is offered whole without mixing the classes. Boundaries between classes count
+    as stronger than any within one, so those groups form first; the chain stops at them
+    (every class's connected pieces). Region counts are spread log-evenly over the chain."""
+    if not second.steps:
+        return []
+    parts = second.partitions()
+    c = most_persistent(second.persistence, second.n_clusters)
+    classes = list(range(c, len(second.steps)))
+    kc = parts[c]
+    k, seen = len(kc), {second.n_clusters[e] for e in classes}
+    strength = boundary[:, 0] / np.maximum(boundary[:, 1], 1)
+    if len(strength):
+        strength[kc[edges[:, 0]] != kc[edges[:, 1]]] = 2 * strength.max() + 1
+
+    def merges():
+        for m, (label, old, new) in enumerate(boundary_merges(k, edges, strength, boundary[:, 1])):
+            if kc[old] != kc[new]:  # the first merge across classes: every one within is done
+                return
+            yield m, label
+
+    within = []  # (merge, regions) of the merges that give a new partition
+    for m, _ in merges():
+        if k - m - 1 not in seen:
+            seen.add(k - m - 1)
+            within.append((m, k - m - 1))
+    counts = [second.n_clusters[e] for e in classes] + [n for _, n in within]
+    chosen = spread_events(counts, room)
+    out = [(parts[classes[i]], "classes", second.persistence[classes[i]]) for i in chosen if i < len(classes)]
+    wanted = {within[i - len(classes)][0] for i in chosen if i >= len(classes)}
+    for m, label in merges():
+        if m in wanted:
+            out.append((relabel(label), "regions", 1))
+    return out
+
+
 def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weight: float | None = None):
     """Basins, condensation, the default level and the classes, from (Z, Y, X, F) points.
 
@@ -122,22 +215,25 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
     hierarchy, info)`` where ``pixel_nodes`` is the (Z, Y, X) basin of every pixel.
     """
-    from napari_cuts.engine.hierarchy.basins import basins
+    from napari_cuts.engine.hierarchy.basins import basin_count, points_gradient, watershed_basins
     from napari_cuts.engine.hierarchy.condensation import condense_graph_iter
-    from napari_cuts.engine.hierarchy.nodes import adjacency, pooled
+    from napari_cuts.engine.hierarchy.nodes import boundaries, pooled
 
     cfg = config
     yield "basins", 0, 1, "watershed basins"
     z_spacing = cfg.z_spacing or 1.0  # None: not known, cubic voxels
     spacing = (z_spacing if points.shape[0] > 1 else 1.0, 1.0, 1.0)  # voxel size, in pixel widths
-    pixel_nodes = basins(points, cfg.pixels_per_node, cfg.max_basins, spacing)
+    gradient = points_gradient(points, spacing)
+    pixel_nodes = watershed_basins(gradient, basin_count(int(np.prod(points.shape[:3])), cfg.pixels_per_node,
+                                                         cfg.max_basins))
+    edges, boundary = boundaries(pixel_nodes, gradient)  # which basins touch, how strongly apart
+    del gradient
     extra = ()
     if texture_weight is None:
         texture_weight = cfg.texture_weight or 0.0
     if n_texture and cfg.texture_scale > 0 and texture_weight > 0:
         extra = texture_channels(points, n_texture, cfg.texture_scale)
     means, counts, spread = node_points(pixel_nodes, points, extra, texture_weight)
-    edges, _ = adjacency(pixel_nodes)
     n = len(means)
     yield "basins", 1, 1, f"{n} basins"
 
@@ -175,8 +271,9 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
             centres, mass, None, knn=cfg.knn, merge_fraction=cfg.class_merge_fraction,
             epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power), "grouping", len(mass))
         room = max(cfg.max_levels - len(levels), 0)
-        for e, part in second.partitions(spread_events(second.n_clusters, room)).items():
-            levels.append(Level(part[cut], "classes", second.persistence[e]))
+        redges, rbound = region_boundaries(cut, edges, boundary)
+        for part, kind, persistence in coarse_levels(second, redges, rbound, room):
+            levels.append(Level(part[cut], kind, persistence))
         classes = [i for i, lv in enumerate(levels) if lv.kind == "classes"]
         if cfg.default_rule == "classes" and classes:  # the most persistent class partition
             default = classes[most_persistent([levels[i].persistence for i in classes],

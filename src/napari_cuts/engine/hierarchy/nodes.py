@@ -48,3 +48,25 @@ def pooled(partition: np.ndarray, values: np.ndarray, counts: np.ndarray,
     means = np.stack([np.bincount(partition, values[:, f] * counts, minlength=m)
                       for f in range(values.shape[1])], 1) / np.maximum(mass, 1e-300)[:, None]
     return means, mass
+
+
+def boundaries(labels: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) of labels that touch, and per pair the sum over their shared pixel
+    faces of `values` (the mean of the two pixels') and the number of faces: (E, 2)."""
+    keys, sums, n = [], [], int(labels.max()) + 1
+    for axis in range(labels.ndim):
+        if labels.shape[axis] < 2:
+            continue
+        a = np.moveaxis(labels, axis, 0)
+        v = np.moveaxis(values, axis, 0)
+        lo, hi = a[:-1].ravel(), a[1:].ravel()
+        diff = lo != hi
+        keys.append(np.minimum(lo[diff], hi[diff]).astype(np.int64) * n + np.maximum(lo[diff], hi[diff]))
+        sums.append(((v[:-1].ravel()[diff] + v[1:].ravel()[diff]) / 2).astype(np.float64))
+    if not keys:
+        return np.zeros((0, 2), np.int64), np.zeros((0, 2))
+    k, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    inv = inv.ravel()
+    s = np.concatenate(sums)
+    out = np.stack([np.bincount(inv, s, minlength=len(k)), np.bincount(inv, minlength=len(k)).astype(np.float64)], 1)
+    return np.stack([k // n, k % n], 1), out
