@@ -463,7 +463,8 @@ Targets of the engine issue (yes / NO):
 
 def parse_settings(items: list[str]) -> tuple[dict, list[str]]:
     """``FIELD=VALUE`` segmentation settings: as config values and as CLI flags."""
-    from napari_cuts.config import SegmentConfig, parameters
+    from napari_cuts.config import SegmentConfig
+    from napari_cuts.parameters import parameters
 
     known = {p.name: p for p in parameters(SegmentConfig)}
     values, flags = {}, []

@@ -14,8 +14,8 @@ from napari_cuts.config import (
     RefineConfig,
     SegmentConfig,
     TrainingConfig,
-    parameters,
 )
+from napari_cuts.parameters import parameters
 
 OUT = Path(__file__).resolve().parent / "parameters.md"
 SECTIONS = (

@@ -15,9 +15,9 @@ from napari_cuts.config import (
     RefineConfig,
     SegmentConfig,
     TrainingConfig,
-    parameters,
 )
 from napari_cuts.formats.errors import CutsInputError
+from napari_cuts.parameters import parameters
 
 CONFIGS = (TrainingConfig, SegmentConfig, RefineConfig, ComponentsConfig, MeasureConfig)
 #: a command whose parser carries each config's flags, with its required arguments

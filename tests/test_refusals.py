@@ -229,7 +229,8 @@ def test_run_checks_segmentation_memory_before_training(tmp_path, capsys):
 
 def _label(name: str) -> str:
     """A config field's name for people, as its messages give it."""
-    from napari_cuts.config import SegmentConfig, TrainingConfig, parameters
+    from napari_cuts.config import SegmentConfig, TrainingConfig
+    from napari_cuts.parameters import parameters
 
     return next(p.label for cls in (TrainingConfig, SegmentConfig) for p in parameters(cls)
                 if p.name == name)

@@ -14,7 +14,7 @@ import argparse
 import weakref
 from typing import Any
 
-from napari_cuts.config import Parameter, parameters
+from napari_cuts.parameters import Parameter, parameters
 
 __all__ = ["add_config_args", "config_from_args"]
 

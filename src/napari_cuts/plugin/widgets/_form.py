@@ -15,7 +15,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEd
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 from superqt import QCollapsible
 
-from napari_cuts.config import Parameter, parameters
+from napari_cuts.parameters import Parameter, parameters
 
 
 class NullableField(Container):
