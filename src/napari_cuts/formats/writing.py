@@ -64,28 +64,13 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     umask allows, as ``open()`` would.
     """
     path = Path(path)
-    made = _missing_dirs(path.parent)
-    tmp = None
-    try:
+    with _staged(path) as tmp:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = _new_temp(path)
-            _ACTIVE_TEMPS.add(tmp)
             yield tmp
             os.replace(tmp, path)
-            _ACTIVE_TEMPS.discard(tmp)
         except OSError as exc:
             raise write_error(path, exc) from None
-    except BaseException:
-        if tmp is not None:
-            _ACTIVE_TEMPS.discard(tmp)
-            _remove(tmp)
-        for folder in made:
-            try:
-                folder.rmdir()  # only if empty
-            except OSError:
-                break
-        raise
+        _ACTIVE_TEMPS.discard(tmp)
 
 
 @contextmanager
