@@ -66,8 +66,10 @@ def watershed_basins(gradient: np.ndarray, n_regions: int) -> np.ndarray:
 
 
 def basins(points: np.ndarray, pixels_per_node: int, max_nodes: int,
-           spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+           spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-precise basins of a (Z, Y, X, F) volume of points: (Z, Y, X) int32 labels
-    0..n-1, about one per `pixels_per_node` pixels (see :func:`basin_count`)."""
+    0..n-1, about one per `pixels_per_node` pixels (see :func:`basin_count`), and the
+    points' gradient they are the basins of (:func:`points_gradient`)."""
     n = basin_count(int(np.prod(points.shape[:3])), pixels_per_node, max_nodes)
-    return watershed_basins(points_gradient(points, spacing), n)
+    gradient = points_gradient(points, spacing)
+    return watershed_basins(gradient, n), gradient

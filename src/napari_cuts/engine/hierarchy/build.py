@@ -215,7 +215,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
     hierarchy, info)`` where ``pixel_nodes`` is the (Z, Y, X) basin of every pixel.
     """
-    from napari_cuts.engine.hierarchy.basins import basin_count, points_gradient, watershed_basins
+    from napari_cuts.engine.hierarchy.basins import basins
     from napari_cuts.engine.hierarchy.condensation import condense_graph_iter
     from napari_cuts.engine.hierarchy.nodes import boundaries, pooled
 
@@ -223,9 +223,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     yield "basins", 0, 1, "watershed basins"
     z_spacing = cfg.z_spacing or 1.0  # None: not known, cubic voxels
     spacing = (z_spacing if points.shape[0] > 1 else 1.0, 1.0, 1.0)  # voxel size, in pixel widths
-    gradient = points_gradient(points, spacing)
-    pixel_nodes = watershed_basins(gradient, basin_count(int(np.prod(points.shape[:3])), cfg.pixels_per_node,
-                                                         cfg.max_basins))
+    pixel_nodes, gradient = basins(points, cfg.pixels_per_node, cfg.max_basins, spacing)
     edges, boundary = boundaries(pixel_nodes, gradient)  # which basins touch, how strongly apart
     del gradient
     extra = ()

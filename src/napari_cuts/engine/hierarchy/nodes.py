@@ -9,25 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def adjacency(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) of labels that touch along an axis, and how many pixel faces they share."""
-    pairs = []
-    for axis in range(labels.ndim):
-        if labels.shape[axis] < 2:
-            continue
-        a = np.moveaxis(labels, axis, 0)
-        lo, hi = a[:-1].ravel(), a[1:].ravel()
-        diff = lo != hi
-        lo, hi = lo[diff], hi[diff]
-        pairs.append(np.stack([np.minimum(lo, hi), np.maximum(lo, hi)], 1))
-    if not pairs:
-        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64)
-    both = np.concatenate(pairs).astype(np.int64)
-    n = int(labels.max()) + 1
-    keys, counts = np.unique(both[:, 0] * n + both[:, 1], return_counts=True)
-    return np.stack([keys // n, keys % n], 1), counts
-
-
 def region_means(labels: np.ndarray, values: np.ndarray, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(n, F) mean of `values` (..., F) over every label, and the (n,) pixel counts."""
     flat = labels.ravel()
