@@ -133,9 +133,8 @@ def boundary_merges(k: int, edges: np.ndarray, strength: np.ndarray, faces: np.n
     `strength` over the `faces` of the whole boundary two groups share; higra's average
     linkage).
 
-    Yields per merge ``(label, old, new)``: every region's group (one array, updated in
-    place; ids not consecutive), the id of the smaller group that merged and the id of
-    the larger one it merged into."""
+    Yields per merge ``(moved, new)``: the regions of the smaller group that merged, and
+    the id they take, the larger group's (a group's id is one of its regions)."""
     import higra as hg
 
     if not len(edges):
@@ -147,17 +146,14 @@ def boundary_merges(k: int, edges: np.ndarray, strength: np.ndarray, faces: np.n
     children = [[] for _ in parent]
     for c in range(len(parent) - 1):
         children[parent[c]].append(c)
-    members = {i: [i] for i in range(k)}  # tree node -> its regions
-    label = np.arange(k)
+    members = {i: [i] for i in range(k)}  # tree node -> its regions, the group's id first
     for v in range(k, len(parent)):  # merges in order (a graph in pieces: fewer than k - 1)
         if len(children[v]) != 2:
             break
         small, big = sorted((members.pop(c) for c in children[v]), key=len)
-        old, new = int(label[small[0]]), int(label[big[0]])
-        label[small] = new  # the smaller group takes the larger's id
+        yield np.asarray(small), big[0]
         big.extend(small)
         members[v] = big
-        yield label, old, new
 
 
 def coarse_levels(second, edges: np.ndarray, boundary: np.ndarray, room: int) -> list[tuple[np.ndarray, str, int]]:
@@ -183,14 +179,13 @@ def coarse_levels(second, edges: np.ndarray, boundary: np.ndarray, room: int) ->
     if len(strength):
         strength[kc[edges[:, 0]] != kc[edges[:, 1]]] = 2 * strength.max() + 1
 
-    def merges():
-        for m, (label, old, new) in enumerate(boundary_merges(k, edges, strength, boundary[:, 1])):
-            if kc[old] != kc[new]:  # the first merge across classes: every one within is done
-                return
-            yield m, label
-
+    steps = []  # the merges within classes, in order: (regions moved, id they take)
+    for moved, new in boundary_merges(k, edges, strength, boundary[:, 1]):
+        if kc[moved[0]] != kc[new]:  # the first merge across classes: every one within is done
+            break
+        steps.append((moved, new))
     within = []  # (merge, regions) of the merges that give a new partition
-    for m, _ in merges():
+    for m in range(len(steps)):
         if k - m - 1 not in seen:
             seen.add(k - m - 1)
             within.append((m, k - m - 1))
@@ -198,7 +193,9 @@ def coarse_levels(second, edges: np.ndarray, boundary: np.ndarray, room: int) ->
     chosen = spread_events(counts, room)
     out = [(parts[classes[i]], "classes", second.persistence[classes[i]]) for i in chosen if i < len(classes)]
     wanted = {within[i - len(classes)][0] for i in chosen if i >= len(classes)}
-    for m, label in merges():
+    label = np.arange(k)  # every region's group, replayed merge by merge
+    for m, (moved, new) in enumerate(steps):
+        label[moved] = new
         if m in wanted:
             out.append((relabel(label), "regions", 1))
     return out
