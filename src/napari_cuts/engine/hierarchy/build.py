@@ -6,6 +6,8 @@ Stages (:func:`hierarchy_iter`):
    pixel-precise, about one per ``pixels_per_node`` pixels; the condensation's nodes.
 2. **Condensation** (:mod:`napari_cuts.engine.hierarchy.condensation`) along the basins' adjacency: a
    tree of connected regions (:mod:`napari_cuts.engine.hierarchy.tree`), each with its lifetime.
+   Two touching basins are as far apart as their points and the contrast of the boundary
+   between them, so alike objects that touch (dense nuclei) stay apart while a wall is there.
 3. **Default level** (:mod:`napari_cuts.engine.hierarchy.default_level`): the cut of that tree whose
    regions live longest, chosen without labels.
 4. **Classes**: condensation of the default level's regions on the kNN graph of their
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from napari_cuts.config import TEXTURE_WEIGHT
 from napari_cuts.engine.hierarchy.default_level import excess_of_mass, most_persistent
 from napari_cuts.engine.hierarchy.levels import Level, build_hierarchy
 from napari_cuts.engine.hierarchy.tree import merge_tree
@@ -212,9 +215,9 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
     hierarchy, info)`` where ``pixel_nodes`` is the (Z, Y, X) basin of every pixel.
     """
-    from napari_cuts.engine.hierarchy.basins import basins
+    from napari_cuts.engine.hierarchy.basins import basins, step_response
     from napari_cuts.engine.hierarchy.condensation import condense_graph_iter
-    from napari_cuts.engine.hierarchy.nodes import boundaries, pooled
+    from napari_cuts.engine.hierarchy.nodes import boundaries, pooled, region_means
 
     cfg = config
     yield "basins", 0, 1, "watershed basins"
@@ -222,6 +225,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     spacing = (z_spacing if points.shape[0] > 1 else 1.0, 1.0, 1.0)  # voxel size, in pixel widths
     pixel_nodes, gradient = basins(points, cfg.pixels_per_node, cfg.max_basins, spacing)
     edges, boundary = boundaries(pixel_nodes, gradient)  # which basins touch, how strongly apart
+    interior = region_means(pixel_nodes, gradient[..., None])[0][:, 0]  # each basin's mean gradient
     del gradient
     extra = ()
     if texture_weight is None:
@@ -229,6 +233,9 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     if n_texture and cfg.texture_scale > 0 and texture_weight > 0:
         extra = texture_channels(points, n_texture, cfg.texture_scale)
     means, counts, spread = node_points(pixel_nodes, points, extra, texture_weight)
+    # Inside a texture the gradient is as strong as at its edges: a boundary's gradient is
+    # a wall only as far as the image is not texture (the texture statistics' weight)
+    wall_weight = float(np.clip(1.0 - texture_weight / TEXTURE_WEIGHT, 0, 1))
     n = len(means)
     yield "basins", 1, 1, f"{n} basins"
 
@@ -242,8 +249,10 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
 
     common = dict(merge_fraction=cfg.merge_fraction, epsilon_growth=cfg.epsilon_growth,
                   mass_power=cfg.mass_power)
-    first = yield from drive(condense_graph_iter(means, counts, edges, spread=spread,
-                                                 ward=cfg.size_penalty, **common), "condensing", n)
+    first = yield from drive(condense_graph_iter(
+        means, counts, edges, spread=spread, ward=cfg.size_penalty, boundary=boundary if wall_weight > 0 else None,
+        interior=interior, step_response=step_response(2 if points.shape[0] == 1 else 3) / max(wall_weight, 1e-12),
+        **common), "condensing", n)
     # the default level: the connected regions that live longest (its own stage)
     if cfg.default_rule == "persistent":  # the stage off: the connected level that lasted longest
         e = most_persistent(first.persistence, first.n_clusters) if first.steps else None

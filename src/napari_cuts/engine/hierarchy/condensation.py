@@ -19,6 +19,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 
+#: a boundary is a wall by how far its mean gradient exceeds this percentile of the
+#: first (basin) boundaries, most of which lie inside regions (evidence: docs/engine.md)
+WALL_QUANTILE = 75
+
+
 def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     d = (a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None, :]
     return d.clamp_min_(0)
@@ -87,6 +92,9 @@ def condense_graph_iter(
     spread: np.ndarray | None = None,
     spread_floor: float = 0.1,
     ward: float = 0.0,
+    boundary: np.ndarray | None = None,
+    interior: np.ndarray | None = None,
+    step_response: float = 1.0,
 ) -> Generator[tuple[int, int], None, MergeHistory]:
     """Diffusion condensation of weighted points on a sparse graph.
 
@@ -103,6 +111,15 @@ def condense_graph_iter(
     (floored at `spread_floor` x the median), so noisy regions merge more easily than
     quiet ones. `ward` > 0 makes merging two large clusters cost more than absorbing a
     fragment (distances x (harmonic mean mass / median mass) ** ward).
+    `boundary` ((E, 2), with `edges`: the summed gradient along each pair's shared boundary
+    and its number of pixel faces) makes a wall keep two nodes apart even where their
+    points agree (two touching nuclei alike inside): an edge's distance is the points'
+    distance and the wall's height in quadrature. The height is the mean gradient along
+    the boundary above what a boundary has without a wall (the upper quartile of the
+    first boundaries, most of which lie inside regions, and the mean gradient inside
+    either node, `interior`), divided by `step_response` (the gradient a step of one unit
+    gives): a step height, in the points' units. Merged nodes add their boundaries up
+    and pool their interiors.
     Stops at `stop_at` clusters (or when the graph has no edges left). A generator:
     yields ``(iteration, n_clusters)``; returns a :class:`MergeHistory`.
     """
@@ -134,9 +151,21 @@ def condense_graph_iter(
             f /= ((2 * w[i] * w[j] / (w[i] + w[j]) / w0) ** ward).astype(np.float32)
         return f
 
+    walls = None  # per edge: summed gradient along the boundary, faces
+    if spatial and boundary is not None and len(e):
+        walls = np.asarray(boundary, np.float64).reshape(-1, 2).copy()
+        quartile = float(np.percentile(walls[:, 0] / np.maximum(walls[:, 1], 1), WALL_QUANTILE))
+        inside = np.zeros(n) if interior is None else np.asarray(interior, np.float64).copy()
+
     def sq(i, j):
+        """Squared distance of each edge (i, j): points, and the wall's height."""
         d = x[i] - x[j]
-        return np.einsum("ij,ij->i", d, d)
+        out = np.einsum("ij,ij->i", d, d)
+        if walls is not None:  # spatial: (i, j) is the current graph, edge for edge
+            floor = np.maximum(quartile, np.maximum(inside[i], inside[j]))
+            height = np.clip(walls[:, 0] / np.maximum(walls[:, 1], 1) - floor, 0, None) / step_response
+            out += height.astype(np.float32) ** 2
+        return out
 
     g = graph()
     if not len(g):
@@ -173,6 +202,8 @@ def condense_graph_iter(
             if var is not None:  # pooled spread: within parts plus between them
                 dev = var + sq_rows(x - xm[comp])
                 var = np.bincount(comp, dev * w, minlength=n_comp) / mass
+            if walls is not None:
+                inside = np.bincount(comp, inside * w, minlength=n_comp) / mass
             x, w = xm, mass
             if history.steps:
                 history.persistence.append(stable)
@@ -182,8 +213,12 @@ def condense_graph_iter(
             if spatial:
                 ci, cj = comp[i], comp[j]
                 keep = ci != cj
-                keys = np.unique(np.minimum(ci[keep], cj[keep]) * n_comp + np.maximum(ci[keep], cj[keep]))
+                keys, inv = np.unique(np.minimum(ci[keep], cj[keep]) * n_comp + np.maximum(ci[keep], cj[keep]),
+                                      return_inverse=True)
                 e = np.stack([keys // n_comp, keys % n_comp], 1)
+                if walls is not None:  # merged nodes' boundaries add up
+                    inv = inv.ravel()
+                    walls = np.stack([np.bincount(inv, walls[keep, c], minlength=len(keys)) for c in range(2)], 1)
             g = graph() if len(x) > 1 else np.zeros((0, 2), np.int64)
         else:
             stable += 1
