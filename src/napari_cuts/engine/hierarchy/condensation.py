@@ -18,7 +18,6 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-
 #: a boundary is a wall by how far its mean gradient exceeds this percentile of the
 #: first (basin) boundaries, most of which lie inside regions (evidence: docs/engine.md)
 WALL_QUANTILE = 75
