@@ -212,6 +212,16 @@ def test_a_wall_keeps_alike_nodes_apart():
                for p in result.partitions().values())
 
 
+def test_step_response_is_the_gradient_of_a_unit_step():
+    from napari_cuts.engine.hierarchy.basins import points_gradient, step_response
+
+    for ndim, shape in ((2, (1, 32, 32, 1)), (3, (16, 16, 16, 1))):
+        step = np.zeros(shape, np.float32)
+        step[..., shape[2] // 2:, :] = 2.0  # a step of two units, between two pixels
+        peak = float(points_gradient(step).max())
+        assert 0.75 < peak / (2 * step_response(ndim)) < 0.85, (ndim, peak)
+
+
 def test_hierarchy_orders_levels_and_keeps_ids():
     pts, _ = blobs()
     result = condense(pts)

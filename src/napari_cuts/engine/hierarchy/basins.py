@@ -19,10 +19,11 @@ GRADIENT_SIGMA = 1.0
 
 
 def step_response(ndim: int) -> float:
-    """What :func:`points_gradient` gives across a step of one unit in an `ndim`-D image:
-    the Gaussian turns the step into a slope of 1 / (sqrt(2 pi) sigma) at its centre, and
-    the Sobel filter weighs a difference over two pixels by 4 per further axis (8 in 2D,
-    32 in 3D). Dividing a gradient by it gives a step height, in the points' units."""
+    """What :func:`points_gradient` gives across a step of one unit in an `ndim`-D image,
+    in the continuous limit: the Gaussian turns the step into a slope of
+    1 / (sqrt(2 pi) sigma) at its centre, and the Sobel filter weighs a difference over two
+    pixels by 4 per further axis (8 in 2D, 32 in 3D); a step between two pixels gives 0.8
+    of it. Dividing a gradient by it gives a step height, in the points' units."""
     return 2 * 4 ** (ndim - 1) / (np.sqrt(2 * np.pi) * GRADIENT_SIGMA)
 
 
