@@ -119,18 +119,6 @@ def meet(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return relabel(a.astype(np.int64) * (int(b.max()) + 1) + b)
 
 
-def region_boundaries(cut: np.ndarray, edges: np.ndarray, boundary: np.ndarray):
-    """Which regions of `cut` (a partition of the basins) touch, and along each pair the
-    summed gradient and the number of pixel faces, from the basins' (`edges`, `boundary`)."""
-    ci, cj = cut[edges[:, 0]], cut[edges[:, 1]]
-    keep = ci != cj
-    k = int(cut.max()) + 1
-    keys, inv = np.unique(np.minimum(ci[keep], cj[keep]) * k + np.maximum(ci[keep], cj[keep]), return_inverse=True)
-    inv = inv.ravel()
-    sums = np.stack([np.bincount(inv, boundary[keep, c], minlength=len(keys)) for c in range(2)], 1)
-    return np.stack([keys // k, keys % k], 1), sums
-
-
 def boundary_merges(k: int, edges: np.ndarray, strength: np.ndarray, faces: np.ndarray):
     """The `k` regions merged two at a time along their weakest boundary first (the mean
     `strength` over the `faces` of the whole boundary two groups share; higra's average
@@ -217,7 +205,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     """
     from napari_cuts.engine.hierarchy.basins import basins, step_response
     from napari_cuts.engine.hierarchy.condensation import condense_graph_iter
-    from napari_cuts.engine.hierarchy.nodes import boundaries, pooled, region_means
+    from napari_cuts.engine.hierarchy.nodes import boundaries, contract, pooled, region_means
 
     cfg = config
     yield "basins", 0, 1, "watershed basins"
@@ -249,10 +237,12 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
 
     common = dict(merge_fraction=cfg.merge_fraction, epsilon_growth=cfg.epsilon_growth,
                   mass_power=cfg.mass_power)
-    first = yield from drive(condense_graph_iter(
-        means, counts, edges, spread=spread, ward=cfg.size_penalty, boundary=boundary if wall_weight > 0 else None,
-        interior=interior, step_response=step_response(2 if points.shape[0] == 1 else 3) / max(wall_weight, 1e-12),
-        **common), "condensing", n)
+    walls = {}  # a wall's height as a step height, weighed by wall_weight
+    if wall_weight > 0:
+        walls = dict(boundary=boundary, interior=interior,
+                     step_response=step_response(2 if points.shape[0] == 1 else 3) / wall_weight)
+    first = yield from drive(condense_graph_iter(means, counts, edges, spread=spread, ward=cfg.size_penalty,
+                                                 **walls, **common), "condensing", n)
     # the default level: the connected regions that live longest (its own stage)
     if cfg.default_rule == "persistent":  # the stage off: the connected level that lasted longest
         e = most_persistent(first.persistence, first.n_clusters) if first.steps else None
@@ -275,7 +265,7 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
             centres, mass, None, knn=cfg.knn, merge_fraction=cfg.class_merge_fraction,
             epsilon_growth=cfg.class_epsilon_growth, mass_power=cfg.mass_power), "grouping", len(mass))
         room = max(cfg.max_levels - len(levels), 0)
-        redges, rbound = region_boundaries(cut, edges, boundary)
+        redges, rbound = contract(cut, edges, boundary)  # which regions touch, how strongly apart
         for part, kind, persistence in coarse_levels(second, redges, rbound, room):
             levels.append(Level(part[cut], kind, persistence))
         classes = [i for i, lv in enumerate(levels) if lv.kind == "classes"]

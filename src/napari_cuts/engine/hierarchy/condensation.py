@@ -18,6 +18,8 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from napari_cuts.engine.hierarchy.nodes import contract
+
 #: a boundary is a wall by how far its mean gradient exceeds this percentile of the
 #: first (basin) boundaries, most of which lie inside regions (evidence: docs/engine.md)
 WALL_QUANTILE = 75
@@ -156,15 +158,20 @@ def condense_graph_iter(
         quartile = float(np.percentile(walls[:, 0] / np.maximum(walls[:, 1], 1), WALL_QUANTILE))
         inside = np.zeros(n) if interior is None else np.asarray(interior, np.float64).copy()
 
+    def wall_heights():
+        """Squared height of the wall along each edge of the current graph (0 without)."""
+        if walls is None:
+            return 0.0
+        floor = np.maximum(quartile, np.maximum(inside[e[:, 0]], inside[e[:, 1]]))
+        height = np.clip(walls[:, 0] / np.maximum(walls[:, 1], 1) - floor, 0, None) / step_response
+        return height.astype(np.float32) ** 2
+
+    heights = wall_heights()  # they change only when nodes merge
+
     def sq(i, j):
         """Squared distance of each edge (i, j): points, and the wall's height."""
         d = x[i] - x[j]
-        out = np.einsum("ij,ij->i", d, d)
-        if walls is not None:  # spatial: (i, j) is the current graph, edge for edge
-            floor = np.maximum(quartile, np.maximum(inside[i], inside[j]))
-            height = np.clip(walls[:, 0] / np.maximum(walls[:, 1], 1) - floor, 0, None) / step_response
-            out += height.astype(np.float32) ** 2
-        return out
+        return np.einsum("ij,ij->i", d, d) + heights  # spatial: (i, j) is the graph, edge for edge
 
     g = graph()
     if not len(g):
@@ -209,15 +216,9 @@ def condense_graph_iter(
             history.steps.append(comp.astype(np.int32))
             history.epsilons.append(eps)
             stable = 1
-            if spatial:
-                ci, cj = comp[i], comp[j]
-                keep = ci != cj
-                keys, inv = np.unique(np.minimum(ci[keep], cj[keep]) * n_comp + np.maximum(ci[keep], cj[keep]),
-                                      return_inverse=True)
-                e = np.stack([keys // n_comp, keys % n_comp], 1)
-                if walls is not None:  # merged nodes' boundaries add up
-                    inv = inv.ravel()
-                    walls = np.stack([np.bincount(inv, walls[keep, c], minlength=len(keys)) for c in range(2)], 1)
+            if spatial:  # the graph between the merged nodes; their boundaries add up
+                e, walls = contract(comp, e, walls)
+                heights = wall_heights()
             g = graph() if len(x) > 1 else np.zeros((0, 2), np.int64)
         else:
             stable += 1

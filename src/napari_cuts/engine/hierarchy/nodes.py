@@ -51,3 +51,18 @@ def boundaries(labels: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
     s = np.concatenate(sums)
     out = np.stack([np.bincount(inv, s, minlength=len(k)), np.bincount(inv, minlength=len(k)).astype(np.float64)], 1)
     return np.stack([k // n, k % n], 1), out
+
+
+def contract(labels: np.ndarray, edges: np.ndarray, sums: np.ndarray | None = None):
+    """The edges between the groups of `labels` (a partition of the nodes) that touch,
+    and per new edge the sum of `sums` ((E, k) per old edge) over the old edges it joins
+    (``None`` without `sums`)."""
+    ci, cj = labels[edges[:, 0]], labels[edges[:, 1]]
+    keep = ci != cj
+    k = int(labels.max()) + 1
+    keys, inv = np.unique(np.minimum(ci[keep], cj[keep]) * k + np.maximum(ci[keep], cj[keep]), return_inverse=True)
+    out = None
+    if sums is not None:
+        inv = inv.ravel()
+        out = np.stack([np.bincount(inv, sums[keep, c], minlength=len(keys)) for c in range(sums.shape[1])], 1)
+    return np.stack([keys // k, keys % k], 1), out
