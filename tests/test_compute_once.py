@@ -130,6 +130,56 @@ def test_segment_then_refine_embeds_once(make_napari_viewer, qtbot, gray_encoder
     assert not store.filled and (path is None or not Path(path).exists())
 
 
+def test_refine_started_during_segment_waits_for_its_vectors(make_napari_viewer, qtbot, gray_encoder,
+                                                            monkeypatch):
+    """Refine asked while Segment is still embedding the image (in the helper process)
+    waits for Segment's vectors instead of embedding the image a second time here."""
+    import napari_cuts.engine.session
+
+    tiles = []  # tiles embedded in this process (Refine's worker thread)
+    embed = napari_cuts.engine.session.embed_region
+    monkeypatch.setattr(napari_cuts.engine.session, "embed_region",
+                        lambda *a, **k: tiles.append(1) or embed(*a, **k))
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(mosaic(96), name="mosaic")
+    state = encoder_state(viewer)
+    state.encoder = gray_encoder
+    segment = dock(viewer, "Segment")
+    refine = dock(viewer, "Scribble refinement")
+    refine.auto.value = False
+    scribbled(viewer, refine)
+    segment.start_segmentation()  # its end comes through this thread's event loop: not yet
+    assert segment.is_busy
+    refine.refine(asked=True)
+    assert "waiting" in refine.status.text() and refine.is_busy
+    qtbot.waitUntil(lambda: not segment.is_busy and not refine.is_busy, timeout=WAIT_MS)
+    assert not tiles, f"Refine embedded {len(tiles)} tiles beside Segment"
+    store = state.embeddings.get((result_key(layer), ()), gray_encoder, layer.data)
+    assert store is not None and store.fills == 1
+    labels = np.asarray(viewer.layers["mosaic refined"].data)
+    assert labels.shape == (96, 96) and set(np.unique(labels)) == {1, 2}
+
+
+def test_refine_waiting_for_a_cancelled_segment_embeds_itself(make_napari_viewer, qtbot, gray_encoder):
+    """Segment cancelled while Refine waits for its vectors: Refine computes them itself."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(mosaic(96), name="mosaic")
+    state = encoder_state(viewer)
+    state.encoder = gray_encoder
+    segment = dock(viewer, "Segment")
+    refine = dock(viewer, "Scribble refinement")
+    refine.auto.value = False
+    scribbled(viewer, refine)
+    segment.start_segmentation()
+    refine.refine(asked=True)
+    assert "waiting" in refine.status.text()
+    segment.cancel()
+    qtbot.waitUntil(lambda: not segment.is_busy and not refine.is_busy, timeout=WAIT_MS)
+    assert "mosaic refined" in viewer.layers
+    store = state.embeddings.get((result_key(layer), ()), gray_encoder, layer.data)
+    assert store is not None and store.filled
+
+
 @pytest.mark.parametrize("side, in_file", [(48, True)])
 def test_segment_then_refine_run_the_encoder_once_per_tile(
         make_napari_viewer, qtbot, gray_encoder, monkeypatch, side, in_file):

@@ -6,11 +6,16 @@ Each run wraps the image, the encoder and the store in an
 :class:`~napari_cuts.engine.session.ImageSession` (Segment in the helper process, Refine in a
 worker thread), so an image is embedded once for every tool, at any size: stores of
 large images keep their vectors in a temporary file, which goes with the store.
+
+A tool that fills a store elsewhere (Segment, in the helper process) says so with
+:meth:`EmbeddingCache.begin_filling`; another tool asking for the same vectors meanwhile
+waits for them (:meth:`EmbeddingCache.when_filled`) instead of embedding the image again.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from napari_cuts.engine.encoder import Encoder
@@ -34,6 +39,24 @@ class EmbeddingCache:
 
     def __init__(self) -> None:
         self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
+        self._filling: dict[tuple, list[Callable[[], None]]] = {}  # key -> who waits for it
+
+    def begin_filling(self, key: tuple) -> None:
+        """Mark the store of `key` as being filled by a running job."""
+        self._filling.setdefault(key, [])
+
+    def end_filling(self, key: tuple) -> None:
+        """The job filling `key` ended (done, cancelled or failed): call those waiting."""
+        for callback in self._filling.pop(key, []):
+            callback()
+
+    def when_filled(self, key: tuple, callback: Callable[[], None]) -> bool:
+        """If a job is filling the store of `key`, call `callback` when it ends and return
+        True; else return False (nothing to wait for)."""
+        if key not in self._filling:
+            return False
+        self._filling[key].append(callback)
+        return True
 
     def get(self, key: tuple, encoder: Encoder, data) -> VectorStore | None:
         """The store of `key` if made for `encoder` and `data`, else None."""

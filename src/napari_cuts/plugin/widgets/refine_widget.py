@@ -81,6 +81,7 @@ class RefineWidget(QWidget):
         warm_up()
         self._cache: tuple | None = None  # (key, encoder, refiner, data) of the last image
         self._features_worker = None  # computing features
+        self._waiting = False  # for the vectors a running segmentation is computing
         self._worker = None  # fitting and predicting
         self._pending: bool | None = None  # a run is wanted; True: asked by the user
         self._watched: Labels | None = None
@@ -130,8 +131,8 @@ class RefineWidget(QWidget):
     # ---- public API --------------------------------------------------------------
     @property
     def is_busy(self) -> bool:
-        return bool(self._worker or self._features_worker or self.timer.isActive()
-                    or self._pending is not None)
+        return bool(self._worker or self._features_worker or self._waiting
+                    or self.timer.isActive() or self._pending is not None)
 
     def reset_choices(self, *_args) -> None:
         if self._life.alive:
@@ -178,8 +179,8 @@ class RefineWidget(QWidget):
         if self._worker is not None:
             self._worker.quit()  # its finish starts the next run
             return
-        if self._features_worker is not None:
-            return  # the run starts when the features are ready
+        if self._features_worker is not None or self._waiting:
+            return  # the run starts when the features (or Segment's vectors) are ready
         try:
             config = self.form.config()
         except CutsInputError as exc:
@@ -233,6 +234,10 @@ class RefineWidget(QWidget):
     def _start_features(self, image: Image, encoder, levels, key, config: RefineConfig) -> None:
         data = image.data
         shape = volume_shape(np.shape(data), channel_axis=bool(image.rgb), is_stack=image.ndim == 3)
+        if self.state.embeddings.when_filled((result_key(image), ()), self._vectors_ready):
+            self._waiting = True  # Segment is embedding this image: use its vectors
+            self.status.setText(f"waiting for the pixel vectors Segment is computing for {image.name}…")
+            return
         store = self.state.embeddings.store((result_key(image), ()), encoder, data, shape)
         self.status.setText(f"computing the features of {image.name} (once)…")
         self._bar.start(total=0, desc=f"napari-cuts: features of {image.name}")
@@ -241,6 +246,12 @@ class RefineWidget(QWidget):
             image.ndim == 3, bool(image.rgb), store,
             on_progress=self._on_progress,
             on_done=lambda outcome: self._features_done(outcome, key, encoder, data))
+
+    def _vectors_ready(self) -> None:
+        """Segment's run ended: refine with its vectors (or compute them, if it stopped)."""
+        self._waiting = False
+        if self._life.alive and self._pending is not None:
+            self.refine(asked=bool(self._pending))
 
     def _features_done(self, outcome: dict, key, encoder, data) -> None:
         self._features_worker = None

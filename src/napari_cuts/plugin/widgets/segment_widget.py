@@ -76,6 +76,7 @@ class SegmentWidget(QWidget):
         self._every = Every()  # progress shown a few times a second
         self._group: str | None = None  # result key of the layers the slider browses
         self._store = None  # the VectorStore of the run's image (session.py)
+        self._filling: tuple | None = None  # the embedding cache key the run is filling
         self._spacing_of = None  # the layer whose scale the z spacing was read from
 
         self.image = image_layer_combo(napari_viewer, "Image layer to segment")
@@ -171,7 +172,11 @@ class SegmentWidget(QWidget):
         store = None
         if not image.time:  # the image's vectors, kept for Refine (and the next run)
             shape = volume_shape(np.shape(image.data), channel_axis=image.rgb, is_stack=image.is_stack)
-            store = self.state.embeddings.store((result_key(layer), index), encoder, layer.data, shape)
+            key = (result_key(layer), index)
+            store = self.state.embeddings.store(key, encoder, layer.data, shape)
+            if not store.filled:  # Refine waits for these vectors rather than embedding again
+                self.state.embeddings.begin_filling(key)
+                self._filling = key
         worker = segmentation_worker(encoder, image, config, store=store)
         self._store = store
         outcome: dict = {}
@@ -264,6 +269,14 @@ class SegmentWidget(QWidget):
         self._bar.show(f"napari-cuts: {p.stage}", p.done, p.total)
 
     def _on_finished(self, worker, layer, index, outcome: dict) -> None:
+        try:
+            self._finish(worker, layer, index, outcome)
+        finally:  # the vectors are in the store now, or never will be: no one waits
+            filling, self._filling = self._filling, None
+            if filling is not None:
+                self.state.embeddings.end_filling(filling)
+
+    def _finish(self, worker, layer, index, outcome: dict) -> None:
         self._life.workers.discard(worker)
         self._bar.close()
         if not self._life.alive:
