@@ -180,6 +180,54 @@ def test_refine_waiting_for_a_cancelled_segment_embeds_itself(make_napari_viewer
     assert store is not None and store.filled
 
 
+def test_segment_started_during_refine_waits_for_its_vectors(make_napari_viewer, qtbot, gray_encoder,
+                                                            monkeypatch):
+    """Segment asked while Refine is computing the image's vectors waits for them and hands
+    them to its helper process: one embedding."""
+    import napari_cuts.plugin.widgets.segment_widget as segment_module
+
+    handed = []  # whether the store Segment hands its helper process holds the vectors
+    start = segment_module.segmentation_worker
+    monkeypatch.setattr(segment_module, "segmentation_worker",
+                        lambda *a, store=None, **k: handed.append(store.filled) or start(*a, store=store, **k))
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(mosaic(96), name="mosaic")
+    state = encoder_state(viewer)
+    state.encoder = gray_encoder
+    segment = dock(viewer, "Segment")
+    refine = dock(viewer, "Scribble refinement")
+    refine.auto.value = False
+    scribbled(viewer, refine)
+    refine.refine(asked=True)  # its features end through this thread's event loop: not yet
+    assert refine.is_busy
+    segment.start_segmentation()
+    assert "waiting" in segment.status.text() and segment.is_busy
+    qtbot.waitUntil(lambda: not segment.is_busy and not refine.is_busy, timeout=WAIT_MS)
+    store = state.embeddings.get((result_key(layer), ()), gray_encoder, layer.data)
+    assert handed == [True], "Segment did not wait for Refine's vectors"
+    assert store is not None and store.fills == 1
+    assert segment.result_layer() is not None and "mosaic refined" in viewer.layers
+
+
+def test_segment_cancelled_while_waiting_for_refine_does_not_start(make_napari_viewer, qtbot, gray_encoder):
+    """Cancel pressed while Segment waits for Refine's vectors: nothing runs later."""
+    viewer = make_napari_viewer()
+    viewer.add_image(mosaic(96), name="mosaic")
+    encoder_state(viewer).encoder = gray_encoder
+    segment = dock(viewer, "Segment")
+    refine = dock(viewer, "Scribble refinement")
+    refine.auto.value = False
+    scribbled(viewer, refine)
+    refine.refine(asked=True)
+    segment.start_segmentation()
+    assert segment.is_busy and not segment.run_button.isEnabled()
+    segment.cancel()
+    assert not segment.is_busy and segment.run_button.isEnabled()
+    qtbot.waitUntil(lambda: not refine.is_busy, timeout=WAIT_MS)
+    qtbot.wait(200)
+    assert not segment.is_busy and segment.result_layer() is None
+
+
 @pytest.mark.parametrize("side, in_file", [(48, True)])
 def test_segment_then_refine_run_the_encoder_once_per_tile(
         make_napari_viewer, qtbot, gray_encoder, monkeypatch, side, in_file):

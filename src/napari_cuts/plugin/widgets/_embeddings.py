@@ -7,9 +7,9 @@ Each run wraps the image, the encoder and the store in an
 worker thread), so an image is embedded once for every tool, at any size: stores of
 large images keep their vectors in a temporary file, which goes with the store.
 
-A tool that fills a store elsewhere (Segment, in the helper process) says so with
-:meth:`EmbeddingCache.begin_filling`; another tool asking for the same vectors meanwhile
-waits for them (:meth:`EmbeddingCache.when_filled`) instead of embedding the image again.
+A tool about to fill a store (Segment in the helper process, Refine in a thread) claims it
+(:meth:`EmbeddingCache.claim`); another tool asking for the same vectors meanwhile waits
+for them instead of embedding the image again.
 """
 
 from __future__ import annotations
@@ -41,9 +41,17 @@ class EmbeddingCache:
         self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
         self._filling: dict[tuple, list[Callable[[], None]]] = {}  # key -> who waits for it
 
-    def begin_filling(self, key: tuple) -> None:
-        """Mark the store of `key` as being filled by a running job."""
-        self._filling.setdefault(key, [])
+    def claim(self, key: tuple, encoder: Encoder, data, shape: tuple[int, ...],
+              when_ready: Callable[[], None]) -> VectorStore | None:
+        """The store of `key` (:meth:`store`) for a job about to run, marked as being filled
+        by it if empty (call :meth:`end_filling` when the job ends); or None, with
+        `when_ready` called later, while another job is filling it."""
+        if self.when_filled(key, when_ready):
+            return None
+        store = self.store(key, encoder, data, shape)
+        if not store.filled:
+            self._filling.setdefault(key, [])
+        return store
 
     def end_filling(self, key: tuple) -> None:
         """The job filling `key` ended (done, cancelled or failed): call those waiting."""

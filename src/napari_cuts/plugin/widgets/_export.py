@@ -52,3 +52,12 @@ def write_export(path: str, labels: np.ndarray, layer=None) -> None:
         show_error(f"Could not write {path}: {exc.strerror or exc}")
         return
     show_info(f"Labels written to {path}")
+
+
+def export_layer(path: str, layer, position: int | None = None) -> None:
+    """Export the level at `position` of a levels layer as a TIFF, or (None) every level as
+    a levels file, adding the suffix `path` lacks."""
+    if position is None:
+        write_export(export_path(path, True), layer.data, layer=layer)
+    else:
+        write_export(export_path(path, False), plain_labels(layer, position))

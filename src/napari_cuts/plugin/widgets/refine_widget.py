@@ -234,11 +234,13 @@ class RefineWidget(QWidget):
     def _start_features(self, image: Image, encoder, levels, key, config: RefineConfig) -> None:
         data = image.data
         shape = volume_shape(np.shape(data), channel_axis=bool(image.rgb), is_stack=image.ndim == 3)
-        if self.state.embeddings.when_filled((result_key(image), ()), self._vectors_ready):
-            self._waiting = True  # Segment is embedding this image: use its vectors
+        cache, fill_key = self.state.embeddings, (result_key(image), ())
+        store = cache.claim(fill_key, encoder, data, shape, self._vectors_ready)
+        if store is None:  # Segment is embedding this image: use its vectors
+            self._waiting = True
             self.status.setText(f"waiting for the pixel vectors Segment is computing for {image.name}…")
             return
-        store = self.state.embeddings.store((result_key(image), ()), encoder, data, shape)
+        filling = not store.filled  # Segment waits for these vectors meanwhile
         self.status.setText(f"computing the features of {image.name} (once)…")
         self._bar.start(total=0, desc=f"napari-cuts: features of {image.name}")
         self._features_worker = run_job(
@@ -246,6 +248,8 @@ class RefineWidget(QWidget):
             image.ndim == 3, bool(image.rgb), store,
             on_progress=self._on_progress,
             on_done=lambda outcome: self._features_done(outcome, key, encoder, data))
+        if filling:  # after on_done, also once this widget is gone: no one waits
+            self._features_worker.finished.connect(lambda: cache.end_filling(fill_key))
 
     def _vectors_ready(self) -> None:
         """Segment's run ended: refine with its vectors (or compute them, if it stopped)."""

@@ -24,14 +24,7 @@ from napari_cuts.plugin.widgets._common import (
     column,
     image_layer_combo,
 )
-from napari_cuts.plugin.widgets._export import (
-    LEVELS_FILTER,
-    TIFF_FILTER,
-    export_path,
-    plain_labels,
-    suggested_name,
-    write_export,
-)
+from napari_cuts.plugin.widgets._export import LEVELS_FILTER, TIFF_FILTER, export_layer, suggested_name
 from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import (
     META_KEY,
@@ -77,6 +70,7 @@ class SegmentWidget(QWidget):
         self._group: str | None = None  # result key of the layers the slider browses
         self._store = None  # the VectorStore of the run's image (session.py)
         self._filling: tuple | None = None  # the embedding cache key the run is filling
+        self._waiting: tuple | None = None  # the cache key of the vectors Refine is computing
         self._spacing_of = None  # the layer whose scale the z spacing was read from
 
         self.image = image_layer_combo(napari_viewer, "Image layer to segment")
@@ -133,7 +127,7 @@ class SegmentWidget(QWidget):
     # ---- public API (buttons call these) --------------------------------------
     @property
     def is_busy(self) -> bool:
-        return self._worker is not None
+        return self._worker is not None or self._waiting is not None
 
     def reset_choices(self, *_args) -> None:
         """Refresh the layer list (napari calls this when layers change in a docked widget)."""
@@ -148,7 +142,7 @@ class SegmentWidget(QWidget):
 
     def start_segmentation(self) -> None:
         """Segment the chosen image (slice or stack) with the active encoder in a worker."""
-        if self._worker is not None:
+        if self.is_busy:
             show_warning("A segmentation is already running; wait for it or press Cancel.")
             return
         encoder = self.state.encoder
@@ -173,10 +167,13 @@ class SegmentWidget(QWidget):
         if not image.time:  # the image's vectors, kept for Refine (and the next run)
             shape = volume_shape(np.shape(image.data), channel_axis=image.rgb, is_stack=image.is_stack)
             key = (result_key(layer), index)
-            store = self.state.embeddings.store(key, encoder, layer.data, shape)
-            if not store.filled:  # Refine waits for these vectors rather than embedding again
-                self.state.embeddings.begin_filling(key)
-                self._filling = key
+            store = self.state.embeddings.claim(key, encoder, layer.data, shape, lambda: self._vectors_ready(key))
+            if store is None:  # Refine is computing them: start when they are in
+                self._waiting = key
+                self._set_running(True)
+                self.status.setText(f"waiting for the pixel vectors Refine is computing for {image.name}…")
+                return
+            self._filling = None if store.filled else key  # Refine waits for these meanwhile
         worker = segmentation_worker(encoder, image, config, store=store)
         self._store = store
         outcome: dict = {}
@@ -191,8 +188,22 @@ class SegmentWidget(QWidget):
         self.status.setText(f"segmenting {image.name}…")
         start_worker(worker)
 
+    def _vectors_ready(self, key: tuple) -> None:
+        """Refine's vectors are in (or it stopped): start the run asked for meanwhile."""
+        if self._waiting != key or not self._life.alive:
+            return  # cancelled meanwhile
+        self._waiting = None
+        self._set_running(False)
+        self.start_segmentation()  # the form's settings now; nothing fills the vectors any more
+
     def cancel(self) -> None:
         """Cancel the running segmentation; the layers stay as they were."""
+        if self._waiting is not None:  # not started yet: waiting for Refine's vectors
+            self._waiting = None
+            self._set_running(False)
+            self.status.setText("cancelled")
+            show_info("Segmentation cancelled; the layers are unchanged.")
+            return
         if self._worker is None:
             show_info("Nothing to cancel: no segmentation is running.")
             return
@@ -255,12 +266,8 @@ class SegmentWidget(QWidget):
             show_warning("Nothing to export yet: segment an image first.")
             return
         path = self.ask_save_path("Export all levels" if all_levels else "Export level")
-        if not path:
-            return
-        if all_levels:
-            write_export(export_path(path, True), layer.data, layer=layer)
-        else:
-            write_export(export_path(path, False), plain_labels(layer, level_position(self.viewer, layer)))
+        if path:
+            export_layer(path, layer, None if all_levels else level_position(self.viewer, layer))
 
     def _on_progress(self, p: Progress) -> None:
         if not self._life.alive or not self._every(force=p.done >= p.total):
