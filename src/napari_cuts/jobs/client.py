@@ -15,6 +15,8 @@ import multiprocessing
 import os
 import pickle
 import queue
+import re
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Generator
@@ -38,6 +40,35 @@ _manager = None  # a multiprocessing manager: the queues and stop events of the 
 
 class EngineError(RuntimeError):
     """A bug in the engine process (the message holds its traceback), or its end."""
+
+
+#: ``if __name__ == "__main__":`` (either way round, either quotes)
+_MAIN_GUARD = re.compile(r"""__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__""")
+
+
+def unguarded_script() -> str | None:
+    """The script this process runs, if a helper process would run it again: Python's
+    spawned processes import the main script, and one that starts napari outside
+    ``if __name__ == "__main__":`` would open a second viewer there and never hand the
+    helper over. None for a guarded script, a module (``python -m``, the ``napari``
+    command, pytest) or an interactive session (no file)."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(getattr(main, "__spec__", None), "name", None) is not None:
+        return None
+    path = getattr(main, "__file__", None)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except (OSError, TypeError):  # no file (interactive), or not readable: nothing to say
+        return None
+    return None if _MAIN_GUARD.search(text) else os.path.abspath(path)
+
+
+def unguarded_message(script: str) -> str:
+    """Why a job cannot start from an unguarded `script`, and what to do."""
+    return (f"napari-cuts runs its engine in a helper process, and Python starts one by running "
+            f"{os.path.basename(script)} again, which would open napari a second time; put the "
+            "script's code under 'if __name__ == \"__main__\":'")
 
 
 def _engine() -> tuple[ProcessPoolExecutor, object]:
@@ -66,7 +97,7 @@ _started: list = []  # the futures of prestart's tasks: done once a helper is wa
 
 def prestart() -> None:
     """Start a helper process in the background, so the first job finds it warmed up."""
-    if USE_PROCESS:
+    if USE_PROCESS and unguarded_script() is None:
         threading.Thread(target=lambda: _started.append(_engine()[0].submit(os.getpid)),
                          name="napari-cuts engine start", daemon=True).start()
 
@@ -86,6 +117,9 @@ def run_remote(job, refused: Callable[[str], object], on_stop: Callable[[object]
     far, or its result if it had ended) and the generator returns None. Closing the
     generator stops the job too.
     """
+    script = unguarded_script()
+    if script is not None:
+        return refused(unguarded_message(script))
     pool, manager = _engine()
     messages, remote_stop = manager.Queue(), manager.Event()
     payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)

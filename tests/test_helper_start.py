@@ -1,0 +1,53 @@
+"""The helper process and the user's script: Python starts a helper by running the main
+script again, so a script that opens napari outside ``if __name__ == "__main__":`` gets a
+clear refusal instead of a second viewer and a wait that never ends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = """
+import multiprocessing, time
+import numpy as np
+from napari_cuts.jobs import client
+from napari_cuts.jobs.tasks import TrainJob
+from napari_cuts.engine.training import TrainingConfig
+
+def run():
+    client.prestart()
+    job = TrainJob([(np.zeros((32, 32), np.float32), False, False)],
+                   TrainingConfig(epochs=1, steps_per_epoch=1, batch_size=2))
+    steps = client.run_job(job, refused=lambda message: "refused: " + message)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            result = end.value
+            break
+    time.sleep(0.5)
+    print("RESULT", result if isinstance(result, str) else type(result).__name__)
+    print("CHILDREN", len(multiprocessing.active_children()))
+"""
+
+
+def run_script(tmp_path, body: str) -> str:
+    path = tmp_path / "my_analysis.py"
+    path.write_text(textwrap.dedent(SCRIPT) + body)
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_an_unguarded_script_is_refused_before_any_helper_starts(tmp_path):
+    out = run_script(tmp_path, "run()\n")
+    assert "RESULT refused: napari-cuts runs its engine in a helper process" in out
+    assert "my_analysis.py again" in out and "if __name__" in out
+    assert "CHILDREN 0" in out
+
+
+def test_a_guarded_script_runs_its_jobs_in_the_helper(tmp_path):
+    out = run_script(tmp_path, 'if __name__ == "__main__":\n    run()\n')
+    assert "RESULT Encoder" in out, out
