@@ -130,6 +130,19 @@ def test_segment_then_refine_embeds_once(make_napari_viewer, qtbot, gray_encoder
     assert not store.filled and (path is None or not Path(path).exists())
 
 
+def both_docks(make_napari_viewer, encoder):
+    """A viewer with a 96x96 image, the encoder active, Segment and Refine docked (Refine
+    run by hand) and two strokes: (viewer, image layer, segment, refine)."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(mosaic(96), name="mosaic")
+    encoder_state(viewer).encoder = encoder
+    segment = dock(viewer, "Segment")
+    refine = dock(viewer, "Scribble refinement")
+    refine.auto.value = False
+    scribbled(viewer, refine)
+    return viewer, layer, segment, refine
+
+
 def test_refine_started_during_segment_waits_for_its_vectors(make_napari_viewer, qtbot, gray_encoder,
                                                             monkeypatch):
     """Refine asked while Segment is still embedding the image (in the helper process)
@@ -140,14 +153,8 @@ def test_refine_started_during_segment_waits_for_its_vectors(make_napari_viewer,
     embed = napari_cuts.engine.session.embed_region
     monkeypatch.setattr(napari_cuts.engine.session, "embed_region",
                         lambda *a, **k: tiles.append(1) or embed(*a, **k))
-    viewer = make_napari_viewer()
-    layer = viewer.add_image(mosaic(96), name="mosaic")
+    viewer, layer, segment, refine = both_docks(make_napari_viewer, gray_encoder)
     state = encoder_state(viewer)
-    state.encoder = gray_encoder
-    segment = dock(viewer, "Segment")
-    refine = dock(viewer, "Scribble refinement")
-    refine.auto.value = False
-    scribbled(viewer, refine)
     segment.start_segmentation()  # its end comes through this thread's event loop: not yet
     assert segment.is_busy
     refine.refine(asked=True)
@@ -162,14 +169,8 @@ def test_refine_started_during_segment_waits_for_its_vectors(make_napari_viewer,
 
 def test_refine_waiting_for_a_cancelled_segment_embeds_itself(make_napari_viewer, qtbot, gray_encoder):
     """Segment cancelled while Refine waits for its vectors: Refine computes them itself."""
-    viewer = make_napari_viewer()
-    layer = viewer.add_image(mosaic(96), name="mosaic")
+    viewer, layer, segment, refine = both_docks(make_napari_viewer, gray_encoder)
     state = encoder_state(viewer)
-    state.encoder = gray_encoder
-    segment = dock(viewer, "Segment")
-    refine = dock(viewer, "Scribble refinement")
-    refine.auto.value = False
-    scribbled(viewer, refine)
     segment.start_segmentation()
     refine.refine(asked=True)
     assert "waiting" in refine.status.text()
@@ -190,14 +191,8 @@ def test_segment_started_during_refine_waits_for_its_vectors(make_napari_viewer,
     start = segment_module.segmentation_worker
     monkeypatch.setattr(segment_module, "segmentation_worker",
                         lambda *a, store=None, **k: handed.append(store.filled) or start(*a, store=store, **k))
-    viewer = make_napari_viewer()
-    layer = viewer.add_image(mosaic(96), name="mosaic")
+    viewer, layer, segment, refine = both_docks(make_napari_viewer, gray_encoder)
     state = encoder_state(viewer)
-    state.encoder = gray_encoder
-    segment = dock(viewer, "Segment")
-    refine = dock(viewer, "Scribble refinement")
-    refine.auto.value = False
-    scribbled(viewer, refine)
     refine.refine(asked=True)  # its features end through this thread's event loop: not yet
     assert refine.is_busy
     segment.start_segmentation()
@@ -211,13 +206,7 @@ def test_segment_started_during_refine_waits_for_its_vectors(make_napari_viewer,
 
 def test_segment_cancelled_while_waiting_for_refine_does_not_start(make_napari_viewer, qtbot, gray_encoder):
     """Cancel pressed while Segment waits for Refine's vectors: nothing runs later."""
-    viewer = make_napari_viewer()
-    viewer.add_image(mosaic(96), name="mosaic")
-    encoder_state(viewer).encoder = gray_encoder
-    segment = dock(viewer, "Segment")
-    refine = dock(viewer, "Scribble refinement")
-    refine.auto.value = False
-    scribbled(viewer, refine)
+    viewer, _, segment, refine = both_docks(make_napari_viewer, gray_encoder)
     refine.refine(asked=True)
     segment.start_segmentation()
     assert segment.is_busy and not segment.run_button.isEnabled()
