@@ -92,19 +92,11 @@ def _broken(pool: ProcessPoolExecutor) -> EngineError:
     return EngineError("the napari-cuts engine process ended unexpectedly (out of memory?)")
 
 
-_started: list = []  # the futures of prestart's tasks: done once a helper is warmed up
-
-
 def prestart() -> None:
     """Start a helper process in the background, so the first job finds it warmed up."""
     if USE_PROCESS and unguarded_script() is None:
-        threading.Thread(target=lambda: _started.append(_engine()[0].submit(os.getpid)),
+        threading.Thread(target=lambda: _engine()[0].submit(os.getpid),
                          name="napari-cuts engine start", daemon=True).start()
-
-
-def ready() -> bool:
-    """Whether a helper process started by :func:`prestart` is warmed up."""
-    return any(future.done() for future in list(_started))
 
 
 def run_remote(job, refused: Callable[[str], object], on_stop: Callable[[object], None] | None,
