@@ -32,6 +32,7 @@ import numpy as np
 from napari_cuts.config import TEXTURE_WEIGHT
 from napari_cuts.engine.hierarchy.default_level import excess_of_mass, most_persistent
 from napari_cuts.engine.hierarchy.levels import Level, build_hierarchy
+from napari_cuts.engine.hierarchy.nodes import boundary_means
 from napari_cuts.engine.hierarchy.tree import merge_tree
 
 
@@ -166,7 +167,7 @@ def coarse_levels(second, edges: np.ndarray, boundary: np.ndarray, room: int) ->
     classes = list(range(c, len(second.steps)))
     kc = parts[c]
     k, seen = len(kc), {second.n_clusters[e] for e in classes}
-    strength = boundary[:, 0] / np.maximum(boundary[:, 1], 1)
+    strength = boundary_means(boundary)
     if len(strength):
         strength[kc[edges[:, 0]] != kc[edges[:, 1]]] = 2 * strength.max() + 1
 

@@ -18,7 +18,7 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from napari_cuts.engine.hierarchy.nodes import contract
+from napari_cuts.engine.hierarchy.nodes import boundary_means, contract
 
 #: a boundary is a wall by how far its mean gradient exceeds this percentile of the
 #: first (basin) boundaries, most of which lie inside regions (evidence: docs/engine.md)
@@ -155,7 +155,7 @@ def condense_graph_iter(
     walls = None  # per edge: summed gradient along the boundary, faces
     if spatial and boundary is not None and len(e):
         walls = np.asarray(boundary, np.float64).reshape(-1, 2).copy()
-        quartile = float(np.percentile(walls[:, 0] / np.maximum(walls[:, 1], 1), WALL_QUANTILE))
+        quartile = float(np.percentile(boundary_means(walls), WALL_QUANTILE))
         inside = np.zeros(n) if interior is None else np.asarray(interior, np.float64).copy()
 
     def wall_heights():
@@ -163,7 +163,7 @@ def condense_graph_iter(
         if walls is None:
             return 0.0
         floor = np.maximum(quartile, np.maximum(inside[e[:, 0]], inside[e[:, 1]]))
-        height = np.clip(walls[:, 0] / np.maximum(walls[:, 1], 1) - floor, 0, None) / step_response
+        height = np.clip(boundary_means(walls) - floor, 0, None) / step_response
         return height.astype(np.float32) ** 2
 
     heights = wall_heights()  # they change only when nodes merge

@@ -53,6 +53,11 @@ def boundaries(labels: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
     return np.stack([k // n, k % n], 1), out
 
 
+def boundary_means(sums: np.ndarray) -> np.ndarray:
+    """Mean value along each boundary from (E, 2) sums and face counts (:func:`boundaries`)."""
+    return sums[:, 0] / np.maximum(sums[:, 1], 1)
+
+
 def contract(labels: np.ndarray, edges: np.ndarray, sums: np.ndarray | None = None):
     """The edges between the groups of `labels` (a partition of the nodes) that touch,
     and per new edge the sum of `sums` ((E, k) per old edge) over the old edges it joins

@@ -46,7 +46,8 @@ class EmbeddingCache:
         """The store of `key` (:meth:`store`) for a job about to run, marked as being filled
         by it if empty (call :meth:`end_filling` when the job ends); or None, with
         `when_ready` called later, while another job is filling it."""
-        if self.when_filled(key, when_ready):
+        if key in self._filling:
+            self._filling[key].append(when_ready)
             return None
         store = self.store(key, encoder, data, shape)
         if not store.filled:
@@ -57,14 +58,6 @@ class EmbeddingCache:
         """The job filling `key` ended (done, cancelled or failed): call those waiting."""
         for callback in self._filling.pop(key, []):
             callback()
-
-    def when_filled(self, key: tuple, callback: Callable[[], None]) -> bool:
-        """If a job is filling the store of `key`, call `callback` when it ends and return
-        True; else return False (nothing to wait for)."""
-        if key not in self._filling:
-            return False
-        self._filling[key].append(callback)
-        return True
 
     def get(self, key: tuple, encoder: Encoder, data) -> VectorStore | None:
         """The store of `key` if made for `encoder` and `data`, else None."""
