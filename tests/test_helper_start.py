@@ -51,3 +51,27 @@ def test_an_unguarded_script_is_refused_before_any_helper_starts(tmp_path):
 def test_a_guarded_script_runs_its_jobs_in_the_helper(tmp_path):
     out = run_script(tmp_path, 'if __name__ == "__main__":\n    run()\n')
     assert "RESULT Encoder" in out, out
+
+
+EXIT_DURING_START = """
+import sys, time
+import napari  # noqa: F401  (slow to import: the helper, which imports this script, starts for seconds)
+from napari_cuts.jobs import client
+
+if __name__ == "__main__":
+    client.prestart()
+    time.sleep(float(sys.argv[1]))
+    raise SystemExit(3)
+"""
+
+
+def test_python_exits_while_the_helper_still_starts(tmp_path):
+    """A script that ends (or raises) right after a widget opened: the helper's background
+    start is still running when Python exits. It used to wait for that helper forever."""
+    path = tmp_path / "quits_early.py"
+    path.write_text(EXIT_DURING_START)
+    for delay in ("0.05", "0.1", "0.3"):  # before, during and after the helper's manager starts
+        done = subprocess.run([sys.executable, str(path), delay], capture_output=True, text=True,
+                              timeout=240, cwd=tmp_path)
+        assert done.returncode == 3, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]

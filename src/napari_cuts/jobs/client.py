@@ -11,7 +11,9 @@ job checks between its steps.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
+import multiprocessing.util  # its exit handler (joins child processes) before ours: ours runs first
 import os
 import pickle
 import queue
@@ -36,6 +38,10 @@ _CONTEXT = multiprocessing.get_context("spawn")  # no fork of a process running 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _manager = None  # a multiprocessing manager: the queues and stop events of the jobs
+_starter: threading.Thread | None = None  # the background start of the helper (prestart)
+_closing = False  # set when the interpreter exits: nothing more starts
+#: At exit, how long (s) to let a background start finish before shutting the helpers down
+START_GRACE = 120.0
 
 
 class EngineError(RuntimeError):
@@ -75,6 +81,8 @@ def _engine() -> tuple[ProcessPoolExecutor, object]:
     """The pool and the manager, started on first use (the manager's start blocks)."""
     global _pool, _manager
     with _lock:
+        if _closing:
+            raise EngineError("the napari-cuts engine is not started while Python exits")
         if _manager is None:
             _manager = _CONTEXT.Manager()
         if _pool is None:
@@ -92,11 +100,44 @@ def _broken(pool: ProcessPoolExecutor) -> EngineError:
     return EngineError("the napari-cuts engine process ended unexpectedly (out of memory?)")
 
 
+def _close() -> None:
+    """At exit: let a background start end, then shut the helper processes down.
+
+    Runs before multiprocessing's own exit handler, which waits for every child process:
+    a manager still starting when Python exits would never be told to stop, and that
+    wait would never end."""
+    global _closing
+    _closing = True
+    starter = _starter
+    if starter is not None and starter is not threading.current_thread():
+        starter.join(START_GRACE)
+    if not _lock.acquire(timeout=START_GRACE):
+        return
+    try:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        if _manager is not None:
+            _manager.shutdown()
+    finally:
+        _lock.release()
+
+
+atexit.register(_close)  # registered after multiprocessing's exit handler, so it runs before it
+
+
+def _start_in_background() -> None:
+    try:
+        _engine()[0].submit(os.getpid)
+    except (EngineError, RuntimeError, OSError):  # Python exits meanwhile: nothing to warm up
+        pass
+
+
 def prestart() -> None:
     """Start a helper process in the background, so the first job finds it warmed up."""
-    if USE_PROCESS and unguarded_script() is None:
-        threading.Thread(target=lambda: _engine()[0].submit(os.getpid),
-                         name="napari-cuts engine start", daemon=True).start()
+    global _starter
+    if USE_PROCESS and not _closing and unguarded_script() is None:
+        _starter = threading.Thread(target=_start_in_background, name="napari-cuts engine start", daemon=True)
+        _starter.start()
 
 
 def run_remote(job, refused: Callable[[str], object], on_stop: Callable[[object], None] | None,

@@ -157,6 +157,8 @@ def _load_lazy_libraries() -> None:
         # No gc.freeze() here: it would change napari's whole process. Its price: napari
         # runs a full collection for every layer it removes (napari/napari#8122), which
         # walks every object of napari and torch (~500,000, 0.2-0.3 s here).
+    except Exception:  # noqa: BLE001 - a warm-up only (cut short when Python exits); runs report their own errors
+        pass
     finally:
         warm_up_done.set()
 
