@@ -204,11 +204,8 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     A generator yielding ``(stage, done, total, message)``; returns ``(pixel_nodes,
     hierarchy, info)`` where ``pixel_nodes`` is the (Z, Y, X) basin of every pixel.
     """
-    from scipy import ndimage
-
     from napari_cuts.engine.hierarchy.basins import basins, step_response
     from napari_cuts.engine.hierarchy.condensation import condense_graph_iter
-    from napari_cuts.engine.hierarchy.dynamics import dynamics_partitions, passes
     from napari_cuts.engine.hierarchy.nodes import boundaries, contract, pooled, region_means
 
     cfg = config
@@ -218,7 +215,6 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     pixel_nodes, gradient = basins(points, cfg.pixels_per_node, cfg.max_basins, spacing)
     edges, boundary = boundaries(pixel_nodes, gradient)  # which basins touch, how strongly apart
     interior = region_means(pixel_nodes, gradient[..., None])[0][:, 0]  # each basin's mean gradient
-    lows = (ndimage.minimum(gradient, pixel_nodes, np.arange(len(interior))), passes(pixel_nodes, gradient, edges))
     del gradient
     extra = ()
     if texture_weight is None:
@@ -257,23 +253,11 @@ def hierarchy_iter(points: np.ndarray, config, n_texture: int = 0, texture_weigh
     k = int(cut.max()) + 1
     # finer levels: the connected run's partitions within the default's regions
     levels, seen = [], {k}
-    if wall_weight > 0:  # where the gradient marks boundaries: the basins merged by their dynamics
-        wanted = np.unique(np.geomspace(n, 2, 3 * cfg.fine_levels).round().astype(int))
-        finer = {}  # region count -> level
-        for part in dynamics_partitions(lows[0], edges, lows[1], list(wanted)).values():
-            level = meet(cut, part)
-            if int(level.max()) + 1 > k:
-                finer.setdefault(int(level.max()) + 1, level)
-        offered = sorted(finer, reverse=True)
-        for i in spread_events(offered, cfg.fine_levels, low=1):
-            seen.add(offered[i])
-            levels.append(Level(finer[offered[i]], "regions", 1))
-    else:  # inside textures: the connected condensation's partitions
-        for e, part in first.partitions(spread_events(first.n_clusters, cfg.fine_levels, low=1)).items():
-            level = meet(cut, part)
-            if int(level.max()) + 1 not in seen:
-                seen.add(int(level.max()) + 1)
-                levels.append(Level(level, "regions", first.persistence[e]))
+    for e, part in first.partitions(spread_events(first.n_clusters, cfg.fine_levels, low=1)).items():
+        level = meet(cut, part)
+        if int(level.max()) + 1 not in seen:
+            seen.add(int(level.max()) + 1)
+            levels.append(Level(level, "regions", first.persistence[e]))
     levels.append(Level(cut, "default", max(first.persistence, default=1)))
     default = len(levels) - 1
     if k > 2:  # coarser levels: alike regions of the default level grouped anywhere
