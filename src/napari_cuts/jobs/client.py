@@ -108,9 +108,8 @@ def _close() -> None:
     wait would never end."""
     global _closing
     _closing = True
-    starter = _starter
-    if starter is not None and starter is not threading.current_thread():
-        starter.join(START_GRACE)
+    if _starter is not None:
+        _starter.join(START_GRACE)
     if not _lock.acquire(timeout=START_GRACE):
         return
     try:
@@ -128,7 +127,7 @@ atexit.register(_close)  # registered after multiprocessing's exit handler, so i
 def _start_in_background() -> None:
     try:
         _engine()[0].submit(os.getpid)
-    except (EngineError, RuntimeError, OSError):  # Python exits meanwhile: nothing to warm up
+    except (RuntimeError, OSError):  # Python exits meanwhile (EngineError too): nothing to warm up
         pass
 
 

@@ -69,7 +69,6 @@ class SegmentWidget(QWidget):
         self._every = Every()  # progress shown a few times a second
         self._group: str | None = None  # result key of the layers the slider browses
         self._store = None  # the VectorStore of the run's image (session.py)
-        self._filling: tuple | None = None  # the embedding cache key the run is filling
         self._waiting: tuple | None = None  # the cache key of the vectors Refine is computing
         self._spacing_of = None  # the layer whose scale the z spacing was read from
 
@@ -163,7 +162,7 @@ class SegmentWidget(QWidget):
         else:
             piece = current_slice(layer, self.viewer.dims.point)
             image, index = piece.image, piece.index
-        store = None
+        store, filling = None, None
         if not image.time:  # the image's vectors, kept for Refine (and the next run)
             shape = volume_shape(np.shape(image.data), channel_axis=image.rgb, is_stack=image.is_stack)
             key = (result_key(layer), index)
@@ -173,7 +172,7 @@ class SegmentWidget(QWidget):
                 self._set_running(True)
                 self.status.setText(f"waiting for the pixel vectors Refine is computing for {image.name}…")
                 return
-            self._filling = None if store.filled else key  # Refine waits for these meanwhile
+            filling = None if store.filled else key  # Refine waits for these meanwhile
         worker = segmentation_worker(encoder, image, config, store=store)
         self._store = store
         outcome: dict = {}
@@ -182,6 +181,9 @@ class SegmentWidget(QWidget):
         worker.returned.connect(lambda result: outcome.setdefault("result", result))
         worker.errored.connect(lambda exc: outcome.setdefault("error", exc))
         worker.finished.connect(lambda: self._on_finished(worker, layer, index, outcome))
+        if filling is not None:  # after _on_finished has put the vectors in the store
+            cache = self.state.embeddings
+            worker.finished.connect(lambda: cache.end_filling(filling))
         self._worker = worker
         self._life.workers.add(worker)
         self._set_running(True)
@@ -276,14 +278,6 @@ class SegmentWidget(QWidget):
         self._bar.show(f"napari-cuts: {p.stage}", p.done, p.total)
 
     def _on_finished(self, worker, layer, index, outcome: dict) -> None:
-        try:
-            self._finish(worker, layer, index, outcome)
-        finally:  # the vectors are in the store now, or never will be: no one waits
-            filling, self._filling = self._filling, None
-            if filling is not None:
-                self.state.embeddings.end_filling(filling)
-
-    def _finish(self, worker, layer, index, outcome: dict) -> None:
         self._life.workers.discard(worker)
         self._bar.close()
         if not self._life.alive:
