@@ -204,6 +204,43 @@ def test_segment_started_during_refine_waits_for_its_vectors(make_napari_viewer,
     assert segment.result_layer() is not None and "mosaic refined" in viewer.layers
 
 
+def test_segment_after_a_wait_runs_what_was_asked_at_the_press(make_napari_viewer, qtbot, gray_encoder,
+                                                             monkeypatch):
+    """Settings changed while Segment waits for Refine's vectors do not change the run
+    asked for: it segments the image with the settings of the press."""
+    import napari_cuts.plugin.widgets.segment_widget as segment_module
+
+    asked = []  # the settings each run was started with
+    start = segment_module.segmentation_worker
+    monkeypatch.setattr(segment_module, "segmentation_worker",
+                        lambda encoder, image, config, **k: asked.append(config) or start(encoder, image, config, **k))
+    viewer, layer, segment, refine = both_docks(make_napari_viewer, gray_encoder)
+    pressed = segment.segment_config().max_levels
+    refine.refine(asked=True)
+    segment.start_segmentation()
+    assert "waiting" in segment.status.text()
+    segment.form.set_values(max_levels=3)  # changed during the wait: for the next run
+    viewer.add_image(mosaic(64), name="another")  # a new layer, chosen in the combo box
+    qtbot.waitUntil(lambda: not segment.is_busy and not refine.is_busy, timeout=WAIT_MS)
+    assert [c.max_levels for c in asked] == [pressed] and pressed != 3
+    result = segment.result_layer()
+    assert result is not None and result.metadata["napari_cuts"]["image"] == "mosaic"
+    assert segment.segment_config().max_levels == 3  # the form keeps what was typed
+
+
+def test_segment_waiting_for_an_image_closed_meanwhile_says_so(make_napari_viewer, qtbot, gray_encoder):
+    """The image closed while Segment waits for Refine's vectors: nothing runs, and the
+    status line says why."""
+    viewer, layer, segment, refine = both_docks(make_napari_viewer, gray_encoder)
+    refine.refine(asked=True)
+    segment.start_segmentation()
+    assert "waiting" in segment.status.text()
+    viewer.layers.remove(layer)
+    qtbot.waitUntil(lambda: not segment.is_busy and not refine.is_busy, timeout=WAIT_MS)
+    assert "closed" in segment.status.text() and segment.result_layer() is None
+    assert segment.run_button.isEnabled()
+
+
 def test_segment_cancelled_while_waiting_for_refine_does_not_start(make_napari_viewer, qtbot, gray_encoder):
     """Cancel pressed while Segment waits for Refine's vectors: nothing runs later."""
     viewer, _, segment, refine = both_docks(make_napari_viewer, gray_encoder)

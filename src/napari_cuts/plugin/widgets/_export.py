@@ -1,4 +1,5 @@
-"""Exporting a levels layer: the level on screen as a TIFF, or every level as a levels file."""
+"""Exporting a levels layer: the level on screen as a TIFF, or every level as a levels file;
+the export buttons of the docks that browse one."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from napari_cuts.formats.cuts import write_levels_layer
 from napari_cuts.formats.errors import CutsInputError
 from napari_cuts.formats.writing import LEVELS_SUFFIX, save_labels_tiff
-from napari_cuts.plugin.widgets._common import file_name
-from napari_cuts.plugin.widgets._layers import META_KEY, level_data
+from napari_cuts.plugin.widgets._common import ask_save_path, file_name
+from napari_cuts.plugin.widgets._layers import META_KEY, level_data, level_position
 
 TIFF_FILTER = "TIFF (*.tif *.tiff)"
 LEVELS_FILTER = f"napari-cuts levels (*{LEVELS_SUFFIX});;TIFF (*.tif *.tiff)"
@@ -61,3 +62,37 @@ def export_layer(path: str, layer, position: int | None = None) -> None:
         write_export(export_path(path, True), layer.data, layer=layer)
     else:
         write_export(export_path(path, False), plain_labels(layer, position))
+
+
+class LevelExport:
+    """The export buttons of a dock that browses a levels layer: needs ``viewer`` and
+    ``result_layer()`` (the layer browsed, or None)."""
+
+    def export_level(self) -> None:
+        """Write the level on screen to a TIFF file chosen in a dialog."""
+        self._export(all_levels=False)
+
+    def export_all_levels(self) -> None:
+        """Write every level, coarse -> fine, to one levels file (and its .cuts.json)."""
+        self._export(all_levels=True)
+
+    def ask_save_path(self, caption: str) -> str:
+        """The path chosen in a save dialog ('' if cancelled; tests replace this)."""
+        filters = LEVELS_FILTER if caption == "Export all levels" else TIFF_FILTER
+        return ask_save_path(self, caption, filters, self.suggested_name(caption))
+
+    def suggested_name(self, caption: str) -> str:
+        """File name an export dialog offers (see :func:`suggested_name`)."""
+        layer = self.result_layer()
+        if layer is None:
+            return ""
+        return suggested_name(layer, level_position(self.viewer, layer), caption == "Export all levels")
+
+    def _export(self, all_levels: bool) -> None:
+        layer = self.result_layer()
+        if layer is None:
+            show_warning("Nothing to export yet: segment an image first.")
+            return
+        path = self.ask_save_path("Export all levels" if all_levels else "Export level")
+        if path:
+            export_layer(path, layer, None if all_levels else level_position(self.viewer, layer))

@@ -20,11 +20,10 @@ from napari_cuts.plugin.widgets._common import (
     Every,
     ProgressBar,
     WidgetLife,
-    ask_save_path,
     column,
     image_layer_combo,
 )
-from napari_cuts.plugin.widgets._export import LEVELS_FILTER, TIFF_FILTER, export_layer, suggested_name
+from napari_cuts.plugin.widgets._export import LevelExport
 from napari_cuts.plugin.widgets._form import ConfigForm
 from napari_cuts.plugin.widgets._layers import (
     META_KEY,
@@ -51,7 +50,7 @@ CURRENT_SLICE = "current slice"
 EACH_FRAME = "each frame"  # a time-lapse: frames one by one, with one encoder
 
 
-class SegmentWidget(QWidget):
+class SegmentWidget(LevelExport, QWidget):
     """Segment with the active encoder; every level in one Labels layer, the level axis
     first, so napari's dims slider and this dock's slider both move across the levels."""
 
@@ -162,11 +161,17 @@ class SegmentWidget(QWidget):
         else:
             piece = current_slice(layer, self.viewer.dims.point)
             image, index = piece.image, piece.index
+        self._launch(encoder, layer, image, index, config)
+
+    def _launch(self, encoder, layer, image, index: tuple, config: SegmentConfig) -> None:
+        """Run what was asked at the press (the same after a wait for Refine's vectors)."""
         store, filling = None, None
         if not image.time:  # the image's vectors, kept for Refine (and the next run)
             shape = volume_shape(np.shape(image.data), channel_axis=image.rgb, is_stack=image.is_stack)
             key = (result_key(layer), index)
-            store = self.state.embeddings.claim(key, encoder, layer.data, shape, lambda: self._vectors_ready(key))
+            asked = (encoder, layer, image, index, config)
+            store = self.state.embeddings.claim(key, encoder, layer.data, shape,
+                                                lambda: self._vectors_ready(key, asked))
             if store is None:  # Refine is computing them: start when they are in
                 self._waiting = key
                 self._set_running(True)
@@ -190,13 +195,18 @@ class SegmentWidget(QWidget):
         self.status.setText(f"segmenting {image.name}…")
         start_worker(worker)
 
-    def _vectors_ready(self, key: tuple) -> None:
-        """Refine's vectors are in (or it stopped): start the run asked for meanwhile."""
+    def _vectors_ready(self, key: tuple, asked: tuple) -> None:
+        """Refine's vectors are in (or it stopped): start the run asked for meanwhile, with
+        the image, slice, encoder and settings of the press."""
         if self._waiting != key or not self._life.alive:
             return  # cancelled meanwhile
         self._waiting = None
         self._set_running(False)
-        self.start_segmentation()  # the form's settings now; nothing fills the vectors any more
+        layer = asked[1]
+        if layer not in self.viewer.layers:
+            self.status.setText(f"not segmented: {layer.name} was closed meanwhile")
+            return
+        self._launch(*asked)
 
     def cancel(self) -> None:
         """Cancel the running segmentation; the layers stay as they were."""
@@ -241,36 +251,7 @@ class SegmentWidget(QWidget):
         layer = self.result_layer()
         return None if layer is None else level_position(self.viewer, layer)
 
-    def export_level(self) -> None:
-        """Write the level on screen to a TIFF file chosen in a dialog."""
-        self._export(all_levels=False)
-
-    def export_all_levels(self) -> None:
-        """Write every level, coarse -> fine, to one levels file (and its .cuts.json)."""
-        self._export(all_levels=True)
-
-    # ---- dialogs (tests replace this) -----------------------------------------
-    def ask_save_path(self, caption: str) -> str:
-        filters = LEVELS_FILTER if caption == "Export all levels" else TIFF_FILTER
-        return ask_save_path(self, caption, filters, self.suggested_name(caption))
-
-    def suggested_name(self, caption: str) -> str:
-        """File name an export dialog offers (see :func:`._export.suggested_name`)."""
-        layer = self.result_layer()
-        if layer is None:
-            return ""
-        return suggested_name(layer, level_position(self.viewer, layer), caption == "Export all levels")
-
     # ---- internals ----------------------------------------------------------------
-    def _export(self, all_levels: bool) -> None:
-        layer = self.result_layer()
-        if layer is None:
-            show_warning("Nothing to export yet: segment an image first.")
-            return
-        path = self.ask_save_path("Export all levels" if all_levels else "Export level")
-        if path:
-            export_layer(path, layer, None if all_levels else level_position(self.viewer, layer))
-
     def _on_progress(self, p: Progress) -> None:
         if not self._life.alive or not self._every(force=p.done >= p.total):
             return
