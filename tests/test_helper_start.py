@@ -75,3 +75,47 @@ def test_python_exits_while_the_helper_still_starts(tmp_path):
                               timeout=240, cwd=tmp_path)
         assert done.returncode == 3, done.stderr[-3000:]
         assert "Traceback" not in done.stderr, done.stderr[-3000:]
+
+
+KILLED_WHILE_HELPERS_RUN = """
+import os, sys, time
+import psutil
+from napari_cuts.jobs import client
+
+if __name__ == "__main__":
+    pool, manager = client._engine()
+    pool.submit(os.getpid).result(timeout=200)  # a helper process is up
+    manager.Event()  # and the manager answers
+    print("CHILDREN", *[p.pid for p in psutil.Process().children(recursive=True)], flush=True)
+    time.sleep(600)
+"""
+
+
+def test_helpers_end_when_their_viewer_is_killed(tmp_path):
+    """A viewer killed from outside runs no exit handler: its helper processes and their
+    manager notice that it is gone and end, instead of waiting forever."""
+    import psutil
+
+    path = tmp_path / "killed.py"
+    path.write_text(KILLED_WHILE_HELPERS_RUN)
+    parent = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = parent.stdout.readline()
+        assert line.startswith("CHILDREN"), line
+        children = [psutil.Process(int(pid)) for pid in line.split()[1:]]
+        assert len(children) >= 2  # the manager and a helper (and the resource tracker)
+    finally:
+        parent.kill()
+        parent.wait(timeout=60)
+
+    def running(process) -> bool:
+        try:
+            return process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    _, alive = psutil.wait_procs(children, timeout=120)
+    still = [p for p in alive if running(p)]
+    for process in still:
+        process.kill()
+    assert not still, f"{len(still)} helper processes outlived their killed parent"

@@ -24,9 +24,10 @@ import warnings
 from collections.abc import Callable, Generator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.managers import SyncManager
 
 from napari_cuts.formats.errors import CutsInputError, CutsWarning
-from napari_cuts.jobs.helper import run_pickled, start_helper, steps_until_stopped
+from napari_cuts.jobs.helper import run_pickled, start_helper, steps_until_stopped, watch_parent
 
 #: Helper processes: a training and a segmentation can run at the same time.
 MAX_WORKERS = 2
@@ -84,9 +85,11 @@ def _engine() -> tuple[ProcessPoolExecutor, object]:
         if _closing:
             raise EngineError("the napari-cuts engine is not started while Python exits")
         if _manager is None:
-            _manager = _CONTEXT.Manager()
+            _manager = SyncManager(ctx=_CONTEXT)
+            _manager.start(watch_parent, (os.getpid(),))
         if _pool is None:
-            _pool = ProcessPoolExecutor(MAX_WORKERS, mp_context=_CONTEXT, initializer=start_helper)
+            _pool = ProcessPoolExecutor(MAX_WORKERS, mp_context=_CONTEXT, initializer=start_helper,
+                                        initargs=(os.getpid(),))
         return _pool, _manager
 
 

@@ -91,8 +91,35 @@ def warm_up() -> None:
         pass
 
 
-def start_helper() -> None:
-    """Prepare a helper process (the pool's initializer), before its first job.
+#: Seconds between a helper process's looks at whether the process that started it is there
+PARENT_POLL = 1.0
+
+
+def parent_gone(pid: int) -> bool:
+    """Whether the process `pid` that started this one has ended (killed, say)."""
+    if os.name == "posix":  # an orphan is handed to another parent
+        return os.getppid() != pid
+    import psutil
+
+    return not psutil.pid_exists(pid)
+
+
+def watch_parent(pid: int) -> None:
+    """End this process once its parent `pid` is gone: a viewer killed from outside
+    (no exit handler ran) leaves no helper or manager process behind, waiting forever."""
+    import threading
+
+    def watch() -> None:
+        while not parent_gone(pid):
+            time.sleep(PARENT_POLL)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="napari-cuts parent watch", daemon=True).start()
+
+
+def start_helper(parent: int | None = None) -> None:
+    """Prepare a helper process (the pool's initializer), before its first job; with
+    `parent` (its pid), end it when that process is gone (:func:`watch_parent`).
 
     Ctrl+C is for the viewer, which stops the jobs. OpenMP threads that spin while they
     wait make torch 10-25x slower whenever another process (or the viewer) wants a core
@@ -103,4 +130,6 @@ def start_helper() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if parent is not None:
+        watch_parent(parent)
     warm_up()
