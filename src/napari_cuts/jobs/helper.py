@@ -117,9 +117,9 @@ def watch_parent(pid: int) -> None:
     threading.Thread(target=watch, name="napari-cuts parent watch", daemon=True).start()
 
 
-def start_helper(parent: int | None = None) -> None:
-    """Prepare a helper process (the pool's initializer), before its first job; with
-    `parent` (its pid), end it when that process is gone (:func:`watch_parent`).
+def start_helper(parent: int) -> None:
+    """Prepare a helper process (the pool's initializer), before its first job; it ends
+    when its `parent` (the pid of the process that started it) is gone (:func:`watch_parent`).
 
     Ctrl+C is for the viewer, which stops the jobs. OpenMP threads that spin while they
     wait make torch 10-25x slower whenever another process (or the viewer) wants a core
@@ -130,6 +130,5 @@ def start_helper(parent: int | None = None) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if parent is not None:
-        watch_parent(parent)
+    watch_parent(parent)
     warm_up()

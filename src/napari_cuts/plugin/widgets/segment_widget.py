@@ -68,7 +68,7 @@ class SegmentWidget(LevelExport, QWidget):
         self._every = Every()  # progress shown a few times a second
         self._group: str | None = None  # result key of the layers the slider browses
         self._store = None  # the VectorStore of the run's image (session.py)
-        self._waiting: tuple | None = None  # the cache key of the vectors Refine is computing
+        self._waiting: tuple | None = None  # the run asked for while Refine computes its vectors
         self._spacing_of = None  # the layer whose scale the z spacing was read from
 
         self.image = image_layer_combo(napari_viewer, "Image layer to segment")
@@ -171,9 +171,9 @@ class SegmentWidget(LevelExport, QWidget):
             key = (result_key(layer), index)
             asked = (encoder, layer, image, index, config)
             store = self.state.embeddings.claim(key, encoder, layer.data, shape,
-                                                lambda: self._vectors_ready(key, asked))
+                                                lambda: self._vectors_ready(asked))
             if store is None:  # Refine is computing them: start when they are in
-                self._waiting = key
+                self._waiting = asked
                 self._set_running(True)
                 self.status.setText(f"waiting for the pixel vectors Refine is computing for {image.name}…")
                 return
@@ -195,14 +195,14 @@ class SegmentWidget(LevelExport, QWidget):
         self.status.setText(f"segmenting {image.name}…")
         start_worker(worker)
 
-    def _vectors_ready(self, key: tuple, asked: tuple) -> None:
+    def _vectors_ready(self, asked: tuple) -> None:
         """Refine's vectors are in (or it stopped): start the run asked for meanwhile, with
         the image, slice, encoder and settings of the press."""
-        if self._waiting != key or not self._life.alive:
+        if self._waiting is not asked or not self._life.alive:
             return  # cancelled meanwhile
         self._waiting = None
         self._set_running(False)
-        layer = asked[1]
+        _, layer, *_ = asked
         if layer not in self.viewer.layers:
             self.status.setText(f"not segmented: {layer.name} was closed meanwhile")
             return
